@@ -1,0 +1,172 @@
+# lifeblood-worker — the one build entry. See README.md and docs/BUILDING.md.
+#
+#   make deps    install the Debian 12 packages the build and tests need (root)
+#   make all     build build/lifeblood-worker
+#   make test    deps if missing, build, unit tests (CUnit) + integration tests
+#   make check   the same tests built with -fsanitize=address,undefined
+#   make fuzz    libFuzzer targets (clang), each for FUZZ_SECONDS (default 30)
+#   make bench   benchmarks (figures, not tests); see docs/BENCHMARKS.md
+#   make demo    local demo on a built-in default
+#   make install PREFIX=/usr/local DESTDIR=
+#   make clean
+
+SHELL        := /bin/bash
+VERSION      := 0.1.0
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+O            ?= build
+CC           ?= cc
+FUZZ_SECONDS ?= 30
+SAN          ?=
+
+DEB_PKGS := gcc make pkg-config liburing-dev libnl-3-dev libnl-route-3-dev libjsmn-dev \
+            libcunit1-dev libpcre2-dev python3
+FUZZ_PKGS := clang libclang-rt-14-dev
+
+WARN     := -Wall -Wextra -Werror -Wvla -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wno-unused-parameter
+CPPFLAGS += -D_GNU_SOURCE -DLBW_VERSION='"$(VERSION)"' -Ikernel-iface -Iprobes -Idaemon
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c17 $(WARN) -fno-strict-aliasing -MMD -MP
+LDLIBS   += -luring
+
+ifeq ($(SAN),1)
+CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+KI_SRC     := $(wildcard kernel-iface/*.c)
+PROBES_SRC := $(wildcard probes/*.c)
+DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+LIB_SRC    := $(KI_SRC) $(PROBES_SRC) $(DAEMON_SRC)
+LIB_OBJ    := $(LIB_SRC:%.c=$(O)/%.o)
+LIB        := $(O)/liblbw.a
+BIN        := $(O)/lifeblood-worker
+
+UNIT_SRC   := $(wildcard tests/unit/*.c)
+UNIT_OBJ   := $(UNIT_SRC:%.c=$(O)/%.o)
+UNIT_BIN   := $(O)/tests/unit-tests
+HELPERS    := $(patsubst tests/helpers/%.c,$(O)/tests/helpers/%,$(wildcard tests/helpers/*.c))
+
+BENCH_SRC  := $(wildcard bench/*.c)
+BENCH_BIN  := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
+
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+
+.PHONY: all deps deps-check test test-run unit integration check fuzz bench demo install \
+        clean help
+.DEFAULT_GOAL := all
+
+all: $(BIN)
+
+help:
+	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+
+# ---- dependencies --------------------------------------------------------
+
+# Lists the packages from $(1) that dpkg does not report as installed.
+missing = $(shell for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+            | grep -q 'ok installed' || echo $$p; done)
+
+deps:
+	@miss="$(call missing,$(DEB_PKGS))"; \
+	if [ -z "$$miss" ]; then echo "deps: all build and test packages are installed"; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "deps: missing Debian packages: $$miss"; \
+	  echo "deps: run 'sudo make deps' (or apt-get install $$miss) and try again"; exit 1; fi; \
+	echo "deps: installing $$miss"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get install -y -q --no-install-recommends $$miss >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$miss; }
+
+deps-check:
+	@[ -z "$(call missing,$(DEB_PKGS))" ] || $(MAKE) --no-print-directory deps
+
+deps-fuzz:
+	@miss="$(call missing,$(FUZZ_PKGS))"; [ -z "$$miss" ] || { \
+	  [ "$$(id -u)" = 0 ] || { echo "fuzz: needs $$miss (run as root or install them)"; exit 1; }; \
+	  export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q $$miss >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q $$miss; }; }
+
+# ---- build ---------------------------------------------------------------
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(O)/daemon/main.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/tests/unit/%.o: CPPFLAGS += -Itests/unit
+$(UNIT_BIN): $(UNIT_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcunit
+
+$(O)/tests/helpers/%: tests/helpers/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+$(O)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# ---- tests ---------------------------------------------------------------
+
+test: deps-check
+	@$(MAKE) --no-print-directory test-run
+
+test-run: $(BIN) $(UNIT_BIN) $(HELPERS)
+	@echo "== unit tests ($(O)) =="
+	LBW_BUILD=$(O) $(UNIT_BIN)
+	@echo "== integration tests ($(O)) =="
+	LBW_BUILD=$(O) tests/integration/run.sh
+
+unit: $(UNIT_BIN) $(HELPERS)
+	LBW_BUILD=$(O) $(UNIT_BIN)
+
+integration: $(BIN) $(HELPERS)
+	LBW_BUILD=$(O) tests/integration/run.sh
+
+check: deps-check
+	@$(MAKE) --no-print-directory O=build/san SAN=1 test-run
+
+# ---- fuzzing -------------------------------------------------------------
+
+FUZZ_CFLAGS := -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
+               -Ikernel-iface -Iprobes -Idaemon -DLBW_VERSION='"$(VERSION)"'
+
+fuzz: deps-check deps-fuzz
+	@mkdir -p build/fuzz
+	@if [ -z "$(FUZZ_SRC)" ]; then echo "fuzz: no targets"; exit 0; fi; \
+	set -e; for t in $(basename $(notdir $(FUZZ_SRC))); do \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS)s =="; \
+	  clang $(FUZZ_CFLAGS) -o build/fuzz/$$t tests/fuzz/$$t.c \
+	    $(filter-out kernel-iface/reactor%.c,$(LIB_SRC)) $(LDLIBS); \
+	  mkdir -p build/fuzz/corpus-$$t; \
+	  seeds=tests/fuzz/corpus/$$t; [ -d $$seeds ] || seeds=; \
+	  build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 -print_final_stats=1 \
+	    build/fuzz/corpus-$$t $$seeds 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done' ; \
+	  test $${PIPESTATUS[0]} -eq 0; \
+	done
+
+# ---- benchmarks, demo, install --------------------------------------------
+
+bench: deps-check $(BIN) $(BENCH_BIN)
+	@LBW_BUILD=$(O) bench/run.sh
+
+demo: deps-check $(BIN)
+	@LBW_BUILD=$(O) ./demo/run.sh
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/lifeblood-worker
+	install -m 0644 docs/lifeblood-worker.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(O)/daemon/main.d
