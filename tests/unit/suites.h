@@ -1,0 +1,22 @@
+/* suites.h — every unit-test file registers its CUnit suites here. */
+#ifndef LBW_TEST_SUITES_H
+#define LBW_TEST_SUITES_H
+
+#include <CUnit/CUnit.h>
+
+int register_reactor_suites(void);
+int register_log_suites(void);
+int register_proc_suites(void);
+
+/* Adds a suite with the given tests; returns 0 or -1 (CUnit error). */
+struct lbw_test {
+    const char *name;
+    CU_TestFunc fn;
+};
+int lbw_add_suite(const char *name, CU_InitializeFunc init, CU_CleanupFunc fini,
+                  const struct lbw_test *tests);
+
+/* Directory of the build (LBW_BUILD), for helper programs. */
+const char *lbw_test_build_dir(void);
+
+#endif
