@@ -4,8 +4,10 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
+#include "inspect.h"
 #include "log.h"
 #include "reactor.h"
 
@@ -27,9 +29,71 @@ static void usage(FILE *f)
             "Commands:\n"
             "  reactor-info         set up the event loop and report which backend was\n"
             "                       chosen and why\n"
+            "  inspect [FILE|-]     print a pickle (raw, inside a framed task/worker.done\n"
+            "                       message, or inside a JSON body) as readable JSON;\n"
+            "                       reads standard input without FILE or with -\n"
             "\n"
             "Logging: lines go to stderr as [date time,ms][component:pid][LEVEL] message;\n"
             "under systemd (JOURNAL_STREAM) with <N> syslog priority prefixes instead.\n");
+}
+
+/* Reads all of a file (or stdin for "-"/NULL), at most `max` bytes. */
+static uint8_t *slurp(const char *path, size_t max, size_t *len)
+{
+    FILE *f = (!path || !strcmp(path, "-")) ? stdin : fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 65536, n = 0;
+    uint8_t *b = malloc(cap);
+    while (b) {
+        if (n == cap) {
+            if (cap >= max) {
+                free(b);
+                b = NULL;
+                errno = EFBIG;
+                break;
+            }
+            cap *= 2;
+            uint8_t *nb = realloc(b, cap);
+            if (!nb) {
+                free(b);
+                b = NULL;
+                break;
+            }
+            b = nb;
+        }
+        size_t r = fread(b + n, 1, cap - n, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    if (f != stdin)
+        fclose(f);
+    *len = n;
+    return b;
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+    const char *path = argc > 1 ? argv[1] : NULL;
+    size_t n;
+    uint8_t *buf = slurp(path, 1u << 30, &n);
+    if (!buf) {
+        fprintf(stderr, "lifeblood-worker inspect: cannot read %s: %s\n", path ? path : "stdin",
+                strerror(errno));
+        return 1;
+    }
+    char *out, err[512];
+    size_t ol;
+    int rc = lbw_inspect(buf, n, &out, &ol, err, sizeof(err));
+    free(buf);
+    if (rc < 0) {
+        fprintf(stderr, "lifeblood-worker inspect: %s\n", err);
+        return 1;
+    }
+    fwrite(out, 1, ol, stdout);
+    free(out);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -99,6 +163,8 @@ int main(int argc, char **argv)
         lbw_reactor_free(r);
         return 0;
     }
+    if (!strcmp(cmd, "inspect"))
+        return cmd_inspect(argc - optind, argv + optind);
     fprintf(stderr, "lifeblood-worker: unknown command '%s' (see --help)\n", cmd);
     return 2;
 }
