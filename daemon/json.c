@@ -812,7 +812,8 @@ size_t lbw_jesc_feed(struct lbw_jesc *e, const uint8_t *in, size_t n, int final,
         uint8_t tmp[8];
         size_t k = n < 4 ? n : 4;
         memcpy(tmp, e->pend, e->npend);
-        memcpy(tmp + e->npend, in, k);
+        if (k)
+            memcpy(tmp + e->npend, in, k);
         size_t tl = e->npend + k;
         size_t u = esc_bytes(tmp, tl, final && k == n, out, &o);
         total += o;
@@ -825,10 +826,13 @@ size_t lbw_jesc_feed(struct lbw_jesc *e, const uint8_t *in, size_t n, int final,
         n -= u - e->npend;
         e->npend = 0;
     }
-    size_t used = esc_bytes(in, n, final, out ? out + total : NULL, &o);
+    size_t used = n ? esc_bytes(in, n, final, out ? out + total : NULL, &o) : 0;
+    if (!n)
+        o = 0;
     total += o;
     e->npend = n - used;
-    memcpy(e->pend, in + used, e->npend);
+    if (e->npend)
+        memcpy(e->pend, in + used, e->npend);
     return total;
 }
 

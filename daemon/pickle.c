@@ -187,6 +187,7 @@ int lbw_pk_dict_set(struct lbw_pk_doc *doc, struct lbw_pk *d, const char *key, s
 
 struct vm {
     struct lbw_pk_doc *doc;
+    int proto;
     const uint8_t *p;
     size_t n, pos, op_at;
     struct lbw_pk **stack;
@@ -451,6 +452,43 @@ static struct lbw_pk *fold_reduce(struct vm *m, struct lbw_pk *f, struct lbw_pk 
     return NULL;
 }
 
+/* Python 2 names in protocol 0-2 pickles, mapped as Python 3's unpickler
+ * does with fix_imports (the subset of _compat_pickle that can occur). */
+static void py2_names(const char **mod, size_t *ml, const char **name, size_t *nl)
+{
+    static const char *const names[][4] = {
+        {"__builtin__", "xrange", "builtins", "range"},
+        {"__builtin__", "reduce", "functools", "reduce"},
+        {"__builtin__", "intern", "sys", "intern"},
+        {"__builtin__", "unichr", "builtins", "chr"},
+        {"__builtin__", "unicode", "builtins", "str"},
+        {"__builtin__", "long", "builtins", "int"},
+        {"__builtin__", "basestring", "builtins", "str"},
+        {"__builtin__", "raw_input", "builtins", "input"},
+        {"__builtin__", "izip", "builtins", "zip"},
+    };
+    static const char *const mods[][2] = {
+        {"__builtin__", "builtins"}, {"copy_reg", "copyreg"}, {"exceptions", "builtins"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (*ml == strlen(names[i][0]) && !memcmp(*mod, names[i][0], *ml) &&
+            *nl == strlen(names[i][1]) && !memcmp(*name, names[i][1], *nl)) {
+            *mod = names[i][2];
+            *ml = strlen(*mod);
+            *name = names[i][3];
+            *nl = strlen(*name);
+            return;
+        }
+    }
+    for (size_t i = 0; i < sizeof(mods) / sizeof(mods[0]); i++) {
+        if (*ml == strlen(mods[i][0]) && !memcmp(*mod, mods[i][0], *ml)) {
+            *mod = mods[i][1];
+            *ml = strlen(*mod);
+            return;
+        }
+    }
+}
+
 static int run(struct vm *m)
 {
     for (;;) {
@@ -469,6 +507,7 @@ static int run(struct vm *m)
                 return -1;
             if (m->p[m->pos] > 5)
                 return fail(m, "unsupported pickle protocol %d", m->p[m->pos]);
+            m->proto = m->p[m->pos];
             m->pos++;
             break;
         case 0x95: /* FRAME: a hint; its contents follow inline */
@@ -772,6 +811,8 @@ static int run(struct vm *m)
             if (ml > 1024 || nl > 1024 || memchr(mod, 0, ml) || memchr(name, 0, nl) ||
                 !lbw_utf8_valid((const uint8_t *)mod, ml) || !lbw_utf8_valid((const uint8_t *)name, nl))
                 return fail(m, "bad global name");
+            if (m->proto < 3)
+                py2_names(&mod, &ml, &name, &nl);
             c = lbw_pk_new(m->doc, LBW_PK_GLOBAL);
             if (c) {
                 c->u.g.module = arena_alloc(m->doc, ml + 1);

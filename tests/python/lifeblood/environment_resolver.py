@@ -1,0 +1,5 @@
+from ._standin import StandIn
+
+
+class EnvironmentResolverArguments(StandIn):
+    pass

@@ -1,0 +1,5 @@
+from ._standin import StandIn
+
+
+class WorkerResources(StandIn):
+    pass
