@@ -136,7 +136,8 @@ check: deps-check
 
 # ---- fuzzing -------------------------------------------------------------
 
-FUZZ_CFLAGS := -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
+FUZZ_CFLAGS := -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+               -D_GNU_SOURCE \
                -Ikernel-iface -Iprobes -Idaemon -DLBW_VERSION='"$(VERSION)"'
 
 fuzz: deps-check deps-fuzz

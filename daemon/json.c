@@ -822,8 +822,10 @@ size_t lbw_jesc_feed(struct lbw_jesc *e, const uint8_t *in, size_t n, int final,
             e->npend = tl;
             return total;
         }
-        in += u - e->npend;
-        n -= u - e->npend;
+        if (u > e->npend) { /* new bytes consumed with the held ones */
+            in += u - e->npend;
+            n -= u - e->npend;
+        }
         e->npend = 0;
     }
     size_t used = n ? esc_bytes(in, n, final, out ? out + total : NULL, &o) : 0;
