@@ -9,3 +9,6 @@ echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo
 "$B/bench/pingpong" --runs "${PINGPONG_RUNS:-5}" --seconds "${PINGPONG_SECONDS:-1}" \
     --json "$B/bench/pingpong.json"
+echo
+"$B/bench/codec" --seconds "${CODEC_SECONDS:-1}" --log-mib "${CODEC_LOG_MIB:-1024}" \
+    --json "$B/bench/codec.json"

@@ -635,6 +635,17 @@ static size_t esc_bytes(const uint8_t *p, size_t n, int final, char *out, size_t
     size_t i = 0, o = 0;
     char tmp[12];
     while (i < n) {
+        /* Fast path: a run of printable ASCII that needs no escaping. */
+        size_t j = i;
+        while (j < n && p[j] >= 0x20 && p[j] < 0x7f && p[j] != '"' && p[j] != '\\')
+            j++;
+        if (j > i) {
+            if (out)
+                memcpy(out + o, p + i, j - i);
+            o += j - i;
+            i = j;
+            continue;
+        }
         uint8_t c = p[i];
         uint32_t cp;
         size_t l;
