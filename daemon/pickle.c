@@ -304,28 +304,12 @@ static int memo_get(struct vm *m, size_t idx)
     return push(m, m->memo[idx]);
 }
 
-static int valid_str(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        uint32_t cp;
-        size_t l = lbw_utf8_decode(p + i, n - i, &cp, 1);
-        if (!l)
-            return 0;
-        i += l;
-    }
-    return 1;
-}
-
 static int op_str(struct vm *m, size_t len, enum lbw_pk_kind k)
 {
     if (need(m, len))
         return -1;
     const uint8_t *s = m->p + m->pos;
-    if (k == LBW_PK_STR && !valid_str(s, len))
+    if (k == LBW_PK_STR && !lbw_utf8_valid_ex(s, len, 1))
         return fail(m, "str is not valid UTF-8");
     m->pos += len;
     return push(m, new_blob(m->doc, k, s, len));

@@ -42,7 +42,9 @@ size_t lbw_utf8_decode(const uint8_t *p, size_t n, uint32_t *cp, int surrogatepa
     return len;
 }
 
-int lbw_utf8_valid(const uint8_t *p, size_t n)
+int lbw_utf8_valid(const uint8_t *p, size_t n) { return lbw_utf8_valid_ex(p, n, 0); }
+
+int lbw_utf8_valid_ex(const uint8_t *p, size_t n, int surrogatepass)
 {
     size_t i = 0;
     while (i < n) {
@@ -51,7 +53,7 @@ int lbw_utf8_valid(const uint8_t *p, size_t n)
             continue;
         }
         uint32_t cp;
-        size_t l = lbw_utf8_decode(p + i, n - i, &cp, 0);
+        size_t l = lbw_utf8_decode(p + i, n - i, &cp, surrogatepass);
         if (!l)
             return 0;
         i += l;

@@ -13,6 +13,9 @@
 size_t lbw_utf8_decode(const uint8_t *p, size_t n, uint32_t *cp, int surrogatepass);
 /* 1 if all n bytes are valid strict UTF-8. */
 int lbw_utf8_valid(const uint8_t *p, size_t n);
+/* The same, accepting encoded surrogates when surrogatepass is set (how
+ * pickles carry lone surrogates). */
+int lbw_utf8_valid_ex(const uint8_t *p, size_t n, int surrogatepass);
 /* Writes cp as UTF-8 into out (4 bytes room); returns the length. */
 size_t lbw_utf8_encode(uint32_t cp, uint8_t *out);
 
