@@ -1,7 +1,7 @@
 #!/bin/bash
 # make demo — the main job on a built-in default. Today this shows the
 # foundation the worker runs on: the event loop each backend gives on this
-# machine, measured. The full local demo (reference scheduler, a pool of
+# machine, measured, and the wire codecs on a real scheduler message. The full local demo (reference scheduler, a pool of
 # workers, sample payloads with progress and logs) replaces this as the
 # worker daemon lands.
 set -eu
@@ -19,6 +19,19 @@ echo
 echo "3. Loopback ping-pong through both backends (3 short runs):"
 make -s "$B/bench/pingpong" >/dev/null
 "$B/bench/pingpong" --runs 3 --seconds 0.5
+echo
+echo "4. A real 'task' message from an upstream scheduler, decoded without executing"
+echo "   anything (lifeblood-worker inspect; selected fields):"
+"$B/lifeblood-worker" inspect tests/fixtures/frames/task_direct.frame | python3 -c '
+import json, sys
+f = json.load(sys.stdin)["frames"][0]
+job = f["task_pickle"]["state"]
+print("   frame  %s -> %s, session %s" % (f["src"], f["dst"], f["session"]))
+print("   job    %s" % f["task_pickle"]["$object"])
+print("   args   %s" % job["_InvocationJob__args"])
+print("   ids    invocation %s, task %s" % (job["_InvocationJob__invocation_id"], job["_InvocationJob__task_id"]))
+print("   attrs  %s" % json.dumps(job["_InvocationJob__attrs"], ensure_ascii=False))
+'
 echo
 echo "Not yet in this build: the scheduler session, payload execution and the"
 echo "pool (see docs/STATUS.md). 'make test' runs everything that is."
