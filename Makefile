@@ -104,7 +104,7 @@ $(BIN): $(O)/daemon/main.o $(LIB)
 $(O)/tests/unit/%.o: CPPFLAGS += -Itests/unit
 $(UNIT_BIN): $(UNIT_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcunit
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcunit -lpthread
 
 $(O)/tests/helpers/%: tests/helpers/%.c $(LIB)
 	@mkdir -p $(dir $@)

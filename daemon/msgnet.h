@@ -1,0 +1,78 @@
+/* msgnet.h — the message transport on the reactor (PROTOCOL.md 1.2–1.9).
+ *
+ * Receiving: accepts connections, reads the preamble and frames with the
+ * incremental decoder, applies the receiver rules in order (not our
+ * address: log, drop, ack 1; more hops: forward or refuse; SYSTEM_PING:
+ * ack 1; a session someone expects: hand it over; else a new request) and
+ * acks each frame with one byte. (Forwarding is the pool's job: a worker
+ * refuses frames that name further hops with ack 0 and a log line.) A peer that breaks a limit or stalls past
+ * a read timeout gets its connection closed and one log line; every other
+ * connection goes on.
+ *
+ * Sending: one connection per first hop, reused while idle (with a
+ * SYSTEM_PING first, as upstream does) and closed after 300 s idle; each
+ * frame waits for its ack; 2 attempts with a 1 s back-off. Replies arrive
+ * on our own listener, on another connection, paired by session. */
+#ifndef LBW_MSGNET_H
+#define LBW_MSGNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.h"
+#include "reactor.h"
+
+struct lbw_msgnet;
+
+struct lbw_msgnet_opts {
+    const char *self;              /* our identity "ip:port" (exact string) */
+    uint64_t max_frame;            /* incoming frame size limit; 0 = 512 MiB */
+    uint64_t idle_timeout_ns;      /* waiting for the next frame; 0 = 90 s */
+    uint64_t frame_timeout_ns;     /* reading the rest of a frame; 0 = 90 s */
+    uint64_t ack_timeout_ns;       /* waiting for an ack; 0 = 90 s */
+    unsigned attempts;             /* per frame; 0 = 2 */
+    uint64_t backoff_ns;           /* before the 2nd attempt (doubling); 0 = 1 s */
+    uint64_t pool_idle_ns;         /* close idle outgoing connections; 0 = 300 s */
+    size_t max_connections;        /* incoming connections at once; 0 = 4096 */
+};
+
+/* A frame for us. Return the ack byte: 1 accepted, 0 refused. The callback
+ * may take the frame (move it out and zero *f); otherwise it is freed. */
+typedef int (*lbw_msg_frame_cb)(void *ctx, struct lbw_frame *f);
+
+/* Outcome of a send: 0 = acked, -ECONNREFUSED/-ETIMEDOUT/... = failed
+ * after all attempts, -EPROTO = the receiver acked 0. */
+typedef void (*lbw_msg_sent_cb)(void *ctx, int status);
+
+struct lbw_msgnet *lbw_msgnet_new(lbw_reactor *r, const struct lbw_msgnet_opts *o,
+                                  lbw_msg_frame_cb on_request, void *ctx);
+/* Starts accepting on a listening socket (the net owns and closes it). */
+int lbw_msgnet_listen(struct lbw_msgnet *n, int listen_fd);
+/* Closes everything, cancels pending sends (their callbacks get
+ * -ECANCELED) and frees the net once the reactor has delivered the
+ * cancellations; safe to call from a callback. */
+void lbw_msgnet_close(struct lbw_msgnet *n);
+
+/* Sends one frame from us (src = self) to a destination chain. The body is
+ * copied. session: 16 bytes or NULL. Returns 0 (cb will be called) or
+ * -errno. */
+int lbw_msgnet_send(struct lbw_msgnet *n, const char *dst, uint16_t type,
+                    const uint8_t *session, const void *body, size_t len, lbw_msg_sent_cb cb,
+                    void *ctx);
+/* Frames with this session go to cb instead of on_request, until
+ * lbw_msgnet_unexpect. Register before sending the request. */
+int lbw_msgnet_expect(struct lbw_msgnet *n, const uint8_t session[16], lbw_msg_frame_cb cb,
+                      void *ctx);
+void lbw_msgnet_unexpect(struct lbw_msgnet *n, const uint8_t session[16]);
+
+/* Counters, for tests and status. */
+struct lbw_msgnet_stats {
+    uint64_t frames_in, acks_sent_0, pings_in, dropped_not_ours, conns_closed_bad,
+        conns_timed_out, frames_out, send_failures;
+};
+void lbw_msgnet_stats(const struct lbw_msgnet *n, struct lbw_msgnet_stats *s);
+
+/* A random (version 4) session UUID. */
+void lbw_session_new(uint8_t out[16]);
+
+#endif
