@@ -20,15 +20,16 @@ FUZZ_SECONDS ?= 30
 SAN          ?=
 
 DEB_PKGS := gcc make pkg-config liburing-dev libnl-3-dev libnl-route-3-dev libjsmn-dev \
-            libcunit1-dev libpcre2-dev python3
+            libcunit1-dev libpcre2-dev python3 iproute2 util-linux
 FUZZ_PKGS := clang libclang-rt-14-dev
 
 WARN     := -Wall -Wextra -Werror -Wvla -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter
-CPPFLAGS += -D_GNU_SOURCE -DLBW_VERSION='"$(VERSION)"' -Ikernel-iface -Iprobes -Idaemon
+CPPFLAGS += -D_GNU_SOURCE -DLBW_VERSION='"$(VERSION)"' -Ikernel-iface -Iprobes -Idaemon \
+            -I/usr/include/libnl3
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c17 $(WARN) -fno-strict-aliasing -MMD -MP
-LDLIBS   += -luring
+LDLIBS   += -luring -lnl-3
 
 ifeq ($(SAN),1)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -46,7 +47,9 @@ BIN        := $(O)/lifeblood-worker
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(O)/%.o)
 UNIT_BIN   := $(O)/tests/unit-tests
-HELPERS    := $(patsubst tests/helpers/%.c,$(O)/tests/helpers/%,$(wildcard tests/helpers/*.c))
+HELPERS    := $(patsubst tests/helpers/%.c,$(O)/tests/helpers/%,\
+                $(filter-out tests/helpers/fake_nvml.c,$(wildcard tests/helpers/*.c))) \
+              $(O)/tests/fake-nvml/libnvidia-ml.so.1
 
 BENCH_SRC  := $(wildcard bench/*.c)
 BENCH_BIN  := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
@@ -106,6 +109,11 @@ $(UNIT_BIN): $(UNIT_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcunit -lpthread
 
+# A stand-in NVML for the GPU probe's tests (selected by path, never installed).
+$(O)/tests/fake-nvml/libnvidia-ml.so.1: tests/helpers/fake_nvml.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -shared -o $@ $<
+
 $(O)/tests/helpers/%: tests/helpers/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
@@ -137,7 +145,7 @@ check: deps-check
 # ---- fuzzing -------------------------------------------------------------
 
 FUZZ_CFLAGS := -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-               -D_GNU_SOURCE \
+               -D_GNU_SOURCE -I/usr/include/libnl3 \
                -Ikernel-iface -Iprobes -Idaemon -DLBW_VERSION='"$(VERSION)"'
 
 fuzz: deps-check deps-fuzz

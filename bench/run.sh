@@ -12,3 +12,5 @@ echo
 echo
 "$B/bench/codec" --seconds "${CODEC_SECONDS:-1}" --log-mib "${CODEC_LOG_MIB:-1024}" \
     --json "$B/bench/codec.json"
+echo
+"$B/bench/probe" --runs "${PROBE_RUNS:-1000}" --json "$B/bench/probe.json"

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "inspect.h"
 #include "log.h"
+#include "probe_cmd.h"
 #include "reactor.h"
 
 static void usage(FILE *f)
@@ -32,6 +33,9 @@ static void usage(FILE *f)
             "                       chosen and why\n"
             "  worker --generate-config-only\n"
             "                       write the default worker config if missing, and exit\n"
+            "  probe [--json] [--root DIR] [--nvml-library PATH]\n"
+            "                       detect CPUs, memory, NUMA and GPUs; show what\n"
+            "                       worker.hello would advertise and where it came from\n"
             "  inspect [FILE|-]     print a pickle (raw, inside a framed task/worker.done\n"
             "                       message, or inside a JSON body) as readable JSON;\n"
             "                       reads standard input without FILE or with -\n"
@@ -210,6 +214,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "inspect"))
         return cmd_inspect(argc - optind, argv + optind);
+    if (!strcmp(cmd, "probe"))
+        return lbw_cmd_probe(argc - optind, argv + optind);
     if (!strcmp(cmd, "worker"))
         return cmd_worker(argc - optind, argv + optind);
     if (!strcmp(cmd, "scheduler") || !strcmp(cmd, "viewer") || !strcmp(cmd, "resolver")) {
