@@ -154,7 +154,7 @@ fuzz: deps-check deps-fuzz
 	set -e; for t in $(basename $(notdir $(FUZZ_SRC))); do \
 	  echo "== fuzz $$t for $(FUZZ_SECONDS)s =="; \
 	  clang $(FUZZ_CFLAGS) -o build/fuzz/$$t tests/fuzz/$$t.c \
-	    $(filter-out kernel-iface/reactor%.c,$(LIB_SRC)) $(LDLIBS); \
+	    $(LIB_SRC) $(LDLIBS); \
 	  mkdir -p build/fuzz/corpus-$$t; \
 	  seeds=tests/fuzz/corpus/$$t; [ -d $$seeds ] || seeds=; \
 	  build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 -print_final_stats=1 \
