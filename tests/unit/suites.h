@@ -13,6 +13,7 @@ int register_pickle_suites(void);
 int register_config_suites(void);
 int register_msgnet_suites(void);
 int register_probe_suites(void);
+int register_spawn_suites(void);
 
 /* Adds a suite with the given tests; returns 0 or -1 (CUnit error). */
 struct lbw_test {

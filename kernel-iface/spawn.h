@@ -1,0 +1,60 @@
+/* spawn.h — starting a payload and ending its whole process tree.
+ *
+ * lbw_spawn: clone3(CLONE_PIDFD [| CLONE_INTO_CGROUP]) — no pid-reuse race —
+ * then, in the child and before execve: new session, the given stdin/
+ * stdout/stderr, every other fd closed, signal mask cleared and SIGPIPE/
+ * SIGXFSZ (all signals) back to default, nice and CPU affinity set, cwd.
+ * Failures before or in execve come back to the caller as an errno and the
+ * step that failed; the caller never sees a half-started child.
+ *
+ * lbw_tree_*: the processes of an invocation are found as the descendants
+ * of the payload and, because the worker is a child subreaper
+ * (lbw_become_subreaper), of the worker itself: a daemon that double-forks
+ * and leaves its session is re-parented to the worker and still found. */
+#ifndef LBW_SPAWN_H
+#define LBW_SPAWN_H
+
+#include <sched.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct lbw_spawn_opts {
+    const char *path;          /* executable to run (resolved) */
+    char *const *argv;         /* argv[0] as the payload should see it */
+    char *const *envp;
+    const char *cwd;           /* NULL: inherit */
+    int stdin_fd;              /* -1: /dev/null */
+    int stdout_fd, stderr_fd;  /* child ends; -1: /dev/null */
+    int nice;                  /* added to the current niceness; 0: unchanged */
+    const cpu_set_t *affinity; /* NULL: inherit */
+    size_t affinity_size;
+    int cgroup_fd;             /* >= 0: start inside this cgroup v2 directory */
+};
+
+struct lbw_child {
+    pid_t pid;
+    int pidfd;
+};
+
+/* Returns 0, or a negative errno with what failed in err ("execve
+ * /opt/x/bin/tool: Permission denied"). -ENOENT: the executable does not
+ * exist. */
+int lbw_spawn(const struct lbw_spawn_opts *o, struct lbw_child *out, char *err, size_t errlen);
+
+/* Makes this process the reaper of its orphaned descendants. */
+int lbw_become_subreaper(void);
+
+/* Fills pids with every live descendant of `root` (itself included if
+ * alive; the calling process never), parents before children. The worker
+ * passes its own pid to include payload processes re-parented to it.
+ * Returns the count (capped at cap). */
+size_t lbw_tree_list(pid_t root, pid_t *pids, size_t cap);
+/* Sends sig to every process of the tree (parents first). Returns the
+ * number signalled. */
+size_t lbw_tree_signal(pid_t root, int sig);
+/* Reaps our exited children except `keep` (whose status its pidfd's owner
+ * collects): zombies of payload processes re-parented to us. Never blocks.
+ * Returns how many. */
+int lbw_reap_orphans(pid_t keep);
+
+#endif

@@ -1,0 +1,184 @@
+/* test_spawn.c — clone3 spawning (fds, env, cwd, nice, signal state,
+ * failures reported with the step) and killing whole process trees,
+ * including a payload that ignores SIGTERM and double-forks a daemon into
+ * its own session. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "proc.h"
+#include "spawn.h"
+#include "suites.h"
+
+/* Runs argv with env; collects stdout and stderr; returns the exit code
+ * convention (status or -signal). */
+static int run(char *const *argv, char *const *envp, const char *cwd, int nice, char *out,
+               size_t ocap, char *err, size_t ecap)
+{
+    int po[2], pe[2];
+    CU_ASSERT_FATAL(pipe2(po, O_CLOEXEC) == 0 && pipe2(pe, O_CLOEXEC) == 0);
+    struct lbw_spawn_opts o = {.path = argv[0], .argv = argv, .envp = envp, .cwd = cwd,
+                               .stdin_fd = -1, .stdout_fd = po[1], .stderr_fd = pe[1],
+                               .nice = nice, .cgroup_fd = -1};
+    struct lbw_child c;
+    char msg[300];
+    int rc = lbw_spawn(&o, &c, msg, sizeof(msg));
+    close(po[1]);
+    close(pe[1]);
+    if (rc < 0) {
+        close(po[0]);
+        close(pe[0]);
+        snprintf(err, ecap, "%s", msg);
+        return 1000 + rc;
+    }
+    size_t on = 0, en = 0;
+    ssize_t r;
+    while ((r = read(po[0], out + on, ocap - 1 - on)) > 0)
+        on += (size_t)r;
+    while ((r = read(pe[0], err + en, ecap - 1 - en)) > 0)
+        en += (size_t)r;
+    out[on] = err[en] = 0;
+    close(po[0]);
+    close(pe[0]);
+    struct lbw_exit ex;
+    CU_ASSERT(lbw_pidfd_wait(c.pidfd, &ex, 0) == 0);
+    close(c.pidfd);
+    return lbw_exit_code(&ex);
+}
+
+static void test_spawn_basics(void)
+{
+    char out[4096], err[4096];
+    char *argv[] = {"/bin/sh", "-c", "echo \"$FOO\"; pwd; cat; echo oops >&2; exit 3", NULL};
+    char *envp[] = {"FOO=bar baz", "PATH=/usr/bin:/bin", NULL};
+    int rc = run(argv, envp, "/tmp", 0, out, sizeof(out), err, sizeof(err));
+    CU_ASSERT_EQUAL(rc, 3);
+    CU_ASSERT_STRING_EQUAL(out, "bar baz\n/tmp\n"); /* stdin is /dev/null: cat ends */
+    CU_ASSERT_STRING_EQUAL(err, "oops\n");
+    /* only 0, 1, 2 are open in the payload (plus ls's own directory fd) */
+    int stray = open("/dev/null", O_RDONLY); /* not CLOEXEC */
+    char *ls[] = {"/bin/ls", "/proc/self/fd", NULL};
+    rc = run(ls, envp, NULL, 0, out, sizeof(out), err, sizeof(err));
+    CU_ASSERT(rc == 0 && !strcmp(out, "0\n1\n2\n3\n"));
+    close(stray);
+    /* killed by a signal: negative code */
+    char *k[] = {"/bin/sh", "-c", "kill -9 $$", NULL};
+    CU_ASSERT_EQUAL(run(k, envp, NULL, 0, out, sizeof(out), err, sizeof(err)), -9);
+}
+
+static void test_spawn_signals_and_nice(void)
+{
+    char out[256], err[256];
+    char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+    /* The worker blocks SIGTERM (signalfd); the payload must not inherit it. */
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_BLOCK, &set, &old);
+    struct sigaction ign = {.sa_handler = SIG_IGN}, prev;
+    sigaction(SIGPIPE, &ign, &prev);
+    char *t[] = {"/bin/sh", "-c", "kill -TERM $$; sleep 5", NULL};
+    CU_ASSERT_EQUAL(run(t, envp, NULL, 0, out, sizeof(out), err, sizeof(err)), -SIGTERM);
+    /* SIGPIPE back to default although the worker ignores it: writing to a
+     * closed pipe kills the writer */
+    char *q[] = {"/usr/bin/perl", "-e", "pipe(R,W); close R; print W 'x'; close W; exit 0", NULL};
+    if (access(q[0], X_OK) == 0)
+        CU_ASSERT_EQUAL(run(q, envp, NULL, 0, out, sizeof(out), err, sizeof(err)), -SIGPIPE);
+    sigaction(SIGPIPE, &prev, NULL);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    errno = 0;
+    int mine = getpriority(PRIO_PROCESS, 0);
+    char *n[] = {"/usr/bin/nice", NULL};
+    CU_ASSERT(run(n, envp, NULL, 10, out, sizeof(out), err, sizeof(err)) == 0);
+    int want = mine + 10 > 19 ? 19 : mine + 10;
+    CU_ASSERT_EQUAL(atoi(out), want);
+}
+
+static void test_spawn_failures(void)
+{
+    char out[256], err[512];
+    char *envp[] = {NULL};
+    char *a[] = {"/nonexistent/tool", NULL};
+    CU_ASSERT_EQUAL(run(a, envp, NULL, 0, out, sizeof(out), err, sizeof(err)), 1000 - ENOENT);
+    CU_ASSERT(strstr(err, "execve /nonexistent/tool") && strstr(err, "No such file"));
+    char tmp[] = "/tmp/lbw-noexec-XXXXXX";
+    int fd = mkstemp(tmp);
+    CU_ASSERT(write(fd, "#!/bin/sh\n", 10) == 10);
+    close(fd);
+    chmod(tmp, 0644);
+    char *b[] = {tmp, NULL};
+    CU_ASSERT_EQUAL(run(b, envp, NULL, 0, out, sizeof(out), err, sizeof(err)), 1000 - EACCES);
+    unlink(tmp);
+    char *c[] = {"/bin/true", NULL};
+    CU_ASSERT_EQUAL(run(c, envp, "/nonexistent-dir", 0, out, sizeof(out), err, sizeof(err)),
+                    1000 - ENOENT);
+    CU_ASSERT(strstr(err, "chdir to /nonexistent-dir") != NULL);
+}
+
+static size_t count_tree(void)
+{
+    pid_t pids[256];
+    return lbw_tree_list(getpid(), pids, 256);
+}
+
+static void test_tree_kill_daemon(void)
+{
+    CU_ASSERT_FATAL(lbw_become_subreaper() == 0);
+    char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+    /* ignores SIGTERM; starts a daemon in its own session that ignores it too */
+    char *argv[] = {"/bin/sh", "-c",
+                    "trap '' TERM; (setsid sh -c \"trap '' TERM; sleep 300\" &); sleep 300 & "
+                    "echo started; wait",
+                    NULL};
+    int po[2];
+    CU_ASSERT_FATAL(pipe2(po, O_CLOEXEC) == 0);
+    struct lbw_spawn_opts o = {.path = argv[0], .argv = argv, .envp = envp, .stdin_fd = -1,
+                               .stdout_fd = po[1], .stderr_fd = -1, .cgroup_fd = -1};
+    struct lbw_child c;
+    char msg[256];
+    CU_ASSERT_FATAL(lbw_spawn(&o, &c, msg, sizeof(msg)) == 0);
+    close(po[1]);
+    char buf[64];
+    CU_ASSERT(read(po[0], buf, sizeof(buf)) > 0);
+    close(po[0]);
+    usleep(200000);
+    pid_t pids[64];
+    size_t in_payload = lbw_tree_list(c.pid, pids, 64);
+    size_t all = count_tree();
+    /* the daemon left the payload's tree (re-parented to us) */
+    CU_ASSERT(in_payload >= 2);
+    CU_ASSERT(all >= in_payload + 2);
+    /* SIGTERM is ignored by all of them */
+    CU_ASSERT(lbw_tree_signal(getpid(), SIGTERM) == all);
+    usleep(100000);
+    CU_ASSERT_EQUAL(count_tree(), all);
+    /* SIGKILL ends every one, the escaped daemon included */
+    lbw_tree_signal(getpid(), SIGKILL);
+    struct lbw_exit ex;
+    CU_ASSERT(lbw_pidfd_wait(c.pidfd, &ex, 0) == 0 && ex.signaled && ex.sig == SIGKILL);
+    close(c.pidfd);
+    size_t left = 1;
+    for (int i = 0; i < 50 && left; i++) {
+        lbw_reap_orphans(-1);
+        left = count_tree();
+        if (left)
+            usleep(20000);
+    }
+    CU_ASSERT_EQUAL(left, 0);
+}
+
+static const struct lbw_test tests[] = {
+    {"fds, env, cwd, exit codes", test_spawn_basics},
+    {"signal mask and dispositions reset, nice", test_spawn_signals_and_nice},
+    {"failures name the step", test_spawn_failures},
+    {"tree kill reaches a double-forked daemon", test_tree_kill_daemon},
+    {NULL, NULL},
+};
+
+int register_spawn_suites(void) { return lbw_add_suite("spawn", NULL, NULL, tests); }
