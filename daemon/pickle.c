@@ -1234,7 +1234,7 @@ static void b64(struct lbw_jw *w, const uint8_t *p, size_t n)
 }
 
 /* Decimal text of a little-endian two's complement integer. */
-static void bigint_text(const uint8_t *p, size_t n, char *out, size_t cap)
+void lbw_pk_bigint_text(const uint8_t *p, size_t n, char *out, size_t cap)
 {
     int neg = n && (p[n - 1] & 0x80);
     uint8_t *mag = malloc(n ? n : 1);
@@ -1300,7 +1300,7 @@ static int tj(struct tj *t, struct lbw_pk *v)
         char *txt = malloc(v->u.s.n * 3 + 4);
         if (!txt)
             return -1;
-        bigint_text(v->u.s.p, v->u.s.n, txt, v->u.s.n * 3 + 4);
+        lbw_pk_bigint_text(v->u.s.p, v->u.s.n, txt, v->u.s.n * 3 + 4);
         lbw_jw_raw(w, txt, strlen(txt));
         free(txt);
         break;

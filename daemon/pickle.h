@@ -116,6 +116,9 @@ int lbw_pk_is_global(const struct lbw_pk *v, const char *module, const char *nam
 /* 1 if v is a str equal to s. */
 int lbw_pk_str_eq(const struct lbw_pk *v, const char *s);
 
+/* Decimal text of a BIGINT's bytes (cap >= 3 * n + 4). */
+void lbw_pk_bigint_text(const uint8_t *p, size_t n, char *out, size_t cap);
+
 /* Writes v as readable JSON (objects as {"$object": "module.name", ...},
  * bytes as {"$bytes": "<base64>"}, big ints as numbers, sets as
  * {"$set": [...]}, shared nodes shown once and cycles as {"$cycle": N}). */

@@ -1,0 +1,511 @@
+/* environment.c — see environment.h. */
+#include "environment.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+void lbw_env_init(struct lbw_env *e) { memset(e, 0, sizeof(*e)); }
+
+void lbw_env_free(struct lbw_env *e)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        free(e->names[i]);
+        free(e->values[i]);
+    }
+    free(e->names);
+    free(e->values);
+    memset(e, 0, sizeof(*e));
+}
+
+static ssize_t find(const struct lbw_env *e, const char *name, size_t nlen)
+{
+    for (size_t i = 0; i < e->n; i++)
+        if (strlen(e->names[i]) == nlen && !memcmp(e->names[i], name, nlen))
+            return (ssize_t)i;
+    return -1;
+}
+
+const char *lbw_env_get(const struct lbw_env *e, const char *name)
+{
+    ssize_t i = find(e, name, strlen(name));
+    return i < 0 ? NULL : e->values[i];
+}
+
+/* Takes ownership of value. */
+static int put(struct lbw_env *e, const char *name, char *value)
+{
+    if (!value)
+        return -1;
+    ssize_t i = find(e, name, strlen(name));
+    if (i >= 0) {
+        free(e->values[i]);
+        e->values[i] = value;
+        return 0;
+    }
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 64;
+        char **nn = realloc(e->names, cap * sizeof(*nn));
+        if (!nn) {
+            free(value);
+            return -1;
+        }
+        e->names = nn;
+        char **nv = realloc(e->values, cap * sizeof(*nv));
+        if (!nv) {
+            free(value);
+            return -1;
+        }
+        e->values = nv;
+        e->cap = cap;
+    }
+    e->names[e->n] = strdup(name);
+    if (!e->names[e->n]) {
+        free(value);
+        return -1;
+    }
+    e->values[e->n++] = value;
+    return 0;
+}
+
+int lbw_env_set_raw(struct lbw_env *e, const char *name, const char *value)
+{
+    return put(e, name, strdup(value));
+}
+
+/* A word character as Python's \w sees str: letters and digits of any
+ * script and '_'. Non-ASCII bytes are taken as part of a name. */
+static int wordc(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c >= 0x80;
+}
+
+char *lbw_env_expand(const struct lbw_env *e, const char *v)
+{
+    size_t cap = strlen(v) + 64, n = 0;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    for (const char *p = v; *p;) {
+        const char *name = NULL, *next = p + 1;
+        size_t nl = 0;
+        if (*p == '$') {
+            if (p[1] == '{') {
+                const char *q = p + 2;
+                while (wordc((unsigned char)*q))
+                    q++;
+                if (q > p + 2 && *q == '}') {
+                    name = p + 2;
+                    nl = (size_t)(q - name);
+                    next = q + 1;
+                }
+            } else {
+                const char *q = p + 1;
+                while (wordc((unsigned char)*q))
+                    q++;
+                if (q > p + 1) {
+                    name = p + 1;
+                    nl = (size_t)(q - name);
+                    next = q;
+                }
+            }
+        }
+        const char *add = p;
+        size_t al = 1;
+        if (name) {
+            ssize_t i = find(e, name, nl);
+            add = i >= 0 ? e->values[i] : "";
+            al = strlen(add);
+        }
+        if (n + al + 1 > cap) {
+            while (n + al + 1 > cap)
+                cap *= 2;
+            char *no = realloc(out, cap);
+            if (!no) {
+                free(out);
+                return NULL;
+            }
+            out = no;
+        }
+        memcpy(out + n, add, al);
+        n += al;
+        p = next;
+    }
+    out[n] = 0;
+    return out;
+}
+
+int lbw_env_set(struct lbw_env *e, const char *name, const char *value)
+{
+    return put(e, name, lbw_env_expand(e, value));
+}
+
+static int join(struct lbw_env *e, const char *name, const char *value, int front)
+{
+    const char *cur = lbw_env_get(e, name);
+    if (!cur)
+        return lbw_env_set(e, name, value);
+    char *ex = lbw_env_expand(e, value);
+    if (!ex)
+        return -1;
+    size_t l = strlen(ex) + strlen(cur) + 2;
+    char *j = malloc(l);
+    if (!j) {
+        free(ex);
+        return -1;
+    }
+    snprintf(j, l, "%s:%s", front ? ex : cur, front ? cur : ex);
+    free(ex);
+    int rc = lbw_env_set(e, name, j); /* upstream expands the whole again */
+    free(j);
+    return rc;
+}
+
+int lbw_env_prepend(struct lbw_env *e, const char *name, const char *value)
+{
+    return join(e, name, value, 1);
+}
+
+int lbw_env_append(struct lbw_env *e, const char *name, const char *value)
+{
+    return join(e, name, value, 0);
+}
+
+char **lbw_env_envp(const struct lbw_env *e)
+{
+    char **v = calloc(e->n + 1, sizeof(*v));
+    if (!v)
+        return NULL;
+    for (size_t i = 0; i < e->n; i++) {
+        size_t l = strlen(e->names[i]) + strlen(e->values[i]) + 2;
+        v[i] = malloc(l);
+        if (!v[i]) {
+            lbw_env_free_envp(v);
+            return NULL;
+        }
+        snprintf(v[i], l, "%s=%s", e->names[i], e->values[i]);
+    }
+    return v;
+}
+
+void lbw_env_free_envp(char **envp)
+{
+    if (!envp)
+        return;
+    for (char **p = envp; *p; p++)
+        free(*p);
+    free(envp);
+}
+
+/* ---- Python str()/repr() of decoded values ----------------------------------- */
+
+struct sb {
+    char *b;
+    size_t n, cap;
+    int bad;
+};
+
+static void sput(struct sb *s, const char *t, size_t l)
+{
+    if (s->bad)
+        return;
+    if (s->n + l + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        while (cap < s->n + l + 1)
+            cap *= 2;
+        char *nb = realloc(s->b, cap);
+        if (!nb) {
+            s->bad = 1;
+            return;
+        }
+        s->b = nb;
+        s->cap = cap;
+    }
+    memcpy(s->b + s->n, t, l);
+    s->n += l;
+    s->b[s->n] = 0;
+}
+
+static void sputs(struct sb *s, const char *t) { sput(s, t, strlen(t)); }
+
+static void py_float(struct sb *s, double f)
+{
+    char b[64];
+    if (isnan(f))
+        sputs(s, "nan");
+    else if (isinf(f))
+        sputs(s, f > 0 ? "inf" : "-inf");
+    else {
+        lbw_json_fmt_double(f, b, sizeof(b));
+        sputs(s, b);
+    }
+}
+
+/* repr() of a str: single quotes unless it holds ' and no ", as Python. */
+static void py_str_repr(struct sb *s, const uint8_t *p, size_t n)
+{
+    int sq = memchr(p, '\'', n) != NULL, dq = memchr(p, '"', n) != NULL;
+    char q = sq && !dq ? '"' : '\'';
+    sput(s, &q, 1);
+    for (size_t i = 0; i < n; i++) {
+        char c = (char)p[i];
+        char esc[8];
+        if (c == q || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = c;
+            sput(s, esc, 2);
+        } else if (c == '\n') {
+            sputs(s, "\\n");
+        } else if (c == '\r') {
+            sputs(s, "\\r");
+        } else if (c == '\t') {
+            sputs(s, "\\t");
+        } else if ((unsigned char)c < 0x20 || c == 0x7f) {
+            snprintf(esc, sizeof(esc), "\\x%02x", (unsigned char)c);
+            sputs(s, esc);
+        } else {
+            sput(s, &c, 1);
+        }
+    }
+    sput(s, &q, 1);
+}
+
+static int py_repr(struct sb *s, const struct lbw_pk *v, int depth, int top_str)
+{
+    if (depth > 100)
+        return -1;
+    char b[64];
+    switch (v->kind) {
+    case LBW_PK_NONE: sputs(s, "None"); return 0;
+    case LBW_PK_BOOL: sputs(s, v->u.b ? "True" : "False"); return 0;
+    case LBW_PK_INT:
+        snprintf(b, sizeof(b), "%lld", (long long)v->u.i);
+        sputs(s, b);
+        return 0;
+    case LBW_PK_BIGINT: {
+        char *t = malloc(v->u.s.n * 3 + 4);
+        if (!t)
+            return -1;
+        lbw_pk_bigint_text(v->u.s.p, v->u.s.n, t, v->u.s.n * 3 + 4);
+        sputs(s, t);
+        free(t);
+        return 0;
+    }
+    case LBW_PK_FLOAT: py_float(s, v->u.f); return 0;
+    case LBW_PK_STR:
+        if (top_str)
+            sput(s, (const char *)v->u.s.p, v->u.s.n);
+        else
+            py_str_repr(s, v->u.s.p, v->u.s.n);
+        return 0;
+    case LBW_PK_LIST:
+    case LBW_PK_TUPLE:
+        sputs(s, v->kind == LBW_PK_LIST ? "[" : "(");
+        for (size_t i = 0; i < v->u.seq.n; i++) {
+            if (i)
+                sputs(s, ", ");
+            if (py_repr(s, v->u.seq.v[i], depth + 1, 0) < 0)
+                return -1;
+        }
+        if (v->kind == LBW_PK_TUPLE && v->u.seq.n == 1)
+            sputs(s, ",");
+        sputs(s, v->kind == LBW_PK_LIST ? "]" : ")");
+        return 0;
+    case LBW_PK_DICT:
+        sputs(s, "{");
+        for (size_t i = 0; i + 1 < v->u.seq.n; i += 2) {
+            if (i)
+                sputs(s, ", ");
+            if (py_repr(s, v->u.seq.v[i], depth + 1, 0) < 0)
+                return -1;
+            sputs(s, ": ");
+            if (py_repr(s, v->u.seq.v[i + 1], depth + 1, 0) < 0)
+                return -1;
+        }
+        sputs(s, "}");
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+char *lbw_pk_pystr(const struct lbw_pk *v)
+{
+    struct sb s = {0};
+    if (py_repr(&s, v, 0, 1) < 0 || s.bad) {
+        free(s.b);
+        return NULL;
+    }
+    if (!s.b)
+        s.b = strdup("");
+    return s.b;
+}
+
+static char *toml_pystr(const struct lbw_toml *v)
+{
+    struct sb s = {0};
+    char b[64];
+    switch (v->type) {
+    case LBW_TOML_STRING: return strdup(v->u.str.s);
+    case LBW_TOML_INT:
+        snprintf(b, sizeof(b), "%lld", (long long)v->u.i);
+        return strdup(b);
+    case LBW_TOML_FLOAT:
+        py_float(&s, v->u.f);
+        return s.b;
+    case LBW_TOML_BOOL: return strdup(v->u.b ? "True" : "False");
+    default: return NULL;
+    }
+}
+
+/* ---- the whole environment of a job ---------------------------------------- */
+
+int lbw_env_for_job(const struct lbw_env_inputs *in, struct lbw_env *out, char *err,
+                    size_t errlen)
+{
+    lbw_env_init(out);
+    struct lbw_env base;
+    lbw_env_init(&base);
+    int rc = LBW_ENV_EXCEPTION;
+    /* 1. resolver and its arguments */
+    const char *rname = NULL;
+    struct lbw_pk *jargs = NULL;
+    if (lbw_inv_envres(in->job, &rname, &jargs) < 0) {
+        snprintf(err, errlen, "the job's environment resolver arguments are malformed");
+        goto out;
+    }
+    int from_job = rname != NULL || jargs != NULL;
+    if (!from_job)
+        rname = in->resolver_name ? in->resolver_name : "TrivialEnvironmentResolver";
+    if (!rname)
+        rname = "TrivialEnvironmentResolver";
+    /* 2. base environment */
+    for (char *const *p = in->worker_environ; p && *p; p++) {
+        const char *eq = strchr(*p, '=');
+        if (!eq || eq == *p)
+            continue;
+        char name[4096];
+        size_t nl = (size_t)(eq - *p);
+        if (nl >= sizeof(name))
+            continue;
+        memcpy(name, *p, nl);
+        name[nl] = 0;
+        if (lbw_env_set_raw(&base, name, eq + 1) < 0)
+            goto oom;
+    }
+    if (!strcmp(rname, "TrivialEnvironmentResolver")) {
+        if (from_job && jargs) {
+            for (size_t i = 0; i + 1 < jargs->u.seq.n; i += 2) {
+                const struct lbw_pk *k = jargs->u.seq.v[i];
+                char *val = lbw_pk_pystr(jargs->u.seq.v[i + 1]);
+                if (k->kind != LBW_PK_STR || !val) {
+                    free(val);
+                    continue;
+                }
+                int r = lbw_env_set(&base, (const char *)k->u.s.p, val);
+                free(val);
+                if (r < 0)
+                    goto oom;
+            }
+        } else if (!from_job && in->resolver_args_cfg &&
+                   in->resolver_args_cfg->type == LBW_TOML_TABLE) {
+            const struct lbw_toml *t = in->resolver_args_cfg;
+            for (size_t i = 0; i < t->u.tab.n; i++) {
+                char *val = toml_pystr(t->u.tab.vals[i]);
+                if (!val)
+                    continue;
+                int r = lbw_env_set(&base, t->u.tab.keys[i], val);
+                free(val);
+                if (r < 0)
+                    goto oom;
+            }
+        }
+    } else if (!strcmp(rname, "StandardEnvironmentResolver")) {
+        snprintf(err, errlen, "failed to resolve requested environment: the "
+                              "StandardEnvironmentResolver is not available in this build");
+        rc = LBW_ENV_RESOLVER;
+        goto out;
+    } else {
+        snprintf(err, errlen, "error happened: unknown environment resolver '%s'", rname);
+        goto out;
+    }
+    /* 3. the copy re-assigns every inherited value, in order */
+    for (size_t i = 0; i < base.n; i++)
+        if (lbw_env_set(out, base.names[i], base.values[i]) < 0)
+            goto oom;
+    struct lbw_env_action *acts;
+    size_t na;
+    if (lbw_inv_env_actions(in->job, &acts, &na) < 0) {
+        snprintf(err, errlen, "error happened: the job's environment action queue is malformed");
+        goto out;
+    }
+    for (size_t i = 0; i < na; i++) {
+        int r = !strcmp(acts[i].method, "prepend")  ? lbw_env_prepend(out, acts[i].name, acts[i].value)
+                : !strcmp(acts[i].method, "append") ? lbw_env_append(out, acts[i].name, acts[i].value)
+                                                    : lbw_env_set(out, acts[i].name, acts[i].value);
+        if (r < 0) {
+            free(acts);
+            goto oom;
+        }
+    }
+    free(acts);
+    /* 4. the runtime module */
+    if (in->runtime_dir && lbw_env_prepend(out, "PYTHONPATH", in->runtime_dir) < 0)
+        goto oom;
+    /* 5. runtime variables */
+    int64_t id;
+    char b[32];
+    int has = lbw_inv_invocation_id(in->job, &id);
+    snprintf(b, sizeof(b), has == 1 ? "%lld" : "None", (long long)id);
+    if (lbw_env_set(out, "LIFEBLOOD_RUNTIME_IID", b) < 0)
+        goto oom;
+    has = lbw_inv_task_id(in->job, &id);
+    snprintf(b, sizeof(b), has == 1 ? "%lld" : "None", (long long)id);
+    if (lbw_env_set(out, "LIFEBLOOD_RUNTIME_TID", b) < 0)
+        goto oom;
+    if (in->runtime_addr &&
+        lbw_env_set(out, "LIFEBLOOD_RUNTIME_SCHEDULER_ADDR", in->runtime_addr) < 0)
+        goto oom;
+    /* 6. LBATTR_<name> for plain attributes */
+    const struct lbw_pk *at = lbw_inv_attrs(in->job);
+    for (size_t i = 0; at && i + 1 < at->u.seq.n; i += 2) {
+        const struct lbw_pk *k = at->u.seq.v[i], *v = at->u.seq.v[i + 1];
+        if (k->kind != LBW_PK_STR || k->u.s.n == 0 || k->u.s.p[0] == '_' ||
+            memchr(k->u.s.p, 0, k->u.s.n) || memchr(k->u.s.p, '=', k->u.s.n))
+            continue;
+        if (v->kind != LBW_PK_STR && v->kind != LBW_PK_INT && v->kind != LBW_PK_BIGINT &&
+            v->kind != LBW_PK_BOOL && v->kind != LBW_PK_FLOAT)
+            continue;
+        char *val = lbw_pk_pystr(v);
+        size_t nl = k->u.s.n + 8;
+        char *name = malloc(nl);
+        if (!val || !name) {
+            free(val);
+            free(name);
+            goto oom;
+        }
+        snprintf(name, nl, "LBATTR_%s", (const char *)k->u.s.p);
+        int r = lbw_env_set(out, name, val);
+        free(val);
+        free(name);
+        if (r < 0)
+            goto oom;
+    }
+    /* 7. extra files */
+    if (in->extra_files_root && lbw_env_set(out, "LB_EF_ROOT", in->extra_files_root) < 0)
+        goto oom;
+    rc = LBW_ENV_OK;
+    goto out;
+oom:
+    snprintf(err, errlen, "error happened: out of memory building the environment");
+    rc = LBW_ENV_EXCEPTION;
+out:
+    lbw_env_free(&base);
+    if (rc != LBW_ENV_OK)
+        lbw_env_free(out);
+    return rc;
+}

@@ -1,0 +1,64 @@
+/* environment.h — the payload's environment, built as upstream builds it
+ * (PROTOCOL.md 7.3): an ordered name=value set in which every assignment
+ * expands $NAME and ${NAME} against what is being built (unknown names
+ * expand to nothing; a '$' not followed by a name stays), prepend/append
+ * with ':' and upstream's re-expansion of the whole result, the Trivial
+ * resolver, the copy step that re-expands inherited values in order, the
+ * job's action queue, the LIFEBLOOD_RUNTIME_* variables, LBATTR_* from task
+ * attributes, LB_EF_ROOT — and Python's str() of the values involved. */
+#ifndef LBW_ENVIRONMENT_H
+#define LBW_ENVIRONMENT_H
+
+#include <stddef.h>
+
+#include "invocation.h"
+#include "pickle.h"
+#include "toml.h"
+
+struct lbw_env {
+    char **names, **values;
+    size_t n, cap;
+};
+
+void lbw_env_init(struct lbw_env *e);
+void lbw_env_free(struct lbw_env *e);
+const char *lbw_env_get(const struct lbw_env *e, const char *name);
+/* Sets without expansion (the worker's own environment, as inherited). */
+int lbw_env_set_raw(struct lbw_env *e, const char *name, const char *value);
+/* The three assignments, each expanding. Return 0 or -1 (no memory). */
+int lbw_env_set(struct lbw_env *e, const char *name, const char *value);
+int lbw_env_prepend(struct lbw_env *e, const char *name, const char *value);
+int lbw_env_append(struct lbw_env *e, const char *name, const char *value);
+/* expand() alone: malloc'd result. */
+char *lbw_env_expand(const struct lbw_env *e, const char *value);
+/* "NAME=value" strings, NULL-terminated, malloc'd (free with
+ * lbw_env_free_envp). */
+char **lbw_env_envp(const struct lbw_env *e);
+void lbw_env_free_envp(char **envp);
+
+/* Python's str() of a decoded pickle value into a malloc'd string (str
+ * values as themselves; numbers, bools, None, lists, tuples, dicts as their
+ * repr). NULL for values str() would not give a simple text for (objects). */
+char *lbw_pk_pystr(const struct lbw_pk *v);
+
+struct lbw_env_inputs {
+    char *const *worker_environ;   /* the worker's own environment */
+    const struct lbw_inv *job;
+    const char *runtime_dir;       /* prepended to PYTHONPATH */
+    const char *runtime_addr;      /* LIFEBLOOD_RUNTIME_SCHEDULER_ADDR */
+    const char *extra_files_root;  /* LB_EF_ROOT, or NULL */
+    const char *resolver_name;     /* config default_env_wrapper.name, or NULL */
+    const struct lbw_toml *resolver_args_cfg; /* its arguments table, or NULL */
+};
+
+enum lbw_env_error { LBW_ENV_OK = 0, LBW_ENV_RESOLVER = -1, LBW_ENV_EXCEPTION = -2 };
+
+/* Builds the whole environment for a job. Returns LBW_ENV_OK, or
+ * LBW_ENV_RESOLVER (upstream's error_class "environment_resolver") or
+ * LBW_ENV_EXCEPTION ("exception") with a message. Only the Trivial resolver
+ * is built into this version; the Standard resolver is reported as
+ * unavailable (environment_resolver). */
+int lbw_env_for_job(const struct lbw_env_inputs *in, struct lbw_env *out, char *err,
+                    size_t errlen);
+
+#endif
