@@ -29,7 +29,7 @@ CPPFLAGS += -D_GNU_SOURCE -DLBW_VERSION='"$(VERSION)"' -Ikernel-iface -Iprobes -
             -I/usr/include/libnl3
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c17 $(WARN) -fno-strict-aliasing -MMD -MP
-LDLIBS   += -luring -lnl-3
+LDLIBS   += -luring -lnl-3 -lpcre2-8
 
 ifeq ($(SAN),1)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
