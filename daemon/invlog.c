@@ -1,0 +1,242 @@
+/* invlog.c — see invlog.h. */
+#include "invlog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int lbw_invlog_dir(const char *root, uint64_t db_uid, int64_t inv_id, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s/db_%016llx/invocations/%lld", root, (unsigned long long)db_uid,
+                     (long long)inv_id);
+    return n > 0 && (size_t)n < cap ? 0 : -ENAMETOOLONG;
+}
+
+static int mkdirs(char *path)
+{
+    for (char *p = path + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            int rc = mkdir(path, 0755);
+            *p = '/';
+            if (rc < 0 && errno != EEXIST)
+                return -errno;
+        }
+    }
+    if (mkdir(path, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static size_t stamp(char *out, size_t cap, const char *fmt, time_t now)
+{
+    struct tm tm;
+    localtime_r(&now, &tm);
+    return strftime(out, cap, fmt, &tm);
+}
+
+int lbw_invlog_open(struct lbw_invlog *l, const char *root, uint64_t db_uid, int64_t inv_id,
+                    time_t now, char *err, size_t errlen)
+{
+    memset(l, 0, sizeof(*l));
+    l->fd[0] = l->fd[1] = -1;
+    l->at_start[0] = l->at_start[1] = 1;
+    int rc = lbw_invlog_dir(root, db_uid, inv_id, l->dir, sizeof(l->dir));
+    if (rc == 0)
+        rc = mkdirs(l->dir);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot create the log directory %s: %s", l->dir, strerror(-rc));
+        return rc;
+    }
+    static const char *const names[2] = {"output", "error"};
+    for (int s = 0; s < 2; s++) {
+        char p[4200];
+        snprintf(p, sizeof(p), "%s/%s", l->dir, names[s]);
+        l->fd[s] = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (l->fd[s] < 0) {
+            rc = -errno;
+            snprintf(err, errlen, "cannot create %s: %s", p, strerror(errno));
+            lbw_invlog_close(l);
+            return rc;
+        }
+    }
+    char line[80];
+    size_t n = stamp(line, sizeof(line), "[SYS][%d.%m.%y %H:%M:%S] task initialized\n", now);
+    rc = write_all(l->fd[0], line, n);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot write %s/output: %s", l->dir, strerror(-rc));
+        lbw_invlog_close(l);
+    }
+    return rc;
+}
+
+void lbw_invlog_set_progress(struct lbw_invlog *l, struct lbw_progress_re *out_re,
+                             struct lbw_progress_re *err_re)
+{
+    l->re[0] = out_re;
+    l->re[1] = err_re;
+}
+
+static int reserve(struct lbw_invlog *l, size_t need)
+{
+    if (need <= l->cap)
+        return 0;
+    size_t cap = l->cap ? l->cap : 65536;
+    while (cap < need)
+        cap *= 2;
+    uint8_t *b = realloc(l->buf, cap);
+    if (!b)
+        return -ENOMEM;
+    l->buf = b;
+    l->cap = cap;
+    return 0;
+}
+
+/* A complete (or final) line for the progress regex of stream s. */
+static void line_done(struct lbw_invlog *l, int s)
+{
+    double v;
+    if (l->re[s] && l->line_len[s] && lbw_progress_line(l->re[s], l->line[s], l->line_len[s], &v) == 1) {
+        l->progress = v;
+        l->progress_new = 1;
+    }
+    l->line_len[s] = 0;
+}
+
+static void line_add(struct lbw_invlog *l, int s, const uint8_t *p, size_t n)
+{
+    if (!l->re[s] || !lbw_progress_active(l->re[s]))
+        return;
+    if (!l->line[s]) {
+        l->line[s] = malloc(LBW_INVLOG_LINE_MAX);
+        if (!l->line[s])
+            return;
+    }
+    size_t room = LBW_INVLOG_LINE_MAX - l->line_len[s];
+    size_t k = n < room ? n : room;
+    memcpy(l->line[s] + l->line_len[s], p, k);
+    l->line_len[s] += k;
+}
+
+static int flush(struct lbw_invlog *l, int s, size_t n)
+{
+    int rc = write_all(l->fd[0], l->buf, n);
+    if (rc == 0 && s == 1)
+        rc = write_all(l->fd[1], l->buf, n);
+    return rc;
+}
+
+int lbw_invlog_feed(struct lbw_invlog *l, int s, const uint8_t *p, size_t n, time_t now)
+{
+    char prefix[32];
+    size_t pl = stamp(prefix, sizeof(prefix), s ? "[ERR][%H:%M:%S] " : "[OUT][%H:%M:%S] ", now);
+    const size_t batch = 256 * 1024;
+    if (reserve(l, batch + pl + 1) < 0)
+        return -ENOMEM;
+    size_t o = 0;
+    while (n) {
+        const uint8_t *nl = memchr(p, '\n', n);
+        size_t seg = nl ? (size_t)(nl - p) + 1 : n;
+        if (l->at_start[s]) {
+            memcpy(l->buf + o, prefix, pl);
+            o += pl;
+        }
+        line_add(l, s, p, seg);
+        /* copy the segment through the batch buffer */
+        size_t done = 0;
+        while (done < seg) {
+            size_t k = seg - done;
+            if (k > batch - o)
+                k = batch - o;
+            memcpy(l->buf + o, p + done, k);
+            o += k;
+            done += k;
+            if (o >= batch) {
+                int rc = flush(l, s, o);
+                if (rc < 0)
+                    return rc;
+                o = 0;
+            }
+        }
+        l->at_start[s] = nl != NULL;
+        if (nl)
+            line_done(l, s);
+        p += seg;
+        n -= seg;
+    }
+    return o ? flush(l, s, o) : 0;
+}
+
+int lbw_invlog_finish(struct lbw_invlog *l, int killed, time_t now)
+{
+    /* a final unterminated piece is still a line for progress */
+    line_done(l, 0);
+    line_done(l, 1);
+    char line[96];
+    int rc;
+    if (killed) {
+        size_t n = stamp(line, sizeof(line), "\n[WORKER][%d.%m.%y %H:%M:%S] killed by worker.\n", now);
+        rc = write_all(l->fd[0], line, n);
+        if (rc == 0)
+            rc = write_all(l->fd[1], line, n);
+    } else {
+        size_t n = stamp(line, sizeof(line), "[SYS][%d.%m.%y %H:%M:%S] task finished\n", now);
+        rc = write_all(l->fd[0], line, n);
+    }
+    return rc;
+}
+
+int lbw_invlog_progress(struct lbw_invlog *l, double *value)
+{
+    if (!l->progress_new)
+        return 0;
+    l->progress_new = 0;
+    *value = l->progress;
+    return 1;
+}
+
+void lbw_invlog_close(struct lbw_invlog *l)
+{
+    for (int s = 0; s < 2; s++) {
+        if (l->fd[s] >= 0)
+            close(l->fd[s]);
+        l->fd[s] = -1;
+        free(l->line[s]);
+        l->line[s] = NULL;
+    }
+    free(l->buf);
+    l->buf = NULL;
+    l->cap = 0;
+}
+
+int lbw_invlog_remove(const struct lbw_invlog *l)
+{
+    static const char *const names[2] = {"output", "error"};
+    for (int s = 0; s < 2; s++) {
+        char p[4200];
+        snprintf(p, sizeof(p), "%s/%s", l->dir, names[s]);
+        if (unlink(p) < 0 && errno != ENOENT)
+            return -errno;
+    }
+    return rmdir(l->dir) < 0 && errno != ENOENT ? -errno : 0;
+}
