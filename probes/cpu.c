@@ -59,12 +59,8 @@ static double walk_quota(const char *root, const char *dir, const char *mnt, int
             best = q;
             snprintf(src, srclen, "%.130s (%g CPUs)", f, q);
         }
-        if (!strcmp(d, mnt) || strlen(d) <= strlen(mnt))
+        if (!lbw_cgroup_up(d, mnt))
             break;
-        char *slash = strrchr(d, '/');
-        if (!slash || slash == d)
-            break;
-        *slash = 0;
     }
     return best;
 }

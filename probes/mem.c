@@ -27,12 +27,8 @@ static uint64_t walk_limit(const char *root, const char *dir, const char *mnt, c
                 snprintf(src, srclen, "%.150s", f);
             }
         }
-        if (!strcmp(d, mnt) || strlen(d) <= strlen(mnt))
+        if (!lbw_cgroup_up(d, mnt))
             break;
-        char *slash = strrchr(d, '/');
-        if (!slash || slash == d)
-            break;
-        *slash = 0;
     }
     return best;
 }

@@ -111,6 +111,9 @@ ssize_t lbw_root_read(const char *root, const char *path, char *buf, size_t cap)
  * Returns 0 or -1. */
 int lbw_cgroup_dir(const char *root, const char *controller, char *out, size_t cap,
                    char *mnt_out, size_t mnt_cap);
+/* Moves dir one level up the hierarchy mounted at mnt. Returns 1, or 0
+ * when dir is already the mount point (the top). */
+int lbw_cgroup_up(char *dir, const char *mnt);
 /* "v2", "v1", "hybrid" or "none", from mountinfo. */
 const char *lbw_cgroup_mode(const char *root);
 

@@ -235,3 +235,14 @@ int lbw_cgroup_dir(const char *root, const char *controller, char *out, size_t c
     free(mi);
     return rc;
 }
+
+int lbw_cgroup_up(char *dir, const char *mnt)
+{
+    if (!strcmp(dir, mnt) || strlen(dir) <= strlen(mnt))
+        return 0;
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = 0;
+    return 1;
+}
