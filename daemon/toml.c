@@ -697,6 +697,25 @@ static struct lbw_toml *value(struct p *p)
     return v;
 }
 
+/* Member `key` of t, created as an empty table when missing (NULL and an
+ * error when memory runs out). *created tells which. */
+static struct lbw_toml *sub_table(struct p *p, struct lbw_toml *t, const char *key, size_t klen,
+                                  int *created)
+{
+    struct lbw_toml *sub = lbw_toml_member(t, key);
+    *created = 0;
+    if (sub)
+        return sub;
+    sub = mk(LBW_TOML_TABLE);
+    if (!sub || tab_add(t, key, klen, sub)) {
+        lbw_toml_free(sub);
+        perr(p, "out of memory");
+        return NULL;
+    }
+    *created = 1;
+    return sub;
+}
+
 /* key = value, into table (dotted keys create sub-tables). */
 static int keyval(struct p *p, struct lbw_toml *table)
 {
@@ -708,14 +727,11 @@ static int keyval(struct p *p, struct lbw_toml *table)
     int rc = -1;
     struct lbw_toml *t = table;
     for (size_t k = 0; k + 1 < np; k++) {
-        struct lbw_toml *sub = lbw_toml_member(t, parts[k]);
-        if (!sub) {
-            sub = mk(LBW_TOML_TABLE);
-            if (!sub || tab_add(t, parts[k], lens[k], sub)) {
-                lbw_toml_free(sub);
-                perr(p, "out of memory");
-                goto out;
-            }
+        int created;
+        struct lbw_toml *sub = sub_table(p, t, parts[k], lens[k], &created);
+        if (!sub)
+            goto out;
+        if (created) {
             sub->flags = TF_DOTTED;
         } else if (sub->type != LBW_TOML_TABLE || (sub->flags & (TF_INLINE | TF_EXPLICIT))) {
             p->i = kstart;
@@ -803,15 +819,11 @@ static struct lbw_toml *header(struct p *p, struct lbw_toml *root)
             res = el;
             goto out;
         }
-        if (!sub) {
-            sub = mk(LBW_TOML_TABLE);
-            if (!sub || tab_add(t, parts[k], lens[k], sub)) {
-                lbw_toml_free(sub);
-                perr(p, "out of memory");
-                goto out;
-            }
-        } else if (sub->type != LBW_TOML_TABLE || (sub->flags & TF_INLINE) ||
-                   (last && (sub->flags & (TF_EXPLICIT | TF_DOTTED)))) {
+        int created = 0;
+        if (!sub && !(sub = sub_table(p, t, parts[k], lens[k], &created)))
+            goto out;
+        if (!created && (sub->type != LBW_TOML_TABLE || (sub->flags & TF_INLINE) ||
+                   (last && (sub->flags & (TF_EXPLICIT | TF_DOTTED))))) {
             p->i = hstart;
             perr(p, "table '%s' is already defined", parts[k]);
             goto out;

@@ -26,6 +26,44 @@ int lbw_add_suite(const char *name, CU_InitializeFunc init, CU_CleanupFunc fini,
     return 0;
 }
 
+static enum lbw_backend g_backend;
+
+enum lbw_backend lbw_test_backend(void) { return g_backend; }
+
+static int init_uring(void)
+{
+    g_backend = LBW_BACKEND_URING;
+    return 0;
+}
+
+static int init_epoll(void)
+{
+    g_backend = LBW_BACKEND_EPOLL;
+    return 0;
+}
+
+int lbw_add_backend_suites(const char *name, const struct lbw_test *tests)
+{
+    struct lbw_reactor_opts o = {.backend = LBW_BACKEND_URING};
+    lbw_reactor *r = NULL;
+    char err[256], sname[128];
+    int have_uring = lbw_reactor_new(&r, &o, err, sizeof(err)) == 0;
+    if (r)
+        lbw_reactor_free(r);
+    if (!have_uring) {
+        fprintf(stderr, "NOTE: %s[io_uring] not run here: %s\n", name, err);
+        if (getenv("LBW_REQUIRE_URING")) {
+            fprintf(stderr, "LBW_REQUIRE_URING is set: failing\n");
+            return -1;
+        }
+    }
+    snprintf(sname, sizeof(sname), "%s[io_uring]", name);
+    if (have_uring && lbw_add_suite(sname, init_uring, NULL, tests))
+        return -1;
+    snprintf(sname, sizeof(sname), "%s[epoll]", name);
+    return lbw_add_suite(sname, init_epoll, NULL, tests);
+}
+
 const char *lbw_test_build_dir(void)
 {
     const char *b = getenv("LBW_BUILD");

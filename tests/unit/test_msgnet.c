@@ -19,11 +19,9 @@
 #include "sock.h"
 #include "suites.h"
 
-static enum lbw_backend g_backend;
-
 static lbw_reactor *mk(void)
 {
-    struct lbw_reactor_opts o = {.backend = g_backend};
+    struct lbw_reactor_opts o = {.backend = lbw_test_backend()};
     lbw_reactor *r;
     char err[200];
     CU_ASSERT_FATAL(lbw_reactor_new(&r, &o, err, sizeof(err)) == 0);
@@ -419,27 +417,4 @@ static const struct lbw_test tests[] = {
     {NULL, NULL},
 };
 
-static int init_uring(void)
-{
-    g_backend = LBW_BACKEND_URING;
-    return 0;
-}
-
-static int init_epoll(void)
-{
-    g_backend = LBW_BACKEND_EPOLL;
-    return 0;
-}
-
-int register_msgnet_suites(void)
-{
-    struct lbw_reactor_opts o = {.backend = LBW_BACKEND_URING};
-    lbw_reactor *r = NULL;
-    char err[200];
-    int have_uring = lbw_reactor_new(&r, &o, err, sizeof(err)) == 0;
-    if (r)
-        lbw_reactor_free(r);
-    if (have_uring && lbw_add_suite("msgnet[io_uring]", init_uring, NULL, tests))
-        return -1;
-    return lbw_add_suite("msgnet[epoll]", init_epoll, NULL, tests);
-}
+int register_msgnet_suites(void) { return lbw_add_backend_suites("msgnet", tests); }

@@ -16,18 +16,16 @@
 #include "sock.h"
 #include "suites.h"
 
-static enum lbw_backend g_backend;
-
 static lbw_reactor *mk(void)
 {
-    struct lbw_reactor_opts o = {.backend = g_backend};
+    struct lbw_reactor_opts o = {.backend = lbw_test_backend()};
     lbw_reactor *r = NULL;
     char err[256];
     int rc = lbw_reactor_new(&r, &o, err, sizeof(err));
     if (rc)
         fprintf(stderr, "reactor_new: %s\n", err);
     CU_ASSERT_FATAL(rc == 0);
-    CU_ASSERT_FATAL(lbw_reactor_backend(r) == g_backend);
+    CU_ASSERT_FATAL(lbw_reactor_backend(r) == lbw_test_backend());
     return r;
 }
 
@@ -769,18 +767,6 @@ static void test_backend_parse_env(void)
     unsetenv("LBW_REACTOR");
 }
 
-static int init_uring(void)
-{
-    g_backend = LBW_BACKEND_URING;
-    return 0;
-}
-
-static int init_epoll(void)
-{
-    g_backend = LBW_BACKEND_EPOLL;
-    return 0;
-}
-
 static const struct lbw_test backend_tests[] = {
     {"tcp echo, 1000 concurrent clients, byte-exact", test_echo_1000},
     {"256 MiB through a pipe, checksum", test_pipe_256m},
@@ -803,24 +789,7 @@ static const struct lbw_test choice_tests[] = {
 
 int register_reactor_suites(void)
 {
-    /* The io_uring suite runs only where io_uring can be set up; the
-     * backend-choice suite proves the fallback either way. */
-    struct lbw_reactor_opts o = {.backend = LBW_BACKEND_URING};
-    lbw_reactor *r = NULL;
-    char err[256];
-    int have_uring = lbw_reactor_new(&r, &o, err, sizeof(err)) == 0;
-    if (r)
-        lbw_reactor_free(r);
-    if (!have_uring) {
-        fprintf(stderr, "NOTE: io_uring suite not run here: %s\n", err);
-        if (getenv("LBW_REQUIRE_URING")) {
-            fprintf(stderr, "LBW_REQUIRE_URING is set: failing\n");
-            return -1;
-        }
-    }
-    if (have_uring && lbw_add_suite("reactor[io_uring]", init_uring, NULL, backend_tests))
-        return -1;
-    if (lbw_add_suite("reactor[epoll]", init_epoll, NULL, backend_tests))
+    if (lbw_add_backend_suites("reactor", backend_tests))
         return -1;
     return lbw_add_suite("reactor choice", NULL, NULL, choice_tests);
 }
