@@ -12,11 +12,12 @@
 #include "log.h"
 #include "probe_cmd.h"
 #include "reactor.h"
+#include "worker_main.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "Usage: lifeblood-worker [--loglevel LEVEL] [--reactor uring|epoll] [COMMAND]\n"
+            "Usage: lifeblood-worker [--loglevel LEVEL] [--reactor uring|epoll] COMMAND [ARGS]\n"
             "\n"
             "A Linux-native drop-in replacement for the Lifeblood render-farm worker.\n"
             "\n"
@@ -31,8 +32,9 @@ static void usage(FILE *f)
             "Commands:\n"
             "  reactor-info         set up the event loop and report which backend was\n"
             "                       chosen and why\n"
-            "  worker --generate-config-only\n"
-            "                       write the default worker config if missing, and exit\n"
+            "  worker [options]     run a worker (upstream's flags; 'worker --help');\n"
+            "                       also as 'lifeblood worker' through a link named\n"
+            "                       lifeblood\n"
             "  probe [--json] [--root DIR] [--nvml-library PATH]\n"
             "                       detect CPUs, memory, NUMA and GPUs; show what\n"
             "                       worker.hello would advertise and where it came from\n"
@@ -100,48 +102,6 @@ static int cmd_inspect(int argc, char **argv)
     }
     fwrite(out, 1, ol, stdout);
     free(out);
-    return 0;
-}
-
-/* `worker` sub-command. This build carries --generate-config-only; the
- * scheduler session itself is not built yet (docs/STATUS.md). */
-static int cmd_worker(int argc, char **argv)
-{
-    int gen = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--generate-config-only")) {
-            gen = 1;
-        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("Usage: lifeblood-worker worker --generate-config-only\n"
-                   "  Write the default worker config.toml into the worker config directory\n"
-                   "  ($LIFEBLOOD_CONFIG_LOCATION/worker, else ~/lifeblood/worker) if it is\n"
-                   "  missing, and exit.\n");
-            return 0;
-        } else {
-            fprintf(stderr, "lifeblood-worker worker: %s: this build does not run the worker "
-                            "session yet (see docs/STATUS.md); only --generate-config-only\n",
-                    argv[i]);
-            return 2;
-        }
-    }
-    if (!gen) {
-        fprintf(stderr, "lifeblood-worker worker: this build does not run the worker session "
-                        "yet (see docs/STATUS.md); only --generate-config-only\n");
-        return 2;
-    }
-    char dir[4096], err[512];
-    if (lbw_config_dir("worker", dir, sizeof(dir)) < 0) {
-        LBW_CRIT("worker", "cannot find the config directory: set HOME or "
-                           "LIFEBLOOD_CONFIG_LOCATION");
-        return 1;
-    }
-    int created;
-    if (lbw_config_write_default(dir, &created, err, sizeof(err)) < 0) {
-        LBW_CRIT("worker", "%s", err);
-        return 1;
-    }
-    LBW_INFO("worker", "%s %s/config.toml", created ? "wrote the default config to" :
-                                            "config already present, left unchanged:", dir);
     return 0;
 }
 
@@ -217,8 +177,9 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "probe"))
         return lbw_cmd_probe(argc - optind, argv + optind);
     if (!strcmp(cmd, "worker"))
-        return cmd_worker(argc - optind, argv + optind);
-    if (!strcmp(cmd, "scheduler") || !strcmp(cmd, "viewer") || !strcmp(cmd, "resolver")) {
+        return lbw_cmd_worker(argc - optind, argv + optind, &ropts);
+    if (!strcmp(cmd, "scheduler") || !strcmp(cmd, "viewer") || !strcmp(cmd, "resolver") ||
+        !strcmp(cmd, "pool")) {
         fprintf(stderr, "lifeblood-worker provides Lifeblood's worker and pool only; run '%s' "
                         "with the upstream 'lifeblood' command\n", cmd);
         return 2;

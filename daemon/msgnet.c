@@ -19,6 +19,7 @@
 #include "sock.h"
 
 #define RBUF 65536
+#define STREAM_CHUNK (256u * 1024u)
 #define S(ns) ((ns) / 1000000000ull)
 
 struct in_conn;
@@ -41,6 +42,7 @@ struct lbw_msgnet {
     int lfd;
     struct lbw_op aop;
     int closing;
+    int draining; /* refuse new exchanges (ack 0), keep serving replies */
     size_t live; /* connections + pending net-level ops + queued jobs */
     struct in_conn *ins;
     size_t nins;
@@ -77,7 +79,12 @@ struct send_job {
     int has_session;
     uint8_t session[16];
     uint8_t *body;
-    size_t len;
+    size_t len;          /* body length (in memory or produced by fill) */
+    lbw_msg_fill_cb fill; /* streamed body: produced chunk by chunk */
+    void *fill_ctx;
+    uint8_t *chunk;
+    size_t chunk_len;
+    uint64_t sent;       /* streamed bytes handed to the socket so far */
     lbw_msg_sent_cb cb;
     void *ctx;
     unsigned attempt;
@@ -212,7 +219,7 @@ static int in_handle(struct in_conn *c, struct lbw_frame *f)
             if (!memcmp(n->exp[i].session, f->session, 16))
                 return n->exp[i].cb(n->exp[i].ctx, f) ? 1 : 0;
     }
-    if (n->closing) { /* shutting down: no new exchanges */
+    if (n->closing || n->draining) { /* shutting down: no new exchanges */
         n->st.acks_sent_0++;
         return 0;
     }
@@ -386,6 +393,14 @@ static void accept_retry_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
 
 /* ---- outgoing ---------------------------------------------------------------- */
 
+static void job_free(struct send_job *j)
+{
+    free(j->dst);
+    free(j->body);
+    free(j->chunk);
+    free(j);
+}
+
 static void out_free(struct out_conn *c)
 {
     struct lbw_msgnet *n = c->net;
@@ -501,8 +516,32 @@ static void out_sent_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
         return;
     }
     /* head first, then the body (if any), then the ack */
-    if (op == &c->hop_send && c->phase == PH_FRAME && c->job && c->job->len) {
-        if (lbw_send(r, &c->body_send, c->fd, c->job->body, c->job->len, out_sent_cb) == 0)
+    struct send_job *j = c->job;
+    if (c->phase == PH_FRAME && j && j->fill) {
+        if (op == &c->hop_send)
+            j->sent = 0;
+        else
+            j->sent += j->chunk_len;
+        if (j->sent < j->len) {
+            size_t want = j->len - j->sent < STREAM_CHUNK ? (size_t)(j->len - j->sent)
+                                                          : STREAM_CHUNK;
+            ssize_t got = j->fill(j->fill_ctx, j->sent, j->chunk, want);
+            if (got <= 0 || (size_t)got > want) {
+                LBW_ERROR("net", "producing a streamed message body for %s failed at byte %llu"
+                          " of %zu: %s", j->dst, (unsigned long long)j->sent, j->len,
+                          got < 0 ? strerror((int)-got) : "short body");
+                out_fail(c, got < 0 ? (int)got : -EIO);
+                return;
+            }
+            j->chunk_len = (size_t)got;
+            if (lbw_send(r, &c->body_send, c->fd, j->chunk, j->chunk_len, out_sent_cb) == 0)
+                c->pending++;
+            else
+                out_fail(c, -EIO);
+            return;
+        }
+    } else if (op == &c->hop_send && c->phase == PH_FRAME && j && j->len) {
+        if (lbw_send(r, &c->body_send, c->fd, j->body, j->len, out_sent_cb) == 0)
             c->pending++;
         else
             out_fail(c, -EIO);
@@ -560,9 +599,7 @@ static void out_frame_sent(struct out_conn *c)
     c->last_used = lbw_now_ns();
     c->net->st.frames_out++;
     j->cb(j->ctx, 0);
-    free(j->dst);
-    free(j->body);
-    free(j);
+    job_free(j);
     c->net->live--;
     net_maybe_free(c->net);
 }
@@ -687,16 +724,14 @@ static void job_fail(struct send_job *j, int err)
     LBW_DEBUG("net", "sending to %s failed after %u attempt(s): %s", j->dst, j->attempt,
               strerror(-err));
     j->cb(j->ctx, err);
-    free(j->dst);
-    free(j->body);
-    free(j);
+    job_free(j);
     n->live--;
     net_maybe_free(n);
 }
 
-int lbw_msgnet_send(struct lbw_msgnet *n, const char *dst, uint16_t type,
-                    const uint8_t *session, const void *body, size_t len, lbw_msg_sent_cb cb,
-                    void *ctx)
+static int send_common(struct lbw_msgnet *n, const char *dst, uint16_t type,
+                       const uint8_t *session, const void *body, size_t len,
+                       lbw_msg_fill_cb fill, void *fill_ctx, lbw_msg_sent_cb cb, void *ctx)
 {
     if (n->closing)
         return -ESHUTDOWN;
@@ -713,15 +748,19 @@ int lbw_msgnet_send(struct lbw_msgnet *n, const char *dst, uint16_t type,
     j->has_session = session != NULL;
     if (session)
         memcpy(j->session, session, 16);
-    j->body = len ? malloc(len) : NULL;
-    if (!j->dst || (len && !j->body)) {
-        free(j->dst);
-        free(j->body);
-        free(j);
+    if (fill) {
+        j->fill = fill;
+        j->fill_ctx = fill_ctx;
+        j->chunk = len ? malloc(len < STREAM_CHUNK ? len : STREAM_CHUNK) : NULL;
+    } else {
+        j->body = len ? malloc(len) : NULL;
+        if (j->body)
+            memcpy(j->body, body, len);
+    }
+    if (!j->dst || (len && !j->body && !j->chunk)) {
+        job_free(j);
         return -ENOMEM;
     }
-    if (len)
-        memcpy(j->body, body, len);
     j->len = len;
     j->cb = cb;
     j->ctx = ctx;
@@ -730,6 +769,24 @@ int lbw_msgnet_send(struct lbw_msgnet *n, const char *dst, uint16_t type,
     job_attempt(j);
     return 0;
 }
+
+int lbw_msgnet_send(struct lbw_msgnet *n, const char *dst, uint16_t type,
+                    const uint8_t *session, const void *body, size_t len, lbw_msg_sent_cb cb,
+                    void *ctx)
+{
+    return send_common(n, dst, type, session, body, len, NULL, NULL, cb, ctx);
+}
+
+int lbw_msgnet_send_stream(struct lbw_msgnet *n, const char *dst, uint16_t type,
+                           const uint8_t *session, size_t len, lbw_msg_fill_cb fill,
+                           void *fill_ctx, lbw_msg_sent_cb cb, void *ctx)
+{
+    if (!fill)
+        return -EINVAL;
+    return send_common(n, dst, type, session, NULL, len, fill, fill_ctx, cb, ctx);
+}
+
+void lbw_msgnet_drain(struct lbw_msgnet *n) { n->draining = 1; }
 
 /* ---- sessions ---------------------------------------------------------------- */
 

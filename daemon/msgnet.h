@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "frame.h"
 #include "reactor.h"
@@ -59,6 +60,23 @@ void lbw_msgnet_close(struct lbw_msgnet *n);
 int lbw_msgnet_send(struct lbw_msgnet *n, const char *dst, uint16_t type,
                     const uint8_t *session, const void *body, size_t len, lbw_msg_sent_cb cb,
                     void *ctx);
+/* Produces body bytes [off, off + cap) into buf, for a streamed send;
+ * returns how many (> 0, at most cap) or -errno. Calls come in order from
+ * off 0; a retry starts again from 0, so a producer must be able to
+ * rewind. */
+typedef ssize_t (*lbw_msg_fill_cb)(void *ctx, uint64_t off, uint8_t *buf, size_t cap);
+
+/* Like lbw_msgnet_send, with a body of `len` bytes made by `fill` while
+ * it is written (memory stays flat whatever the size). fill_ctx must stay
+ * valid until cb. */
+int lbw_msgnet_send_stream(struct lbw_msgnet *n, const char *dst, uint16_t type,
+                           const uint8_t *session, size_t len, lbw_msg_fill_cb fill,
+                           void *fill_ctx, lbw_msg_sent_cb cb, void *ctx);
+
+/* Shutting down: frames that would start a new exchange get ack 0 from
+ * now on; replies to our own exchanges still come in. */
+void lbw_msgnet_drain(struct lbw_msgnet *n);
+
 /* Frames with this session go to cb instead of on_request, until
  * lbw_msgnet_unexpect. Register before sending the request. */
 int lbw_msgnet_expect(struct lbw_msgnet *n, const uint8_t session[16], lbw_msg_frame_cb cb,

@@ -1,0 +1,75 @@
+/* run.h — one invocation from start to end (PROTOCOL.md 7.2–7.8): extra
+ * files, the environment, finding the executable (with the python
+ * fallback), spawning it with clone3 into its own session (and its own
+ * cgroup when a delegated cgroup v2 subtree is writable), reading stdout
+ * and stderr through the reactor into the upstream-format log files with
+ * progress parsing, noticing the exit through the pidfd, and killing the
+ * whole process tree on request (SIGTERM, up to 10 s, SIGKILL). Processes
+ * a payload leaves behind after a normal exit are ended too.
+ *
+ * The run never talks to the scheduler: the worker session does that from
+ * the on_progress and on_end callbacks. */
+#ifndef LBW_RUN_H
+#define LBW_RUN_H
+
+#include <stdint.h>
+
+#include "invocation.h"
+#include "reactor.h"
+#include "toml.h"
+
+struct lbw_run;
+
+struct lbw_run_opts {
+    lbw_reactor *r;
+    const char *log_root;          /* invocation logs root (7.5) */
+    uint64_t db_uid;
+    char *const *worker_environ;
+    const char *runtime_dir;       /* prepended to PYTHONPATH */
+    const char *runtime_addr;      /* LIFEBLOOD_RUNTIME_SCHEDULER_ADDR */
+    const char *resolver_name;     /* config default_env_wrapper.name or NULL */
+    const struct lbw_toml *resolver_args_cfg;
+    const char *python_dir;        /* appended to PATH to find `python`, or NULL */
+    int nice;                      /* added to the payload's niceness */
+    const char *cgroup_parent;     /* delegated cgroup v2 dir for per-invocation
+                                      cgroups, or NULL */
+    uint64_t kill_grace_ns;        /* SIGTERM -> SIGKILL; 0 = 10 s */
+    void (*on_progress)(void *ctx, double value);
+    /* The invocation ended (exited or killed; output read to the end, log
+     * closed). The worker reports it, then calls lbw_run_free. */
+    void (*on_end)(void *ctx, struct lbw_run *run);
+    void *ctx;
+};
+
+/* Starts the job (which stays owned by the caller and must outlive the
+ * run). On failure returns -1, *err_class set to upstream's error_class
+ * ("environment_resolver", "spawn" or "exception") and a message. */
+int lbw_run_start(const struct lbw_run_opts *o, struct lbw_inv *job, struct lbw_run **out,
+                  const char **err_class, char *msg, size_t msglen);
+
+/* Starts ending the tree; on_end follows (killed). Safe to call again. */
+void lbw_run_kill(struct lbw_run *run);
+
+struct lbw_run_result {
+    int killed;
+    int has_exit;      /* 0 for a killed run */
+    int64_t exit_code; /* negative signal number when signalled */
+    double running_time;
+    int64_t invocation_id;
+};
+void lbw_run_result(const struct lbw_run *run, struct lbw_run_result *out);
+/* Read-only descriptors of the two log files (the caller closes them). */
+int lbw_run_open_logs(const struct lbw_run *run, int *out_fd, int *err_fd);
+pid_t lbw_run_pid(const struct lbw_run *run);
+int64_t lbw_run_invocation_id(const struct lbw_run *run);
+
+/* Frees the run; with remove_files, deletes its log directory and extra
+ * files (after the report, as upstream). Only after on_end. */
+void lbw_run_free(struct lbw_run *run, int remove_files);
+
+/* Finds `name` the way the payload's spawn will: absolute as is; with a
+ * '/' relative to cwd; else along path (colon-separated). Regular
+ * executable files only. Returns 0 with the path or -ENOENT. */
+int lbw_find_executable(const char *name, const char *path, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,629 @@
+/* worker_main.c — `lifeblood-worker worker` (see worker_main.h). */
+#include "worker_main.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "address.h"
+#include "config.h"
+#include "discover.h"
+#include "log.h"
+#include "probe.h"
+#include "proc.h"
+#include "resources.h"
+#include "run.h"
+#include "spawn.h"
+#include "worker.h"
+
+#define SEC 1000000000ull
+
+extern char **environ;
+
+struct wopts {
+    const char *scheduler_address;
+    int no_listen_broadcast, no_loop, singleshot, gen_config;
+    int type;          /* 0 STANDARD, 1 SCHEDULER_HELPER */
+    int has_id;
+    long long id;
+    const char *pool_address;
+    int lower;         /* --priority LOWER */
+    const char *overrides[64];
+    int noverrides;
+};
+
+static void worker_usage(FILE *f)
+{
+    fprintf(f,
+"Usage: lifeblood-worker [--loglevel L] worker [options]\n"
+"       lifeblood [--loglevel L] worker [options]   (when installed as 'lifeblood')\n"
+"\n"
+"Runs a Lifeblood worker: finds the scheduler, registers, runs one payload at a\n"
+"time and reports its logs, progress and result. Options as upstream's\n"
+"'lifeblood worker' (unambiguous prefixes of long options are accepted):\n"
+"\n"
+"  --scheduler-address ADDR  scheduler address chain (ip:port[|ip:port...]);\n"
+"                            disables broadcast discovery\n"
+"  --no-listen-broadcast     use worker.scheduler_address from the config\n"
+"                            instead of waiting for the scheduler's broadcast\n"
+"  --no-loop                 exit after the first worker instance stops\n"
+"                            (default: start again, e.g. after a scheduler restart)\n"
+"  --singleshot              stop after one invocation\n"
+"  --type {STANDARD,SCHEDULER_HELPER}\n"
+"                            worker type (SCHEDULER_HELPER implies --singleshot)\n"
+"  --id N                    pool worker id; requires --pool-address\n"
+"  --pool-address ADDR       the pool's message proxy; requires --id\n"
+"  --priority {NO_CHANGE,LOWER}\n"
+"                            LOWER runs payloads at nice 10 (upstream renices the\n"
+"                            worker itself; here only the payload is lowered)\n"
+"  --generate-config-only    write the default config if missing, and exit\n"
+"\n"
+"Extensions:\n"
+"  --config KEY=VALUE        override a worker config key (dotted, TOML value;\n"
+"                            repeatable), e.g. --config worker.logpath=/scratch/lb\n"
+"  --reactor uring|epoll     (global option, before 'worker') event loop backend\n"
+"\n"
+"Configuration: $LIFEBLOOD_CONFIG_LOCATION/worker or ~/lifeblood/worker\n"
+"(config.toml, then config.d/*.toml); see docs/CONFIGURATION.md.\n"
+"Signals: SIGINT/SIGTERM stop gracefully (a running payload is killed and\n"
+"reported as dropped, worker.bye is sent); a second signal exits at once.\n");
+}
+
+static const char *const LONGS[] = {
+    "scheduler-address", "no-listen-broadcast", "no-loop", "singleshot", "type",
+    "id", "pool-address", "priority", "generate-config-only", "config", "help", NULL,
+};
+static const int TAKES_ARG[] = {1, 0, 0, 0, 1, 1, 1, 1, 0, 1, 0};
+
+/* argparse's long option matching: exact, else a unique prefix. */
+static int match_long(const char *name, size_t n)
+{
+    int found = -1;
+    for (int i = 0; LONGS[i]; i++) {
+        if (strlen(LONGS[i]) == n && !strncmp(LONGS[i], name, n))
+            return i;
+        if (!strncmp(LONGS[i], name, n)) {
+            if (found >= 0)
+                return -2;
+            found = i;
+        }
+    }
+    return found;
+}
+
+static int parse_args(int argc, char **argv, struct wopts *o)
+{
+    memset(o, 0, sizeof(*o));
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h")) {
+            worker_usage(stdout);
+            exit(0);
+        }
+        if (strncmp(a, "--", 2) || !a[2]) {
+            fprintf(stderr, "lifeblood-worker worker: unrecognized argument: %s\n", a);
+            return -1;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t n = eq ? (size_t)(eq - name) : strlen(name);
+        int k = match_long(name, n);
+        if (k == -2) {
+            fprintf(stderr, "lifeblood-worker worker: ambiguous option: --%.*s\n", (int)n, name);
+            return -1;
+        }
+        if (k < 0) {
+            fprintf(stderr, "lifeblood-worker worker: unrecognized argument: %s\n", a);
+            return -1;
+        }
+        const char *val = NULL;
+        if (TAKES_ARG[k]) {
+            if (eq)
+                val = eq + 1;
+            else if (i + 1 < argc)
+                val = argv[++i];
+            else {
+                fprintf(stderr, "lifeblood-worker worker: --%s expects one argument\n",
+                        LONGS[k]);
+                return -1;
+            }
+        } else if (eq) {
+            fprintf(stderr, "lifeblood-worker worker: --%s takes no argument\n", LONGS[k]);
+            return -1;
+        }
+        switch (k) {
+        case 0: o->scheduler_address = val; break;
+        case 1: o->no_listen_broadcast = 1; break;
+        case 2: o->no_loop = 1; break;
+        case 3: o->singleshot = 1; break;
+        case 4:
+            if (!strcmp(val, "STANDARD"))
+                o->type = 0;
+            else if (!strcmp(val, "SCHEDULER_HELPER"))
+                o->type = 1;
+            else {
+                fprintf(stderr, "lifeblood-worker worker: --type: invalid choice: '%s' "
+                                "(choose from 'STANDARD', 'SCHEDULER_HELPER')\n", val);
+                return -1;
+            }
+            break;
+        case 5: {
+            char *end;
+            errno = 0;
+            o->id = strtoll(val, &end, 10);
+            if (!*val || *end || errno) {
+                fprintf(stderr, "lifeblood-worker worker: --id: invalid int value: '%s'\n",
+                        val);
+                return -1;
+            }
+            o->has_id = 1;
+            break;
+        }
+        case 6: o->pool_address = val; break;
+        case 7:
+            if (!strcmp(val, "NO_CHANGE"))
+                o->lower = 0;
+            else if (!strcmp(val, "LOWER"))
+                o->lower = 1;
+            else {
+                fprintf(stderr, "lifeblood-worker worker: --priority: invalid choice: '%s' "
+                                "(choose from 'NO_CHANGE', 'LOWER')\n", val);
+                return -1;
+            }
+            break;
+        case 8: o->gen_config = 1; break;
+        case 9:
+            if (o->noverrides == 64) {
+                fprintf(stderr, "lifeblood-worker worker: too many --config options\n");
+                return -1;
+            }
+            o->overrides[o->noverrides++] = val;
+            break;
+        case 10:
+            worker_usage(stdout);
+            exit(0);
+        }
+    }
+    if (o->has_id != (o->pool_address != NULL)) {
+        fprintf(stderr, "lifeblood-worker worker: --id and --pool-address must be given "
+                        "together\n");
+        return -1;
+    }
+    if (o->pool_address && !lbw_addr_is_direct(o->pool_address, strlen(o->pool_address))) {
+        fprintf(stderr, "lifeblood-worker worker: --pool-address %s is not an ip:port "
+                        "address\n", o->pool_address);
+        return -1;
+    }
+    if (o->scheduler_address &&
+        !lbw_chain_is_valid(o->scheduler_address, strlen(o->scheduler_address))) {
+        fprintf(stderr, "lifeblood-worker worker: --scheduler-address %s is not an address "
+                        "chain (ip:port[|ip:port...])\n", o->scheduler_address);
+        return -1;
+    }
+    if (o->type == 1)
+        o->singleshot = 1;
+    return 0;
+}
+
+/* ---- paths ------------------------------------------------------------------------- */
+
+/* os.path.expandvars: $NAME and ${NAME}; unknown names stay as written. */
+static void expandvars(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (const char *p = in; *p && o + 1 < cap;) {
+        if (*p == '$') {
+            const char *s = p + 1, *e;
+            int br = *s == '{';
+            if (br)
+                s++;
+            e = s;
+            while (*e && (*e == '_' || (*e >= '0' && *e <= '9') || (*e >= 'a' && *e <= 'z') ||
+                          (*e >= 'A' && *e <= 'Z')))
+                e++;
+            if (e > s && (!br || *e == '}')) {
+                char name[256];
+                snprintf(name, sizeof(name), "%.*s", (int)(e - s), s);
+                const char *v = getenv(name);
+                if (v) {
+                    o += (size_t)snprintf(out + o, cap - o, "%s", v);
+                    if (o >= cap)
+                        o = cap - 1;
+                    p = e + br;
+                    continue;
+                }
+            }
+        }
+        out[o++] = *p++;
+    }
+    out[o] = 0;
+}
+
+static int dir_usable(const char *path)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof(p), "%s", path);
+    for (char *s = p + 1; (s = strchr(s, '/')); s++) {
+        *s = 0;
+        mkdir(p, 0755);
+        *s = '/';
+    }
+    mkdir(p, 0755);
+    return access(p, W_OK | X_OK) == 0;
+}
+
+static void log_root(const struct lbw_toml *cfg, const char *cfgdir, char *out, size_t cap)
+{
+    const struct lbw_toml *lp = lbw_toml_get(cfg, "worker.logpath");
+    if (lp && lp->type == LBW_TOML_STRING)
+        expandvars(lp->u.str.s, out, cap);
+    else
+        if ((size_t)snprintf(out, cap, "%s/logs", cfgdir) >= cap)
+            out[0] = 0;
+    if (dir_usable(out))
+        return;
+    const char *tmp = getenv("TMPDIR");
+    LBW_WARN("worker", "log directory %s is not writable; using the temporary directory", out);
+    snprintf(out, cap, "%s/lifeblood/worker_logs", tmp && *tmp ? tmp : "/tmp");
+    dir_usable(out);
+}
+
+/* Where lifeblood_connection.py lives: LBW_RUNTIME_DIR, the installed
+ * share directory next to the binary, or the source tree. */
+static void runtime_dir(char *out, size_t cap)
+{
+    const char *env = getenv("LBW_RUNTIME_DIR");
+    if (env && *env) {
+        snprintf(out, cap, "%s", env);
+        return;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *s = strrchr(exe, '/');
+        if (s)
+            *s = 0;
+        const char *cands[] = {"%s/../share/lifeblood-worker/runtime", "%s/../daemon/runtime"};
+        for (int i = 0; i < 2; i++) {
+            char p[PATH_MAX + 64];
+            snprintf(p, sizeof(p), cands[i], exe);
+            char rp[PATH_MAX];
+            if (realpath(p, rp)) {
+                snprintf(out, cap, "%s", rp);
+                return;
+            }
+        }
+    }
+    snprintf(out, cap, "/usr/share/lifeblood-worker/runtime");
+}
+
+/* A directory holding `python` for the python fallback (7.4): a link to
+ * the configured interpreter (worker.python, an extension) or to the
+ * python3 found on the worker's PATH. */
+static int python_dir(const struct lbw_toml *cfg, const char *state, char *out, size_t cap)
+{
+    char interp[PATH_MAX];
+    const struct lbw_toml *py = lbw_toml_get(cfg, "worker.python");
+    if (py && py->type == LBW_TOML_STRING)
+        snprintf(interp, sizeof(interp), "%s", py->u.str.s);
+    else if (lbw_find_executable("python3", getenv("PATH"), interp, sizeof(interp)) < 0)
+        return -1;
+    snprintf(out, cap, "%s/.python-fallback", state);
+    if (!dir_usable(out))
+        return -1;
+    char link[PATH_MAX + 32];
+    if ((size_t)snprintf(link, sizeof(link), "%s/python", out) >= sizeof(link))
+        return -1;
+    unlink(link);
+    return symlink(interp, link) == 0 ? 0 : -1;
+}
+
+/* The worker's own cgroup v2 directory when it is writable (delegated):
+ * invocations then get their own cgroups inside it. */
+static int cgroup_parent(char *out, size_t cap)
+{
+    if (lbw_cgroup_dir("/", NULL, out, cap, NULL, 0) < 0)
+        return -1;
+    char p[PATH_MAX + 32];
+    snprintf(p, sizeof(p), "%s/cgroup.kill", out);
+    if (access(out, W_OK) < 0 || access(p, F_OK) < 0)
+        return -1;
+    /* a test child proves we may create and enter cgroups here */
+    snprintf(p, sizeof(p), "%s/lbw-probe-%d", out, (int)getpid());
+    if (mkdir(p, 0755) < 0)
+        return -1;
+    rmdir(p);
+    return 0;
+}
+
+/* ---- the loop ------------------------------------------------------------------------ */
+
+struct loop {
+    lbw_reactor *r;
+    struct wopts *a;
+    struct lbw_toml *cfg;
+    struct lbw_worker_opts wo;
+    struct lbw_worker *w;
+    struct lbw_discover *disc;
+    struct lbw_op sig_op, sleep_op;
+    int sfd;
+    uint32_t sigbuf[32]; /* a signalfd_siginfo is 128 bytes */
+    int signalled;
+    int broadcast;
+    int exit_code;
+    char sched[1024];
+};
+
+static void next_instance(struct loop *L);
+
+static void sleep_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
+{
+    if (res > 0)
+        next_instance(op->user);
+}
+
+static void on_worker_end(void *ctx, enum lbw_worker_end why)
+{
+    struct loop *L = ctx;
+    lbw_worker_free(L->w);
+    L->w = NULL;
+    if (L->signalled || L->a->no_loop) {
+        if (why != LBW_WORKER_STOPPED && !L->signalled)
+            L->exit_code = 1;
+        lbw_reactor_stop(L->r);
+        return;
+    }
+    if (why == LBW_WORKER_UNREACHABLE && !L->broadcast) {
+        LBW_INFO("worker", "scheduler %s unreachable; trying again in 10 s", L->sched);
+        lbw_timer(L->r, &L->sleep_op, 10 * SEC, 0, sleep_cb);
+        return;
+    }
+    next_instance(L);
+}
+
+static void start_worker(struct loop *L, const char *address)
+{
+    snprintf(L->sched, sizeof(L->sched), "%s", address);
+    L->wo.scheduler = L->sched;
+    char err[512];
+    L->w = lbw_worker_start(&L->wo, err, sizeof(err));
+    if (!L->w) {
+        LBW_ERROR("worker", "cannot start the worker: %s", err);
+        if (L->a->no_loop || L->signalled) {
+            L->exit_code = 1;
+            lbw_reactor_stop(L->r);
+            return;
+        }
+        lbw_timer(L->r, &L->sleep_op, 10 * SEC, 0, sleep_cb);
+    }
+}
+
+static void on_found(void *ctx, const char *address)
+{
+    struct loop *L = ctx;
+    L->disc = NULL;
+    start_worker(L, address);
+}
+
+static void next_instance(struct loop *L)
+{
+    if (L->signalled) {
+        lbw_reactor_stop(L->r);
+        return;
+    }
+    if (L->broadcast) {
+        char err[256];
+        L->disc = lbw_discover_start(L->r, 0, on_found, L, err, sizeof(err));
+        if (!L->disc) {
+            LBW_ERROR("worker", "%s", err);
+            L->exit_code = 1;
+            lbw_reactor_stop(L->r);
+        }
+        return;
+    }
+    const char *addr = L->a->scheduler_address;
+    char buf[1024];
+    if (!addr) {
+        const struct lbw_toml *sa = lbw_toml_get(L->cfg, "worker.scheduler_address");
+        if (!sa || sa->type != LBW_TOML_STRING || !sa->u.str.len) {
+            LBW_CRIT("worker", "no scheduler address: give --scheduler-address, set "
+                               "worker.scheduler_address in the config, or let the worker "
+                               "listen for the scheduler's broadcast");
+            L->exit_code = 1;
+            lbw_reactor_stop(L->r);
+            return;
+        }
+        addr = sa->u.str.s;
+        /* upstream's default has no port and cannot work (MAY-FIX): a bare
+         * host gets the scheduler's default message port */
+        if (!strchr(addr, ':') && !strchr(addr, '|')) {
+            snprintf(buf, sizeof(buf), "%s:1386", addr);
+            addr = buf;
+        }
+        if (!lbw_chain_is_valid(addr, strlen(addr))) {
+            LBW_CRIT("worker", "worker.scheduler_address '%s' is not an address chain", addr);
+            L->exit_code = 1;
+            lbw_reactor_stop(L->r);
+            return;
+        }
+    }
+    start_worker(L, addr);
+}
+
+static void sig_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
+{
+    struct loop *L = op->user;
+    if (res == -ECANCELED)
+        return;
+    int sig = 0;
+    if (res > 0)
+        sig = lbw_signalfd_read(L->sfd, NULL);
+    if (sig > 0) {
+        if (L->signalled) {
+            LBW_WARN("worker", "DOUBLE SIGNAL CAUGHT: ALREADY EXITING (payload killed, no "
+                               "report)");
+            if (L->w)
+                lbw_worker_kill_now(L->w);
+            _exit(128 + sig);
+        }
+        L->signalled = 1;
+        LBW_INFO("worker", "%s received: stopping", strsignal(sig));
+        if (L->disc) {
+            lbw_discover_cancel(L->disc);
+            L->disc = NULL;
+        }
+        if (lbw_op_pending(&L->sleep_op))
+            lbw_cancel(r, &L->sleep_op);
+        if (L->w)
+            lbw_worker_stop(L->w);
+        else
+            lbw_reactor_stop(r);
+    }
+    lbw_poll(r, &L->sig_op, L->sfd, POLLIN, sig_cb);
+}
+
+int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
+{
+    struct wopts a;
+    if (parse_args(argc, argv, &a) < 0) {
+        fprintf(stderr, "Try 'lifeblood-worker worker --help'.\n");
+        return 2;
+    }
+    char cfgdir[PATH_MAX], err[512];
+    if (lbw_config_dir("worker", cfgdir, sizeof(cfgdir)) < 0) {
+        LBW_CRIT("worker", "cannot find the config directory: set HOME or "
+                           "LIFEBLOOD_CONFIG_LOCATION");
+        return 1;
+    }
+    int created;
+    if (lbw_config_write_default(cfgdir, &created, err, sizeof(err)) < 0) {
+        if (a.gen_config) {
+            LBW_CRIT("worker", "%s", err);
+            return 1;
+        }
+        LBW_WARN("worker", "%s", err);
+    } else if (created) {
+        LBW_INFO("worker", "wrote the default config to %s/config.toml", cfgdir);
+    }
+    if (a.gen_config) {
+        if (!created)
+            LBW_INFO("worker", "config already present, left unchanged: %s/config.toml",
+                     cfgdir);
+        return 0;
+    }
+    struct lbw_toml *cfg = lbw_config_load("worker");
+    if (!cfg) {
+        LBW_CRIT("worker", "out of memory reading the config");
+        return 1;
+    }
+    for (int i = 0; i < a.noverrides; i++) {
+        if (lbw_config_override(cfg, a.overrides[i], err, sizeof(err)) < 0) {
+            fprintf(stderr, "lifeblood-worker worker: --config %s: %s\n", a.overrides[i], err);
+            lbw_toml_free(cfg);
+            return 2;
+        }
+    }
+    lbw_reactor *r;
+    int rc = lbw_reactor_new(&r, ropts, err, sizeof(err));
+    if (rc < 0) {
+        LBW_CRIT("worker", "%s", err);
+        lbw_toml_free(cfg);
+        return 1;
+    }
+    LBW_INFO("worker", "event loop: %s (%s)", lbw_reactor_backend_name(r),
+             lbw_reactor_backend_reason(r));
+    if (lbw_become_subreaper() < 0)
+        LBW_WARN("worker", "cannot become a child subreaper: daemonised payload processes "
+                           "may escape a drop");
+    signal(SIGPIPE, SIG_IGN);
+
+    /* what hello advertises */
+    struct lbw_probe_opts po = {.root = "/"};
+    struct lbw_host host;
+    lbw_probe_host(&po, &host);
+    struct lbw_advertised adv;
+    lbw_advertise(&host, cfg, &adv);
+    char hostname[256] = "";
+    gethostname(hostname, sizeof(hostname) - 1);
+
+    char logs[PATH_MAX], rtdir[PATH_MAX], pydir[PATH_MAX + 32], cgp[PATH_MAX];
+    log_root(cfg, cfgdir, logs, sizeof(logs));
+    runtime_dir(rtdir, sizeof(rtdir));
+    int have_py = python_dir(cfg, logs, pydir, sizeof(pydir)) == 0;
+    int have_cg = cgroup_parent(cgp, sizeof(cgp)) == 0;
+    double interval = 1.0;
+    const struct lbw_toml *iv = lbw_toml_get(cfg, "minimum_progress_reporting_interval");
+    if (iv && iv->type == LBW_TOML_FLOAT)
+        interval = iv->u.f;
+    else if (iv && iv->type == LBW_TOML_INT)
+        interval = (double)iv->u.i;
+    /* extensions: the pinger's period and the kill grace (upstream: 10 s each) */
+    double ping_s = 10, grace_s = 10;
+    const struct lbw_toml *pi = lbw_toml_get(cfg, "worker.ping_interval");
+    if (pi && (pi->type == LBW_TOML_FLOAT || pi->type == LBW_TOML_INT))
+        ping_s = pi->type == LBW_TOML_FLOAT ? pi->u.f : (double)pi->u.i;
+    const struct lbw_toml *kg = lbw_toml_get(cfg, "worker.kill_grace");
+    if (kg && (kg->type == LBW_TOML_FLOAT || kg->type == LBW_TOML_INT))
+        grace_s = kg->type == LBW_TOML_FLOAT ? kg->u.f : (double)kg->u.i;
+    if (!(ping_s >= 0.05 && ping_s <= 3600))
+        ping_s = 10;
+    if (!(grace_s >= 0.01 && grace_s <= 3600))
+        grace_s = 10;
+    LBW_INFO("worker", "logs in %s; invocations %s", logs,
+             have_cg ? "get their own cgroups" : "are tracked as the worker's descendants");
+
+    struct loop L = {0};
+    L.r = r;
+    L.a = &a;
+    L.cfg = cfg;
+    L.sig_op.user = &L;
+    L.sleep_op.user = &L;
+    L.wo = (struct lbw_worker_opts){
+        .r = r,
+        .pool_address = a.pool_address,
+        .pool_id = a.id,
+        .worker_type = a.type,
+        .singleshot = a.singleshot,
+        .payload_nice = a.lower ? 10 : 0,
+        .cfg = cfg,
+        .res = &adv.res,
+        .hostname = hostname,
+        .log_root = logs,
+        .runtime_dir = rtdir,
+        .python_dir = have_py ? pydir : NULL,
+        .cgroup_parent = have_cg ? cgp : NULL,
+        .environ = environ,
+        .progress_interval = interval,
+        .ping_interval_ns = (uint64_t)(ping_s * 1e9),
+        .retry_wait_ns = (uint64_t)(ping_s * 1e9),
+        .kill_grace_ns = (uint64_t)(grace_s * 1e9),
+        .on_end = on_worker_end,
+        .ctx = &L,
+    };
+    const struct lbw_toml *lb = lbw_toml_get(cfg, "worker.listen_to_broadcast");
+    L.broadcast = !(lb && lb->type == LBW_TOML_BOOL && !lb->u.b);
+    if (a.no_listen_broadcast || a.scheduler_address)
+        L.broadcast = 0;
+    int sigs[] = {SIGINT, SIGTERM};
+    L.sfd = lbw_signalfd_open(sigs, 2);
+    if (L.sfd < 0 || lbw_poll(r, &L.sig_op, L.sfd, POLLIN, sig_cb) < 0) {
+        LBW_CRIT("worker", "cannot watch for signals");
+        lbw_reactor_free(r);
+        lbw_toml_free(cfg);
+        return 1;
+    }
+    next_instance(&L);
+    lbw_reactor_run(r);
+    if (L.w) /* stopped by a fatal reactor error */
+        lbw_worker_kill_now(L.w);
+    lbw_reactor_free(r); /* delivers the cancellations; frees what is left */
+    close(L.sfd);
+    lbw_toml_free(cfg);
+    return L.exit_code;
+}

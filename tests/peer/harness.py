@@ -1,0 +1,123 @@
+"""Runs lifeblood-worker processes against the reference peers for the
+integration scenarios: a private config directory, the worker's log
+captured to a file (shown when a scenario fails), bounded waits, and
+clean-up that never leaves a process behind."""
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import lbpeer  # noqa: E402
+
+BIN = os.environ.get('LBW_BIN') or os.path.join(HERE, '..', '..', 'build', 'lifeblood-worker')
+
+
+class Worker:
+    def __init__(self, h, args, config='', env=None):
+        self.h = h
+        self.n = len(h.workers)
+        self.cfgdir = os.path.join(h.tmp, 'cfg%d' % self.n)
+        os.makedirs(os.path.join(self.cfgdir, 'worker'), exist_ok=True)
+        self.logroot = os.path.join(h.tmp, 'logs%d' % self.n)
+        with open(os.path.join(self.cfgdir, 'worker', 'config.toml'), 'w') as f:
+            f.write('[worker]\nlisten_to_broadcast = false\nlogpath = "%s"\n%s\n'
+                    % (self.logroot, config))
+        self.logfile = os.path.join(h.tmp, 'worker%d.log' % self.n)
+        e = dict(os.environ)
+        e['LIFEBLOOD_CONFIG_LOCATION'] = self.cfgdir
+        e.update(env or {})
+        self.proc = subprocess.Popen([BIN, '--loglevel', 'DEBUG', 'worker'] + list(args),
+                                     stdout=open(self.logfile, 'ab'),
+                                     stderr=subprocess.STDOUT, env=e,
+                                     stdin=subprocess.DEVNULL)
+        self.pid = self.proc.pid
+
+    def log(self):
+        with open(self.logfile, 'rb') as f:
+            return f.read().decode('utf-8', 'replace')
+
+    def vm_hwm_kib(self):
+        with open('/proc/%d/status' % self.pid) as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1])
+        return None
+
+    async def wait_exit(self, timeout=20):
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None:
+            if time.monotonic() > deadline:
+                raise AssertionError('worker %d did not exit within %d s' % (self.pid, timeout))
+            await asyncio.sleep(0.02)
+        return self.proc.returncode
+
+
+class Harness:
+    def __init__(self, name):
+        self.name = name
+        self.tmp = tempfile.mkdtemp(prefix='lbw-%s-' % name)
+        self.workers = []
+        self.peers = []
+
+    async def scheduler(self, port=0):
+        s = await lbpeer.Scheduler(port=port).start()
+        self.peers.append(s)
+        return s
+
+    async def pool(self):
+        p = await lbpeer.PoolProxy().start()
+        self.peers.append(p)
+        return p
+
+    def worker(self, args, config='', env=None):
+        w = Worker(self, args, config, env)
+        self.workers.append(w)
+        return w
+
+    async def close(self, ok):
+        for w in self.workers:
+            if w.proc.poll() is None:
+                w.proc.send_signal(signal.SIGTERM)
+        for w in self.workers:
+            try:
+                await w.wait_exit(15)
+            except AssertionError:
+                w.proc.kill()
+                w.proc.wait()
+        for p in self.peers:
+            await p.close()
+        if not ok:
+            for w in self.workers:
+                print('---- worker %d log (%s) ----' % (w.n, w.logfile))
+                print(w.log()[-20000:])
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def run(scenarios, argv):
+    """python3 scenarios.py NAME... ; exit 0 when all pass."""
+    names = argv[1:] or sorted(scenarios)
+    failed = 0
+    for name in names:
+        h = Harness(name)
+        ok = False
+        t0 = time.monotonic()
+        try:
+            asyncio.get_event_loop().run_until_complete(
+                asyncio.wait_for(scenarios[name](h), 240))
+            ok = True
+        except BaseException as e:  # noqa: BLE001 - report and go on
+            import traceback
+            traceback.print_exc()
+            print('scenario %s FAILED: %r' % (name, e))
+        finally:
+            asyncio.get_event_loop().run_until_complete(h.close(ok))
+        print('scenario %s %s (%.1f s)' % (name, 'passed' if ok else 'FAILED',
+                                           time.monotonic() - t0))
+        failed += not ok
+    return 1 if failed else 0
