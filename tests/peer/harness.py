@@ -19,15 +19,15 @@ BIN = os.environ.get('LBW_BIN') or os.path.join(HERE, '..', '..', 'build', 'life
 
 
 class Worker:
-    def __init__(self, h, args, config='', env=None):
+    def __init__(self, h, args, config='', env=None, wcfg='', broadcast=False):
         self.h = h
         self.n = len(h.workers)
         self.cfgdir = os.path.join(h.tmp, 'cfg%d' % self.n)
         os.makedirs(os.path.join(self.cfgdir, 'worker'), exist_ok=True)
         self.logroot = os.path.join(h.tmp, 'logs%d' % self.n)
         with open(os.path.join(self.cfgdir, 'worker', 'config.toml'), 'w') as f:
-            f.write('[worker]\nlisten_to_broadcast = false\nlogpath = "%s"\n%s\n'
-                    % (self.logroot, config))
+            f.write('%s\n[worker]\nlisten_to_broadcast = %s\nlogpath = "%s"\n%s\n'
+                    % (config, 'true' if broadcast else 'false', self.logroot, wcfg))
         self.logfile = os.path.join(h.tmp, 'worker%d.log' % self.n)
         e = dict(os.environ)
         e['LIFEBLOOD_CONFIG_LOCATION'] = self.cfgdir
@@ -75,8 +75,8 @@ class Harness:
         self.peers.append(p)
         return p
 
-    def worker(self, args, config='', env=None):
-        w = Worker(self, args, config, env)
+    def worker(self, args, config='', env=None, wcfg='', broadcast=False):
+        w = Worker(self, args, config, env, wcfg, broadcast)
         self.workers.append(w)
         return w
 
@@ -92,7 +92,7 @@ class Harness:
                 w.proc.wait()
         for p in self.peers:
             await p.close()
-        if not ok:
+        if not ok or os.environ.get("LBW_SHOW_LOGS"):
             for w in self.workers:
                 print('---- worker %d log (%s) ----' % (w.n, w.logfile))
                 print(w.log()[-20000:])

@@ -7,6 +7,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import run  # noqa: E402
+import lbpeer  # noqa: E402
 from lbpeer import make_job, job_result, next_invocation_id  # noqa: E402
 
 SCENARIOS = {}
@@ -32,9 +33,18 @@ def machine_hwid():
     return None
 
 
-async def start(h, extra_args=(), config='', env=None):
+async def poll_until(pred, timeout, what):
+    for _ in range(int(timeout / 0.02)):
+        if pred():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError('timed out waiting for ' + what)
+
+
+async def start(h, extra_args=(), config='', env=None, wcfg=''):
     s = await h.scheduler()
-    w = h.worker(['--scheduler-address', s.addr, '--no-loop'] + list(extra_args), config, env)
+    w = h.worker(['--scheduler-address', s.addr, '--no-loop'] + list(extra_args), config, env,
+                 wcfg)
     addr, = await s.wait_worker()
     return s, w, addr
 
@@ -73,6 +83,317 @@ async def hello_and_done(h):
     check(not os.path.exists(d), 'log directory %s still there after the report' % d)
     r = await s.call(addr, 'status')
     check(r['state'] == 1 and r['invocation_id'] is None, 'status %r' % r)
+
+
+
+@scenario
+async def exit_codes_and_stderr(h):
+    s, w, addr = await start(h)
+    iid, name, args = await run_job(s, addr, ['/bin/sh', '-c', 'echo out; echo err >&2; exit 3'])
+    _, code, _ = job_result(args['task'].encode('latin1'))
+    check(name == 'worker.done' and code == 3, 'exit code %r' % code)
+    check(re.search(r'^\[ERR\]\[\d\d:\d\d:\d\d\] err\n', args['stdout'], re.M), args['stdout'])
+    check(re.fullmatch(r'\[ERR\]\[\d\d:\d\d:\d\d\] err\n', args['stderr']), args['stderr'])
+    iid, name, args = await run_job(s, addr, ['/bin/sh', '-c', 'kill -9 $$'])
+    check(job_result(args['task'].encode('latin1'))[1] == -9, 'signal exit code')
+
+
+@scenario
+async def spawn_and_resolver_failures(h):
+    s, w, addr = await start(h)
+    r = await s.task(addr, make_job(['no-such-program-lbw'], next_invocation_id()))
+    check(r == {'status': 1, 'message': 'failed to start the process', 'error_class': 'spawn'},
+          'not found: %r' % (r,))
+    r = await s.task(addr, make_job(['/bin/true'], next_invocation_id(),
+                                    envres=('StandardEnvironmentResolver',
+                                            {'package.nosuchpackage': '1.0'})))
+    check(r == {'status': 1, 'message': 'failed to resolve requested environment',
+                'error_class': 'environment_resolver'}, 'resolver: %r' % (r,))
+    r = await s.task(addr, make_job(['/bin/true'], next_invocation_id(),
+                                    envres=('NoSuchResolver', {})))
+    check(r['status'] == 1 and r['error_class'] == 'exception', 'unknown resolver: %r' % (r,))
+    r = await s.call(addr, 'task', {'task': 'garbage', 'reply_to': s.addr})
+    check(r['status'] == 1 and r['error_class'] == 'exception', 'garbage: %r' % (r,))
+    # still serving
+    iid, name, args = await run_job(s, addr, ['/bin/true'])
+    check(name == 'worker.done', name)
+
+
+@scenario
+async def busy_drop_and_tree_kill(h):
+    s, w, addr = await start(h, wcfg='kill_grace = 1.0')
+    pidfile = os.path.join(h.tmp, 'daemon.pid')
+    # ignores SIGTERM, and leaves a double-forked daemon in its own session
+    script = ('trap "" TERM; '
+              '( setsid sh -c \'trap "" TERM; echo $$ > %s; exec sleep 1000\' & ) ; '
+              'echo started; while :; do sleep 0.1; done' % pidfile)
+    iid = next_invocation_id()
+    r = await s.task(addr, make_job(['/bin/sh', '-c', script], iid))
+    check(r == {'status': 0}, r)
+    r = await s.task(addr, make_job(['/bin/true'], next_invocation_id()))
+    check(r == {'status': 2, 'message': 'worker already working on a task'}, 'busy %r' % (r,))
+    for _ in range(100):
+        if os.path.exists(pidfile) and open(pidfile).read().strip():
+            break
+        await asyncio.sleep(0.05)
+    dpid = int(open(pidfile).read())
+    r = await s.call(addr, 'ping')
+    check(r == {'ps': 1, 'pv': 0}, 'busy ping %r' % r)
+    r = await s.call(addr, 'drop')
+    check(r == {}, 'drop reply %r' % r)
+    rep = s.report_for(iid)
+    check(rep and rep[1] == 'worker.dropped', 'dropped reported before the drop reply')
+    args = rep[2]
+    _, code, rt = job_result(args['task'].encode('latin1'))
+    check(code is None and rt > 0, 'dropped exit code %r' % code)
+    check(re.search(r'\n\[WORKER\]\[\d\d\.\d\d\.\d\d \d\d:\d\d:\d\d\] killed by worker\.\n$',
+                    args['stdout']), args['stdout'][-200:])
+    check(args['stderr'].endswith('killed by worker.\n'), args['stderr'])
+    try:
+        os.kill(dpid, 0)
+        alive = True
+    except ProcessLookupError:
+        alive = False
+    check(not alive, 'the daemon %d survived the drop' % dpid)
+    kids = os.popen('ps -o pid= --ppid %d' % w.pid).read().split()
+    check(kids == [], 'worker still has children %r' % kids)
+    r = await s.call(addr, 'drop')
+    check(r == {}, 'idle drop %r' % r)
+
+
+@scenario
+async def progress_styles(h):
+    s, w, addr = await start(h, config='minimum_progress_reporting_interval = 0.0')
+    py = 'import time,sys\nfor i in (10,20,30):\n  print("ALF_PROGRESS %d%%" % i, flush=True); time.sleep(0.3)\n'
+    iid, name, args = await run_job(s, addr, ['python3', '-c', py])
+    vals = [p for t, i, p in s.progress if i == iid]
+    check(vals[-1] == 30 and 10 in vals, 'default regex progress %r' % vals)
+    # two unnamed groups (frames done / total) on stderr
+    py = 'import time,sys\nfor i in (1,2):\n  sys.stderr.write("frame %d of 4\\n" % i); sys.stderr.flush(); time.sleep(0.3)\n'
+    iid, name, args = await run_job(s, addr, ['python3', '-c', py],
+                                    err_regex=re.compile(r'frame (\d+) of (\d+)'))
+    vals = [p for t, i, p in s.progress if i == iid]
+    check(vals and vals[-1] == 50, 'two-group progress %r' % vals)
+    py = 'import time\nfor i in (3,):\n  print("done=%d/total=12" % i, flush=True); time.sleep(0.3)\n'
+    iid, name, args = await run_job(s, addr, ['python3', '-c', py],
+                                    out_regex=re.compile(rb'done=(?P<current>\d+)/total=(?P<total>\d+)'))
+    vals = [p for t, i, p in s.progress if i == iid]
+    check(vals and vals[-1] == 25, 'named-group progress %r' % vals)
+    # a regex with a non-number group and a division by zero: no crash
+    py = 'import time\nprint("p x/0", flush=True); print("p 5/0", flush=True); time.sleep(0.3)\nprint("tail")\n'
+    iid, name, args = await run_job(s, addr, ['python3', '-c', py],
+                                    out_regex=re.compile(rb'p (\w+)/(\d+)'))
+    check(name == 'worker.done' and 'tail' in args['stdout'], 'bad numbers handled')
+
+
+@scenario
+async def environment_and_extra_files(h):
+    s, w, addr = await start(h)
+    py = ('import os,sys\n'
+          'print("ARG", sys.argv[1])\n'
+          'for k in ("FOO","BAR","LBATTR_frame","LBATTR_name","LBATTR_flag","LBATTR_ratio",'
+          '"LBATTR_lst","LIFEBLOOD_RUNTIME_IID","LIFEBLOOD_RUNTIME_TID"):\n'
+          '  print(k, "=", os.environ.get(k))\n'
+          'print("CWD", os.getcwd())\n'
+          'print("EF", os.path.isdir(os.environ["LB_EF_ROOT"]))\n'
+          'print("ADDR", os.environ["LIFEBLOOD_RUNTIME_SCHEDULER_ADDR"])\n')
+    iid = next_invocation_id()
+    job = make_job(['/usr/bin/env', 'python3', ':/scripts/main.py', ':/notakey'], iid, task_id=77,
+                   env=[('__setitem__', 'FOO', 'foo'), ('prepend', 'BAR', 'b'),
+                        ('append', 'BAR', '${FOO}x')],
+                   attrs={'frame': 12, 'name': 'shot$FOO', 'flag': True, 'ratio': 23.976,
+                          'lst': [1, 2], '_hidden': 'x'},
+                   extra_files={'scripts/main.py': py, 'data.bin': b'\x00\x01'})
+    r = await s.task(addr, job)
+    check(r == {'status': 0}, r)
+    _, name, args = await s.wait_report(iid)
+    out = args['stdout']
+    for want in ('FOO = foo', 'BAR = b:foox', 'LBATTR_frame = 12', 'LBATTR_name = shotfoo',
+                 'LBATTR_flag = True', 'LBATTR_ratio = 23.976', 'LBATTR_lst = None',
+                 'LIFEBLOOD_RUNTIME_IID = %d' % iid, 'LIFEBLOOD_RUNTIME_TID = 77',
+                 'CWD /usr/bin', 'EF True', 'ADDR 127.0.0.1:', 'ARG :/notakey'):
+        check(want in out, '%r not in %r' % (want, out))
+    check(job_result(args['task'].encode('latin1'))[1] == 0, 'exit code')
+
+
+@scenario
+async def extra_file_traversal_refused(h):
+    s, w, addr = await start(h)
+    r = await s.task(addr, make_job(['/bin/true'], next_invocation_id(),
+                                    extra_files={'../escape.txt': 'x'}))
+    check(r['status'] == 1 and r['error_class'] == 'exception' and 'escape' in r['message'],
+          'traversal %r' % (r,))
+
+
+@scenario
+async def big_output(h):
+    mib = int(os.environ.get('LBW_TEST_BIG_MIB', '1024'))
+    s, w, addr = await start(h)
+    # mib MiB of 100-byte lines (99 characters and a newline), then a 1 MiB
+    # line and some binary bytes
+    script = ('import sys\nline = b"%%08d" + b"x" * 90 + b"\\n"\nw = sys.stdout.buffer\n'
+              'n = %d * 1048576 // 100\n'
+              'blk = b"".join(b"%%08d" %% i + b"x" * 91 + b"\\n" for i in range(1000))\n'
+              'for i in range(n // 1000): w.write(blk)\n'
+              'w.write(b"L" * 1048576 + b"\\n")\n'
+              'w.write(b"bin\\xff\\xfe\\x00end\\n")\n' % mib)
+    iid, name, args = await run_job(s, addr, ['python3', '-c', script], timeout=600)
+    out = args['stdout']
+    nblk = mib * 1048576 // 100 // 1000
+    check(name == 'worker.done', name)
+    lines = out.split('\n')
+    check(lines[0].endswith('task initialized'), lines[0])
+    body = lines[1:1 + nblk * 1000]
+    check(len(body) == nblk * 1000, 'line count %d' % len(body))
+    bad = [i for i in (0, 1, 999, 1000, len(body) - 1)
+           if not re.fullmatch(r'\[OUT\]\[\d\d:\d\d:\d\d\] %08dx{91}' % (i % 1000), body[i])]
+    check(not bad, 'lines %r differ: %r' % (bad, [body[i] for i in bad]))
+    check(lines[1 + nblk * 1000].endswith('L' * 1048576), 'the 1 MiB line')
+    check(lines[2 + nblk * 1000].endswith('bin\ufffd\ufffd\x00end'), repr(lines[2 + nblk * 1000]))
+    hwm = w.vm_hwm_kib()
+    print('worker peak RSS %d KiB for %d MiB of output' % (hwm, mib))
+    check(hwm < 32 * 1024, 'worker peak RSS %d KiB' % hwm)
+
+
+@scenario
+async def log_command_while_running(h):
+    s, w, addr = await start(h)
+    iid = next_invocation_id()
+    r = await s.task(addr, make_job(['/bin/sh', '-c', 'echo first; echo e >&2; sleep 0.6; echo second'], iid))
+    check(r == {'status': 0}, r)
+    await asyncio.sleep(0.3)
+    r = await s.call(addr, 'log', {'invoc_id': iid})
+    check('first' in r['stdout'] and 'second' not in r['stdout'] and 'e\n' in r['stderr'], r)
+    r = await s.call(addr, 'log', {'invoc_id': 424242})
+    check(r == {'stdout': '', 'stderr': ''}, 'missing log %r' % r)
+    await s.wait_report(iid)
+
+
+@scenario
+async def quit_and_sigterm(h):
+    s, w, addr = await start(h)
+    r = await s.call(addr, 'quit')
+    check(r == {}, r)
+    rc = await w.wait_exit()
+    check(rc == 0, 'exit status %r' % rc)
+    check(any(e[1] == 'worker.bye' for e in s.events), 'no worker.bye')
+    # SIGTERM with a running payload: dropped, bye, exit 0
+    w2 = h.worker(['--scheduler-address', s.addr, '--no-loop'])
+    await s.wait_for(lambda: sum(e[1] == 'worker.hello' for e in s.events) >= 2, 15,
+                     'second hello')
+    addr2 = [e[2]['worker_addr'] for e in s.events if e[1] == 'worker.hello'][-1]
+    iid = next_invocation_id()
+    r = await s.task(addr2, make_job(['/bin/sleep', '100'], iid))
+    check(r == {'status': 0}, r)
+    w2.proc.terminate()
+    rc = await w2.wait_exit()
+    check(rc == 0, 'exit status after SIGTERM %r' % rc)
+    rep = s.report_for(iid)
+    check(rep and rep[1] == 'worker.dropped', 'dropped on SIGTERM')
+
+
+@scenario
+async def scheduler_unreachable_then_up(h):
+    import socket
+    sk = socket.socket()
+    sk.bind(('127.0.0.1', 0))
+    port = sk.getsockname()[1]
+    sk.close()
+    w = h.worker(['--scheduler-address', '127.0.0.1:%d' % port, '--no-loop'])
+    rc = await w.wait_exit(30)
+    check(rc != 0, 'no-loop worker with no scheduler exits non-zero (%r)' % rc)
+    w2 = h.worker(['--scheduler-address', '127.0.0.1:%d' % port], wcfg='ping_interval = 0.5')
+    await asyncio.sleep(1.5)
+    s = await h.scheduler(port=port)
+    await s.wait_worker(timeout=30)
+
+
+@scenario
+async def scheduler_restart_reintroduce(h):
+    s, w, addr = await start(h, wcfg='ping_interval = 0.3')
+    iid = next_invocation_id()
+    r = await s.task(addr, make_job(['/bin/sleep', '100'], iid))
+    check(r == {'status': 0}, r)
+    # the scheduler restarts and no longer knows the worker: UNKNOWN
+    del s.workers[addr]
+    await s.wait_for(lambda: addr in s.workers, 20, 'hello again')
+    names = [e[1] for e in s.events]
+    check('worker.bye' in names, names)
+    rep = s.report_for(iid)
+    check(rep and rep[1] == 'worker.dropped', 'the running task was dropped')
+    i_bye = names.index('worker.bye')
+    i_hello = len(names) - 1 - names[::-1].index('worker.hello')
+    check(i_bye < i_hello, 'bye before hello %r' % names)
+
+
+@scenario
+async def singleshot(h):
+    s, w, addr = await start(h, ['--singleshot'])
+    iid, name, args = await run_job(s, addr, ['/bin/true'])
+    rc = await w.wait_exit()
+    check(rc == 0, rc)
+
+
+@scenario
+async def scheduler_helper_type(h):
+    s, w, addr = await start(h, ['--type', 'SCHEDULER_HELPER'])
+    check(s.workers[addr]['type'] == 1, 'type %r' % s.workers[addr]['type'])
+    await run_job(s, addr, ['/bin/true'])
+    check(await w.wait_exit() == 0, 'helper stops after one invocation')
+
+
+@scenario
+async def pool_chain_two_workers(h):
+    s = await h.scheduler()
+    p = await h.pool()
+    ws = [h.worker(['--id', str(i), '--pool-address', p.addr, '--scheduler-address',
+                    p.addr + '|' + s.addr, '--no-loop']) for i in range(2)]
+    addrs = await s.wait_worker(count=2)
+    for a in addrs:
+        check(a.startswith(p.addr + '|'), 'pool worker address %r' % a)
+    await poll_until(lambda: len(p.states) >= 2, 10, 'IDLE state reports')
+    iids = []
+    for a in addrs:
+        iid = next_invocation_id()
+        r = await s.task(a, make_job(['/bin/echo', 'via pool'], iid), reply_to=s.addr)
+        check(r == {'status': 0}, r)
+        iids.append(iid)
+    for iid in iids:
+        _, name, args = await s.wait_report(iid)
+        check('via pool' in args['stdout'], args['stdout'])
+    states = [(wid, st) for t, wid, st in p.states]
+    for wid in (0, 1):
+        seq = [st for i, st in states if i == wid]
+        check(seq[:3] == [1, 2, 1], 'worker %d states %r' % (wid, seq))
+
+
+@scenario
+async def broadcast_discovery(h):
+    import socket
+    import struct
+    s = await h.scheduler()
+    port = int(os.environ.get('LBW_TEST_BROADCAST_PORT', '34305'))
+    # a second listener on the port, as another worker or pool on this host
+    other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    other.bind(('0.0.0.0', port))
+    other.setblocking(False)
+    w = h.worker(['--no-loop'], broadcast=True)
+    await asyncio.sleep(0.5)
+    # junk first: another magic-less datagram and a malformed one are skipped
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.sendto(b'not a broadcast', ('127.0.0.1', port))
+    u.sendto(lbpeer.MAGIC + struct.pack('>II', 1, 2) + b'x{}', ('127.0.0.1', port))
+    for _ in range(50):   # until the worker has it (the kernel spreads unicast datagrams)
+        u.sendto(lbpeer.broadcast_datagram(s.addr), ('127.0.0.1', port))
+        await asyncio.sleep(0.1)
+        if s.workers:
+            break
+    await s.wait_worker()
+    u.close()
+    other.close()
+    check('scheduler found by broadcast: %s' % s.addr in w.log(), 'discovery logged')
 
 
 if __name__ == '__main__':
