@@ -1,7 +1,10 @@
 /* environment.c — see environment.h. */
 #include "environment.h"
 
+#include "semver.h"
+
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,6 +365,181 @@ static char *toml_pystr(const struct lbw_toml *v)
     }
 }
 
+/* ---- StandardEnvironmentResolver (PROTOCOL.md 7.3, 9.3) ----------------------- */
+
+struct pick {
+    const char *name;
+    const struct lbw_toml *entry; /* the chosen version's table */
+    double priority;
+    size_t order;
+};
+
+static int apply_var(struct lbw_env *e, const char *var, const struct lbw_toml *v)
+{
+    if (v->type != LBW_TOML_TABLE) {
+        char *s = toml_pystr(v);
+        if (v->type == LBW_TOML_ARRAY) { /* set = list: joined with ':' */
+            free(s);
+            s = NULL;
+        }
+        if (v->type != LBW_TOML_ARRAY) {
+            int r = s ? lbw_env_set(e, var, s) : 0;
+            free(s);
+            return r;
+        }
+    }
+    const struct lbw_toml *pre = v->type == LBW_TOML_TABLE ? lbw_toml_member(v, "prepend") : NULL;
+    const struct lbw_toml *app = v->type == LBW_TOML_TABLE ? lbw_toml_member(v, "append") : NULL;
+    const struct lbw_toml *set = v->type == LBW_TOML_TABLE ? lbw_toml_member(v, "set") : v;
+    if (pre) {
+        if (pre->type == LBW_TOML_ARRAY) {
+            for (size_t i = pre->u.arr.n; i-- > 0;) {
+                char *s = toml_pystr(pre->u.arr.v[i]);
+                int r = s ? lbw_env_prepend(e, var, s) : 0;
+                free(s);
+                if (r < 0)
+                    return r;
+            }
+        } else {
+            char *s = toml_pystr(pre);
+            int r = s ? lbw_env_prepend(e, var, s) : 0;
+            free(s);
+            if (r < 0)
+                return r;
+        }
+    }
+    if (app) {
+        size_t n = app->type == LBW_TOML_ARRAY ? app->u.arr.n : 1;
+        for (size_t i = 0; i < n; i++) {
+            char *s = toml_pystr(app->type == LBW_TOML_ARRAY ? app->u.arr.v[i] : app);
+            int r = s ? lbw_env_append(e, var, s) : 0;
+            free(s);
+            if (r < 0)
+                return r;
+        }
+    }
+    if (set) {
+        char *joined = NULL;
+        if (set->type == LBW_TOML_ARRAY) {
+            size_t len = 1;
+            char **parts = calloc(set->u.arr.n + 1, sizeof(char *));
+            if (!parts)
+                return -1;
+            for (size_t i = 0; i < set->u.arr.n; i++) {
+                parts[i] = toml_pystr(set->u.arr.v[i]);
+                len += (parts[i] ? strlen(parts[i]) : 0) + 1;
+            }
+            joined = malloc(len);
+            if (joined) {
+                joined[0] = 0;
+                for (size_t i = 0; i < set->u.arr.n; i++) {
+                    if (i)
+                        strcat(joined, ":");
+                    if (parts[i])
+                        strcat(joined, parts[i]);
+                }
+            }
+            for (size_t i = 0; i < set->u.arr.n; i++)
+                free(parts[i]);
+            free(parts);
+        } else {
+            joined = toml_pystr(set);
+        }
+        int r = joined ? lbw_env_set(e, var, joined) : -1;
+        free(joined);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int pick_cmp(const void *a, const void *b)
+{
+    const struct pick *x = a, *y = b;
+    if (x->priority != y->priority)
+        return x->priority < y->priority ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Applies the packages the arguments ask for onto base. */
+static int standard_resolve(const struct lbw_toml *cfg, const struct lbw_env *args,
+                            struct lbw_env *base, char *err, size_t errlen)
+{
+    const struct lbw_toml *pk = cfg ? lbw_toml_member(cfg, "packages") : NULL;
+    if (!pk || pk->type != LBW_TOML_TABLE) {
+        snprintf(err, errlen, "the standard environment resolver config has no [packages]");
+        return LBW_ENV_RESOLVER;
+    }
+    struct pick *picks = calloc(args->n + 1, sizeof(*picks));
+    size_t np = 0;
+    if (!picks)
+        return LBW_ENV_EXCEPTION;
+    int rc = LBW_ENV_RESOLVER;
+    for (size_t i = 0; i < args->n; i++) {
+        if (strncmp(args->names[i], "package.", 8))
+            continue;
+        const char *name = args->names[i] + 8, *spec = args->values[i];
+        const struct lbw_toml *versions = lbw_toml_member(pk, name);
+        if (!versions || versions->type != LBW_TOML_TABLE) {
+            snprintf(err, errlen, "package '%s' is not configured", name);
+            goto out;
+        }
+        const struct lbw_toml *best = NULL;
+        struct lbw_semver bv = {0};
+        for (size_t k = 0; k < versions->u.tab.n; k++) {
+            struct lbw_semver v;
+            if (lbw_semver_parse(versions->u.tab.keys[k], &v) < 0) {
+                snprintf(err, errlen, "package '%s': '%s' is not a semantic version", name,
+                         versions->u.tab.keys[k]);
+                goto out;
+            }
+            int m = lbw_semver_match(spec, &v);
+            if (m < 0) {
+                snprintf(err, errlen, "package '%s': bad version spec '%s'", name, spec);
+                goto out;
+            }
+            if (m && (!best || lbw_semver_cmp(&v, &bv) > 0)) {
+                best = versions->u.tab.vals[k];
+                bv = v;
+            }
+        }
+        if (!best) {
+            snprintf(err, errlen, "package '%s': no configured version matches '%s'", name,
+                     spec);
+            goto out;
+        }
+        const struct lbw_toml *pr = best->type == LBW_TOML_TABLE ?
+                                        lbw_toml_member(best, "priority") : NULL;
+        picks[np].name = name;
+        picks[np].entry = best;
+        picks[np].priority = !pr ? 50 : pr->type == LBW_TOML_FLOAT ? pr->u.f :
+                             pr->type == LBW_TOML_INT ? (double)pr->u.i : 50;
+        picks[np].order = np;
+        np++;
+    }
+    qsort(picks, np, sizeof(*picks), pick_cmp);
+    rc = LBW_ENV_EXCEPTION;
+    for (size_t i = 0; i < np; i++) {
+        const struct lbw_toml *env = picks[i].entry->type == LBW_TOML_TABLE ?
+                                         lbw_toml_member(picks[i].entry, "env") : NULL;
+        if (!env || env->type != LBW_TOML_TABLE)
+            continue;
+        for (size_t k = 0; k < env->u.tab.n; k++)
+            if (apply_var(base, env->u.tab.keys[k], env->u.tab.vals[k]) < 0) {
+                snprintf(err, errlen, "out of memory");
+                goto out;
+            }
+    }
+    const char *user = lbw_env_get(args, "user");
+    if (user && (lbw_env_set(base, "USER", user) < 0 || lbw_env_set(base, "LOGNAME", user) < 0 ||
+                 lbw_env_set(base, "USERNAME", user) < 0))
+        goto out;
+    rc = LBW_ENV_OK;
+out:
+    free(picks);
+    return rc;
+}
+
 /* ---- the whole environment of a job ---------------------------------------- */
 
 int lbw_env_for_job(const struct lbw_env_inputs *in, struct lbw_env *out, char *err,
@@ -425,10 +603,39 @@ int lbw_env_for_job(const struct lbw_env_inputs *in, struct lbw_env *out, char *
             }
         }
     } else if (!strcmp(rname, "StandardEnvironmentResolver")) {
-        snprintf(err, errlen, "failed to resolve requested environment: the "
-                              "StandardEnvironmentResolver is not available in this build");
-        rc = LBW_ENV_RESOLVER;
-        goto out;
+        /* its arguments as text pairs, from the job or the config */
+        struct lbw_env args;
+        lbw_env_init(&args);
+        if (from_job && jargs) {
+            for (size_t i = 0; i + 1 < jargs->u.seq.n; i += 2) {
+                const struct lbw_pk *k = jargs->u.seq.v[i];
+                char *val = lbw_pk_pystr(jargs->u.seq.v[i + 1]);
+                int r = k->kind == LBW_PK_STR && val ?
+                            lbw_env_set_raw(&args, (const char *)k->u.s.p, val) : 0;
+                free(val);
+                if (r < 0) {
+                    lbw_env_free(&args);
+                    goto oom;
+                }
+            }
+        } else if (!from_job && in->resolver_args_cfg &&
+                   in->resolver_args_cfg->type == LBW_TOML_TABLE) {
+            const struct lbw_toml *t = in->resolver_args_cfg;
+            for (size_t i = 0; i < t->u.tab.n; i++) {
+                char *val = toml_pystr(t->u.tab.vals[i]);
+                int r = val ? lbw_env_set_raw(&args, t->u.tab.keys[i], val) : 0;
+                free(val);
+                if (r < 0) {
+                    lbw_env_free(&args);
+                    goto oom;
+                }
+            }
+        }
+        rc = standard_resolve(in->stdres_cfg, &args, &base, err, errlen);
+        lbw_env_free(&args);
+        if (rc != LBW_ENV_OK)
+            goto out;
+        rc = LBW_ENV_EXCEPTION;
     } else {
         snprintf(err, errlen, "error happened: unknown environment resolver '%s'", rname);
         goto out;

@@ -49,15 +49,17 @@ struct lbw_env_inputs {
     const char *extra_files_root;  /* LB_EF_ROOT, or NULL */
     const char *resolver_name;     /* config default_env_wrapper.name, or NULL */
     const struct lbw_toml *resolver_args_cfg; /* its arguments table, or NULL */
+    const struct lbw_toml *stdres_cfg; /* the standard_environment_resolver config */
 };
 
 enum lbw_env_error { LBW_ENV_OK = 0, LBW_ENV_RESOLVER = -1, LBW_ENV_EXCEPTION = -2 };
 
 /* Builds the whole environment for a job. Returns LBW_ENV_OK, or
  * LBW_ENV_RESOLVER (upstream's error_class "environment_resolver") or
- * LBW_ENV_EXCEPTION ("exception") with a message. Only the Trivial resolver
- * is built into this version; the Standard resolver is reported as
- * unavailable (environment_resolver). */
+ * LBW_ENV_EXCEPTION ("exception") with a message. The Standard resolver
+ * picks, for each "package.NAME" argument, the highest configured version
+ * matching its spec (semver.h) and applies the packages' env entries in
+ * ascending priority; "user" sets USER, LOGNAME and USERNAME. */
 int lbw_env_for_job(const struct lbw_env_inputs *in, struct lbw_env *out, char *err,
                     size_t errlen);
 

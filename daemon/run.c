@@ -527,6 +527,7 @@ int lbw_run_start(const struct lbw_run_opts *o, struct lbw_inv *job, struct lbw_
         .extra_files_root = nef ? run->ef_dir : NULL,
         .resolver_name = o->resolver_name,
         .resolver_args_cfg = o->resolver_args_cfg,
+        .stdres_cfg = o->stdres_cfg,
     };
     int erc = lbw_env_for_job(&in, &env, why, sizeof(why));
     if (erc == LBW_ENV_RESOLVER) {

@@ -29,6 +29,7 @@ struct lbw_run_opts {
     const char *runtime_addr;      /* LIFEBLOOD_RUNTIME_SCHEDULER_ADDR */
     const char *resolver_name;     /* config default_env_wrapper.name or NULL */
     const struct lbw_toml *resolver_args_cfg;
+    const struct lbw_toml *stdres_cfg;   /* standard_environment_resolver config */
     const char *python_dir;        /* appended to PATH to find `python`, or NULL */
     int nice;                      /* added to the payload's niceness */
     const char *cgroup_parent;     /* delegated cgroup v2 dir for per-invocation

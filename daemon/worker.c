@@ -578,6 +578,7 @@ static void cmd_task(struct lbw_worker *w, struct lbw_request *q)
         .runtime_addr = w->rt_addr,
         .resolver_name = rname,
         .resolver_args_cfg = rargs,
+        .stdres_cfg = w->o.stdres_cfg,
         .python_dir = w->o.python_dir,
         .nice = w->o.payload_nice,
         .cgroup_parent = w->o.cgroup_parent,

@@ -35,6 +35,7 @@ struct lbw_worker_opts {
     int singleshot;
     int payload_nice;             /* 10 with --priority LOWER */
     const struct lbw_toml *cfg;
+    const struct lbw_toml *stdres_cfg;    /* standard_environment_resolver config */
     const struct lbw_resources *res;
     const char *hostname;
     const char *log_root;

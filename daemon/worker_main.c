@@ -529,11 +529,13 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
             return 2;
         }
     }
+    struct lbw_toml *stdres = lbw_config_load("standard_environment_resolver");
     lbw_reactor *r;
     int rc = lbw_reactor_new(&r, ropts, err, sizeof(err));
     if (rc < 0) {
         LBW_CRIT("worker", "%s", err);
         lbw_toml_free(cfg);
+        lbw_toml_free(stdres);
         return 1;
     }
     LBW_INFO("worker", "event loop: %s (%s)", lbw_reactor_backend_name(r),
@@ -592,6 +594,7 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
         .singleshot = a.singleshot,
         .payload_nice = a.lower ? 10 : 0,
         .cfg = cfg,
+        .stdres_cfg = stdres,
         .res = &adv.res,
         .hostname = hostname,
         .log_root = logs,
@@ -616,6 +619,7 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
         LBW_CRIT("worker", "cannot watch for signals");
         lbw_reactor_free(r);
         lbw_toml_free(cfg);
+        lbw_toml_free(stdres);
         return 1;
     }
     next_instance(&L);
@@ -625,5 +629,6 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
     lbw_reactor_free(r); /* delivers the cancellations; frees what is left */
     close(L.sfd);
     lbw_toml_free(cfg);
+    lbw_toml_free(stdres);
     return L.exit_code;
 }

@@ -1,26 +1,28 @@
 #!/bin/bash
-# make demo — the main job on a built-in default. Today this shows the
-# foundation the worker runs on: the event loop each backend gives on this
-# machine, measured, and the wire codecs on a real scheduler message. The full local demo (reference scheduler, a pool of
-# workers, sample payloads with progress and logs) replaces this as the
-# worker daemon lands.
+# make demo — the main job on a built-in default: a local reference
+# scheduler, two workers behind a pool proxy, sample payloads with progress,
+# logs, a failure and a cancellation; then the event loop each backend
+# gives on this machine and a real scheduler message decoded.
 set -eu
 cd "$(dirname "$0")/.."
 B=${LBW_BUILD:-build}
 echo "lifeblood-worker $("$B/lifeblood-worker" --version | awk '{print $2}') — demo"
 echo
-echo "1. Event loop chosen on this machine (automatic):"
+echo "1. A reference scheduler, two workers and four sample payloads:"
+LBW_BIN="$PWD/$B/lifeblood-worker" python3 demo/demo.py
+echo
+echo "2. Event loop chosen on this machine (automatic):"
 "$B/lifeblood-worker" reactor-info
 echo
-echo "2. The same with io_uring blocked the way container seccomp profiles block it:"
+echo "3. The same with io_uring blocked the way container seccomp profiles block it:"
 make -s "$B/tests/helpers/no_uring" >/dev/null
 env -u LBW_REACTOR "$B/tests/helpers/no_uring" "$B/lifeblood-worker" reactor-info
 echo
-echo "3. Loopback ping-pong through both backends (3 short runs):"
+echo "4. Loopback ping-pong through both backends (3 short runs):"
 make -s "$B/bench/pingpong" >/dev/null
 "$B/bench/pingpong" --runs 3 --seconds 0.5
 echo
-echo "4. A real 'task' message from an upstream scheduler, decoded without executing"
+echo "5. A real 'task' message from an upstream scheduler, decoded without executing"
 echo "   anything (lifeblood-worker inspect; selected fields):"
 "$B/lifeblood-worker" inspect tests/fixtures/frames/task_direct.frame | python3 -c '
 import json, sys
@@ -33,5 +35,5 @@ print("   ids    invocation %s, task %s" % (job["_InvocationJob__invocation_id"]
 print("   attrs  %s" % json.dumps(job["_InvocationJob__attrs"], ensure_ascii=False))
 '
 echo
-echo "Not yet in this build: the scheduler session, payload execution and the"
-echo "pool (see docs/STATUS.md). 'make test' runs everything that is."
+echo "Not yet in this build: the payload runtime API (lifeblood_connection) and the"
+echo "pool command (see docs/STATUS.md)."

@@ -19,7 +19,7 @@ BIN = os.environ.get('LBW_BIN') or os.path.join(HERE, '..', '..', 'build', 'life
 
 
 class Worker:
-    def __init__(self, h, args, config='', env=None, wcfg='', broadcast=False):
+    def __init__(self, h, args, config='', env=None, wcfg='', broadcast=False, stdres=None):
         self.h = h
         self.n = len(h.workers)
         self.cfgdir = os.path.join(h.tmp, 'cfg%d' % self.n)
@@ -28,6 +28,11 @@ class Worker:
         with open(os.path.join(self.cfgdir, 'worker', 'config.toml'), 'w') as f:
             f.write('%s\n[worker]\nlisten_to_broadcast = %s\nlogpath = "%s"\n%s\n'
                     % (config, 'true' if broadcast else 'false', self.logroot, wcfg))
+        if stdres is not None:
+            d = os.path.join(self.cfgdir, 'standard_environment_resolver')
+            os.makedirs(d, exist_ok=True)
+            with open(os.path.join(d, 'config.toml'), 'w') as f:
+                f.write(stdres)
         self.logfile = os.path.join(h.tmp, 'worker%d.log' % self.n)
         e = dict(os.environ)
         e['LIFEBLOOD_CONFIG_LOCATION'] = self.cfgdir
@@ -75,8 +80,8 @@ class Harness:
         self.peers.append(p)
         return p
 
-    def worker(self, args, config='', env=None, wcfg='', broadcast=False):
-        w = Worker(self, args, config, env, wcfg, broadcast)
+    def worker(self, args, config='', env=None, wcfg='', broadcast=False, stdres=None):
+        w = Worker(self, args, config, env, wcfg, broadcast, stdres)
         self.workers.append(w)
         return w
 

@@ -217,6 +217,27 @@ async def environment_and_extra_files(h):
 
 
 @scenario
+async def standard_resolver(h):
+    s = await h.scheduler()
+    stdres = ('[packages."tool"."1.2.0"]\nenv.TOOL_HOME = "/opt/tool-1.2"\n'
+              'env.PATH.prepend = "/opt/tool-1.2/bin"\n'
+              '[packages."tool"."1.3.1"]\nenv.TOOL_HOME = "/opt/tool-1.3"\n')
+    w = h.worker(['--scheduler-address', s.addr, '--no-loop'], stdres=stdres)
+    addr, = await s.wait_worker()
+    sh = 'echo "home=$TOOL_HOME user=$USER path=$PATH"'
+    iid, name, args = await run_job(s, addr, ['/bin/sh', '-c', sh], envres=(
+        'StandardEnvironmentResolver', {'package.tool': '~=1.2.0', 'user': 'artist'}))
+    check(re.search(r'home=/opt/tool-1.2 user=artist path=/opt/tool-1.2/bin:', args['stdout']),
+          args['stdout'])
+    iid, name, args = await run_job(s, addr, ['/bin/sh', '-c', sh], envres=(
+        'StandardEnvironmentResolver', {'package.tool': '>=1'}))
+    check('home=/opt/tool-1.3 ' in args['stdout'], args['stdout'])
+    r = await s.task(addr, make_job(['/bin/true'], next_invocation_id(), envres=(
+        'StandardEnvironmentResolver', {'package.tool': '>=2'})))
+    check(r.get('error_class') == 'environment_resolver', r)
+
+
+@scenario
 async def extra_file_traversal_refused(h):
     s, w, addr = await start(h)
     r = await s.task(addr, make_job(['/bin/true'], next_invocation_id(),
@@ -380,18 +401,34 @@ async def broadcast_discovery(h):
     other.bind(('0.0.0.0', port))
     other.setblocking(False)
     w = h.worker(['--no-loop'], broadcast=True)
-    await asyncio.sleep(0.5)
-    # junk first: another magic-less datagram and a malformed one are skipped
+    await poll_until(lambda: 'waiting for a scheduler broadcast' in w.log(), 20, 'listening')
+    # junk first: a magic-less datagram and a malformed one are skipped
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.sendto(b'not a broadcast', ('127.0.0.1', port))
     u.sendto(lbpeer.MAGIC + struct.pack('>II', 1, 2) + b'x{}', ('127.0.0.1', port))
-    for _ in range(50):   # until the worker has it (the kernel spreads unicast datagrams)
-        u.sendto(lbpeer.broadcast_datagram(s.addr), ('127.0.0.1', port))
-        await asyncio.sleep(0.1)
+    u.close()
+    for _ in range(200):
+        # a fresh source port each time: the kernel picks one SO_REUSEPORT
+        # listener per unicast datagram by hashing the addresses
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.sendto(lbpeer.broadcast_datagram(s.addr, 'test_scheduler'), ('127.0.0.1', port))
+        u.close()
+        await asyncio.sleep(0.05)
         if s.workers:
             break
     await s.wait_worker()
-    u.close()
+    # the worker re-sent what it heard to 127.0.0.1 for the other listeners
+    resent = None
+    for _ in range(100):
+        try:
+            d = other.recv(65536)
+        except BlockingIOError:
+            await asyncio.sleep(0.02)
+            continue
+        if b'lifeblood_scheduler' in d:
+            resent = d
+            break
+    check(resent and s.addr.encode() in resent, 're-broadcast %r' % (resent,))
     other.close()
     check('scheduler found by broadcast: %s' % s.addr in w.log(), 'discovery logged')
 

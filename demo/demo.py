@@ -1,0 +1,106 @@
+"""make demo: the reference scheduler (tests/peer), two lifeblood-worker
+processes behind a pool proxy chain, and four sample payloads -- one
+reporting ALF_PROGRESS, one ordinary render-like job with logs, one
+failing, one cancelled -- with their progress and results on the terminal."""
+import asyncio
+import os
+import re
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'peer'))
+import harness  # noqa: E402
+from lbpeer import make_job, job_result, next_invocation_id  # noqa: E402
+
+PROGRESS = r'''
+import time
+for i in range(0, 101, 20):
+    print("rendering frame %d" % (i // 20 + 1), flush=True)
+    print("ALF_PROGRESS %d%%" % i, flush=True)
+    time.sleep(0.4)
+'''
+LOGS = r'''
+import sys
+print("loading scene shot_010.usd")
+sys.stderr.write("warning: texture tex_04.exr missing, using a default\n")
+print("wrote /tmp/out.0001.exr")
+'''
+
+
+def short(text, n=6):
+    lines = text.rstrip('\n').split('\n')
+    return '\n'.join('      | ' + l for l in lines[-n:])
+
+
+async def main(h):
+    t0 = time.monotonic()
+    say = lambda m: print('[%5.2f s] %s' % (time.monotonic() - t0, m), flush=True)  # noqa: E731
+    s = await h.scheduler()
+    p = await h.pool()
+    say('reference scheduler on %s, pool proxy on %s' % (s.addr, p.addr))
+    for i in range(2):
+        h.worker(['--id', str(i), '--pool-address', p.addr,
+                  '--scheduler-address', p.addr + '|' + s.addr, '--no-loop'],
+                 config='minimum_progress_reporting_interval = 0.2')
+    addrs = await s.wait_worker(count=2)
+    for a in addrs:
+        r = s.workers[a]['res'].__dict__
+        say('worker.hello from %s: %s CPUs, %.1f GB memory, %s GPUs, hwid %d'
+            % (a, r['total_cpu_count'], r['total_cpu_mem'] / 1e9, r['total_gpu_count'],
+               r['hwid']))
+    jobs = [
+        ('progress', addrs[0], ['python3', '-c', PROGRESS]),
+        ('logs', addrs[1], ['python3', '-c', LOGS]),
+    ]
+    iids = {}
+    for name, a, args in jobs:
+        iid = next_invocation_id()
+        r = await s.task(a, make_job(args, iid))
+        iids[name] = iid
+        say('task %-9s (invocation %d) -> %s: %s' % (name, iid, a.split('|')[-1], r))
+    shown = 0
+    while not s.report_for(iids['progress']):
+        for t, i, v in s.progress[shown:]:
+            say('  progress of invocation %d: %s%%' % (i, v))
+        shown = len(s.progress)
+        await asyncio.sleep(0.1)
+    for t, i, v in s.progress[shown:]:
+        say('  progress of invocation %d: %s%%' % (i, v))
+    for name in ('progress', 'logs'):
+        _, kind, args = await s.wait_report(iids[name])
+        _, code, rt = job_result(args['task'].encode('latin1'))
+        say('%s for %s: exit code %s after %.3f s; log:\n%s' % (kind, name, code, rt,
+                                                                short(args['stdout'])))
+    iid = next_invocation_id()
+    r = await s.task(addrs[0], make_job(['/bin/sh', '-c', 'echo cannot open scene >&2; exit 3'],
+                                        iid))
+    _, kind, args = await s.wait_report(iid)
+    say('failing job: %s, exit code %s; stderr:\n%s'
+        % (kind, job_result(args['task'].encode('latin1'))[1], short(args['stderr'])))
+    iid = next_invocation_id()
+    await s.task(addrs[1], make_job(['/bin/sh', '-c', 'echo long render; sleep 600'], iid))
+    await asyncio.sleep(0.3)
+    t1 = time.monotonic()
+    r = await s.call(addrs[1], 'drop')
+    _, kind, args = await s.wait_report(iid)
+    say('cancelled job: %s in %.0f ms, exit code %s; log:\n%s'
+        % (kind, (time.monotonic() - t1) * 1e3, job_result(args['task'].encode('latin1'))[1],
+           short(args['stdout'], 3)))
+    r = await s.task(addrs[0], make_job(['no-such-renderer'], next_invocation_id()))
+    say('job with a missing executable: %s' % r)
+    states = ' '.join('%d:%s' % (w, {1: 'IDLE', 2: 'BUSY'}.get(st, st)) for _, w, st in p.states)
+    say('pool state reports (worker:state): %s' % states)
+
+
+if __name__ == '__main__':
+    h = harness.Harness('demo')
+    ok = False
+    try:
+        asyncio.get_event_loop().run_until_complete(asyncio.wait_for(main(h), 120))
+        ok = True
+    finally:
+        asyncio.get_event_loop().run_until_complete(h.close(ok))
+    print('\nAll workers stopped; no payload process left (the workers are subreapers and '
+          'kill whole trees).' if ok else '\ndemo FAILED')
+    sys.exit(0 if ok else 1)
