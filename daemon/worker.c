@@ -75,6 +75,7 @@ struct lbw_worker {
     int have_job;
     struct lbw_run *run;
     int finishing;          /* the run ended; its report is under way */
+    int idle_pending;       /* pool: IDLE to report once the BUSY report is done */
     char *report_to;
     double progress;
     double reported;        /* NAN: nothing reported yet */
@@ -319,6 +320,7 @@ static void clear_invocation(struct lbw_worker *w)
         lbw_inv_free(&w->job);
     w->have_job = 0;
     w->finishing = 0;
+    w->idle_pending = 0;
     free(w->report_to);
     w->report_to = NULL;
     lbw_jstream_free(w->report_body);
@@ -473,7 +475,9 @@ static void on_end(void *ctx, struct lbw_run *run)
     w->finishing = 1;
     if (lbw_op_pending(&w->progress_t))
         lbw_cancel(w->r, &w->progress_t);
-    if (w->pool)
+    if (w->pool && w->pool_call)
+        w->idle_pending = 1; /* the BUSY report is still going: IDLE follows it */
+    else if (w->pool)
         pool_report(w, WS_IDLE, finish_pool_cb);
     else
         finish_report(w);
@@ -516,8 +520,10 @@ static void task_busy_cb(void *ctx, int status, struct lbw_json *reply)
         free(w->task_src);
         w->task_src = NULL;
     }
-    if (w->finishing)
-        finish_report(w);
+    if (w->finishing && w->idle_pending) {
+        w->idle_pending = 0;
+        pool_report(w, WS_IDLE, finish_pool_cb);
+    }
 }
 
 static void cmd_task(struct lbw_worker *w, struct lbw_request *q)
