@@ -546,8 +546,9 @@ int lbw_env_for_job(const struct lbw_env_inputs *in, struct lbw_env *out, char *
                     size_t errlen)
 {
     lbw_env_init(out);
-    struct lbw_env base;
+    struct lbw_env base, args;
     lbw_env_init(&base);
+    lbw_env_init(&args);
     int rc = LBW_ENV_EXCEPTION;
     /* 1. resolver and its arguments */
     const char *rname = NULL;
@@ -575,64 +576,34 @@ int lbw_env_for_job(const struct lbw_env_inputs *in, struct lbw_env *out, char *
         if (lbw_env_set_raw(&base, name, eq + 1) < 0)
             goto oom;
     }
+    /* the resolver's arguments as text pairs, from the job or the config */
+    if (from_job && jargs) {
+        for (size_t i = 0; i + 1 < jargs->u.seq.n; i += 2) {
+            const struct lbw_pk *k = jargs->u.seq.v[i];
+            char *val = lbw_pk_pystr(jargs->u.seq.v[i + 1]);
+            int r = k->kind == LBW_PK_STR && val ?
+                        lbw_env_set_raw(&args, (const char *)k->u.s.p, val) : 0;
+            free(val);
+            if (r < 0)
+                goto oom;
+        }
+    } else if (!from_job && in->resolver_args_cfg &&
+               in->resolver_args_cfg->type == LBW_TOML_TABLE) {
+        const struct lbw_toml *t = in->resolver_args_cfg;
+        for (size_t i = 0; i < t->u.tab.n; i++) {
+            char *val = toml_pystr(t->u.tab.vals[i]);
+            int r = val ? lbw_env_set_raw(&args, t->u.tab.keys[i], val) : 0;
+            free(val);
+            if (r < 0)
+                goto oom;
+        }
+    }
     if (!strcmp(rname, "TrivialEnvironmentResolver")) {
-        if (from_job && jargs) {
-            for (size_t i = 0; i + 1 < jargs->u.seq.n; i += 2) {
-                const struct lbw_pk *k = jargs->u.seq.v[i];
-                char *val = lbw_pk_pystr(jargs->u.seq.v[i + 1]);
-                if (k->kind != LBW_PK_STR || !val) {
-                    free(val);
-                    continue;
-                }
-                int r = lbw_env_set(&base, (const char *)k->u.s.p, val);
-                free(val);
-                if (r < 0)
-                    goto oom;
-            }
-        } else if (!from_job && in->resolver_args_cfg &&
-                   in->resolver_args_cfg->type == LBW_TOML_TABLE) {
-            const struct lbw_toml *t = in->resolver_args_cfg;
-            for (size_t i = 0; i < t->u.tab.n; i++) {
-                char *val = toml_pystr(t->u.tab.vals[i]);
-                if (!val)
-                    continue;
-                int r = lbw_env_set(&base, t->u.tab.keys[i], val);
-                free(val);
-                if (r < 0)
-                    goto oom;
-            }
-        }
+        for (size_t i = 0; i < args.n; i++)
+            if (lbw_env_set(&base, args.names[i], args.values[i]) < 0)
+                goto oom;
     } else if (!strcmp(rname, "StandardEnvironmentResolver")) {
-        /* its arguments as text pairs, from the job or the config */
-        struct lbw_env args;
-        lbw_env_init(&args);
-        if (from_job && jargs) {
-            for (size_t i = 0; i + 1 < jargs->u.seq.n; i += 2) {
-                const struct lbw_pk *k = jargs->u.seq.v[i];
-                char *val = lbw_pk_pystr(jargs->u.seq.v[i + 1]);
-                int r = k->kind == LBW_PK_STR && val ?
-                            lbw_env_set_raw(&args, (const char *)k->u.s.p, val) : 0;
-                free(val);
-                if (r < 0) {
-                    lbw_env_free(&args);
-                    goto oom;
-                }
-            }
-        } else if (!from_job && in->resolver_args_cfg &&
-                   in->resolver_args_cfg->type == LBW_TOML_TABLE) {
-            const struct lbw_toml *t = in->resolver_args_cfg;
-            for (size_t i = 0; i < t->u.tab.n; i++) {
-                char *val = toml_pystr(t->u.tab.vals[i]);
-                int r = val ? lbw_env_set_raw(&args, t->u.tab.keys[i], val) : 0;
-                free(val);
-                if (r < 0) {
-                    lbw_env_free(&args);
-                    goto oom;
-                }
-            }
-        }
         rc = standard_resolve(in->stdres_cfg, &args, &base, err, errlen);
-        lbw_env_free(&args);
         if (rc != LBW_ENV_OK)
             goto out;
         rc = LBW_ENV_EXCEPTION;
@@ -712,6 +683,7 @@ oom:
     rc = LBW_ENV_EXCEPTION;
 out:
     lbw_env_free(&base);
+    lbw_env_free(&args);
     if (rc != LBW_ENV_OK)
         lbw_env_free(out);
     return rc;
