@@ -1,6 +1,8 @@
 /* invlog.c — see invlog.h. */
 #include "invlog.h"
 
+#include "fs.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,22 +16,6 @@ int lbw_invlog_dir(const char *root, uint64_t db_uid, int64_t inv_id, char *out,
     int n = snprintf(out, cap, "%s/db_%016llx/invocations/%lld", root, (unsigned long long)db_uid,
                      (long long)inv_id);
     return n > 0 && (size_t)n < cap ? 0 : -ENAMETOOLONG;
-}
-
-static int mkdirs(char *path)
-{
-    for (char *p = path + 1; *p; p++) {
-        if (*p == '/') {
-            *p = 0;
-            int rc = mkdir(path, 0755);
-            *p = '/';
-            if (rc < 0 && errno != EEXIST)
-                return -errno;
-        }
-    }
-    if (mkdir(path, 0755) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
 }
 
 static int write_all(int fd, const void *p, size_t n)
@@ -63,7 +49,7 @@ int lbw_invlog_open(struct lbw_invlog *l, const char *root, uint64_t db_uid, int
     l->at_start[0] = l->at_start[1] = 1;
     int rc = lbw_invlog_dir(root, db_uid, inv_id, l->dir, sizeof(l->dir));
     if (rc == 0)
-        rc = mkdirs(l->dir);
+        rc = lbw_mkdirs(l->dir);
     if (rc < 0) {
         snprintf(err, errlen, "cannot create the log directory %s: %s", l->dir, strerror(-rc));
         return rc;

@@ -1,7 +1,6 @@
 /* run.c — one invocation: set-up, spawn, output, exit, tree kill (see run.h). */
 #include "run.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "environment.h"
+#include "fs.h"
 #include "invlog.h"
 #include "log.h"
 #include "proc.h"
@@ -97,40 +97,6 @@ int lbw_find_executable(const char *name, const char *path, char *out, size_t ca
     return -ENOENT;
 }
 
-static int rm_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0 : -errno;
-    if (!S_ISDIR(st.st_mode))
-        return unlink(path) < 0 ? -errno : 0;
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                continue;
-            char sub[PATH_MAX];
-            if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name) < sizeof(sub))
-                rm_tree(sub);
-        }
-        closedir(d);
-    }
-    return rmdir(path) < 0 ? -errno : 0;
-}
-
-static int mkdir_p(char *path, size_t from)
-{
-    for (char *s = path + from; (s = strchr(s, '/')); s++) {
-        *s = 0;
-        int rc = mkdir(path, 0755);
-        *s = '/';
-        if (rc < 0 && errno != EEXIST)
-            return -errno;
-    }
-    return 0;
-}
-
 /* A key is usable when it is relative and has no empty, "." or ".."
  * component (upstream writes "../x" outside the directory: MAY-FIX). */
 static int key_is_safe(const char *k)
@@ -161,7 +127,6 @@ static int write_extra_files(struct lbw_run *run, struct lbw_extra_file *ef, siz
         run->ef_dir[0] = 0;
         return -1;
     }
-    size_t base = strlen(run->ef_dir) + 1;
     for (size_t i = 0; i < n; i++) {
         if (!key_is_safe(ef[i].path)) {
             snprintf(msg, msglen, "extra file name '%s' is not a relative path inside the "
@@ -173,7 +138,10 @@ static int write_extra_files(struct lbw_run *run, struct lbw_extra_file *ef, siz
             snprintf(msg, msglen, "extra file name '%s' is too long", ef[i].path);
             return -1;
         }
-        int rc = mkdir_p(p, base);
+        char *slash = strrchr(p, '/');
+        *slash = 0; /* the file's directory (the key has no empty parts) */
+        int rc = lbw_mkdirs(p);
+        *slash = '/';
         int fd = rc < 0 ? -1 : open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
         if (fd < 0) {
             snprintf(msg, msglen, "cannot create extra file %.900s: %s", p,
@@ -675,7 +643,7 @@ fail_msg:
         run->log_open = 0;
     }
     if (run->ef_dir[0])
-        rm_tree(run->ef_dir);
+        lbw_rm_tree(run->ef_dir);
     lbw_env_free_envp(envp);
     lbw_env_free(&env);
     if (sargv)
@@ -735,6 +703,6 @@ void lbw_run_free(struct lbw_run *run, int remove_files)
         run->log_open = 0;
     }
     if (remove_files && run->ef_dir[0])
-        rm_tree(run->ef_dir);
+        lbw_rm_tree(run->ef_dir);
     run_destroy(run);
 }

@@ -14,6 +14,7 @@
 #include "address.h"
 #include "config.h"
 #include "discover.h"
+#include "fs.h"
 #include "log.h"
 #include "probe.h"
 #include "proc.h"
@@ -246,15 +247,7 @@ static void expandvars(const char *in, char *out, size_t cap)
 
 static int dir_usable(const char *path)
 {
-    char p[PATH_MAX];
-    snprintf(p, sizeof(p), "%s", path);
-    for (char *s = p + 1; (s = strchr(s, '/')); s++) {
-        *s = 0;
-        mkdir(p, 0755);
-        *s = '/';
-    }
-    mkdir(p, 0755);
-    return access(p, W_OK | X_OK) == 0;
+    return lbw_mkdirs(path) == 0 && access(path, W_OK | X_OK) == 0;
 }
 
 static void log_root(const struct lbw_toml *cfg, const char *cfgdir, char *out, size_t cap)

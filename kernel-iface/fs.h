@@ -1,0 +1,11 @@
+/* fs.h — small filesystem helpers shared by the log, payload and start-up
+ * code: creating a directory with its parents, removing a tree. */
+#ifndef LBW_FS_H
+#define LBW_FS_H
+
+/* mkdir -p (mode 0755). Returns 0 or -errno. path is not modified. */
+int lbw_mkdirs(const char *path);
+/* rm -r without following symlinks. Returns 0 or -errno of the last step. */
+int lbw_rm_tree(const char *path);
+
+#endif
