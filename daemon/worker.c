@@ -373,6 +373,46 @@ static void report_cb(void *ctx, int status, struct lbw_json *reply)
     after_invocation(w);
 }
 
+/* {HEAD"stdout": "<escaped output file>", "stderr": "<escaped error file>"TAIL
+ * as a streamed body (head ends just before the key); the descriptors
+ * (-1: empty) are taken in every case. NULL with *err on failure. */
+static struct lbw_jstream *logs_body(const char *head, size_t hl, int ofd, int efd,
+                                     const char *tail, uint64_t *total, int *err)
+{
+    struct lbw_jstream *s = lbw_jstream_new();
+    int rc = s ? 0 : -ENOMEM;
+    if (rc == 0)
+        rc = lbw_jstream_text(s, head, hl);
+    if (rc == 0)
+        rc = lbw_jstream_text(s, "\"stdout\": \"", 11);
+    if (rc == 0) {
+        rc = lbw_jstream_file(s, ofd);
+        ofd = -1;
+    }
+    if (rc == 0)
+        rc = lbw_jstream_text(s, "\", \"stderr\": \"", 14);
+    if (rc == 0) {
+        rc = lbw_jstream_file(s, efd);
+        efd = -1;
+    }
+    if (rc == 0)
+        rc = lbw_jstream_text(s, "\"", 1);
+    if (rc == 0)
+        rc = lbw_jstream_text(s, tail, strlen(tail));
+    if (rc == 0)
+        rc = lbw_jstream_len(s, total);
+    if (ofd >= 0)
+        close(ofd);
+    if (efd >= 0)
+        close(efd);
+    if (rc < 0) {
+        lbw_jstream_free(s);
+        *err = rc;
+        return NULL;
+    }
+    return s;
+}
+
 /* Sends worker.done / worker.dropped with the job and both logs streamed. */
 static void send_report(struct lbw_worker *w)
 {
@@ -397,37 +437,21 @@ static void send_report(struct lbw_worker *w)
     lbw_jw_raw(&j, ", \"arguments\": {\"task\": ", 24);
     lbw_jw_latin1(&j, pk, pkl);
     free(pk);
+    lbw_jw_raw(&j, ", ", 2);
     size_t hl;
     char *head = lbw_jw_take(&j, &hl);
-    struct lbw_jstream *s = lbw_jstream_new();
     uint64_t total = 0;
-    int rc = head && s ? 0 : -ENOMEM;
-    if (rc == 0)
-        rc = lbw_jstream_text(s, head, hl);
-    if (rc == 0)
-        rc = lbw_jstream_text(s, ", \"stdout\": \"", 13);
-    if (rc == 0) {
-        rc = lbw_jstream_file(s, ofd);
-        ofd = -1;
+    int rc = -ENOMEM;
+    struct lbw_jstream *s = head ? logs_body(head, hl, ofd, efd, "}}}", &total, &rc) : NULL;
+    if (!head) {
+        if (ofd >= 0)
+            close(ofd);
+        if (efd >= 0)
+            close(efd);
     }
-    if (rc == 0)
-        rc = lbw_jstream_text(s, "\", \"stderr\": \"", 14);
-    if (rc == 0) {
-        rc = lbw_jstream_file(s, efd);
-        efd = -1;
-    }
-    if (rc == 0)
-        rc = lbw_jstream_text(s, "\"}}}", 4);
-    if (rc == 0)
-        rc = lbw_jstream_len(s, &total);
     free(head);
-    if (ofd >= 0)
-        close(ofd);
-    if (efd >= 0)
-        close(efd);
-    if (rc < 0) {
+    if (!s) {
         LBW_ERROR("worker", "cannot prepare the %s report: %s", name, strerror(-rc));
-        lbw_jstream_free(s);
         after_invocation(w);
         return;
     }
@@ -670,32 +694,13 @@ static void cmd_log(struct lbw_worker *w, struct lbw_request *q)
         snprintf(p, sizeof(p), "%s/error", dir);
         fds[1] = open(p, O_RDONLY | O_CLOEXEC);
     }
-    struct lbw_jstream *s = lbw_jstream_new();
     uint64_t total;
-    int rc = s ? 0 : -ENOMEM;
-    if (rc == 0)
-        rc = lbw_jstream_text(s, "{\"stdout\": \"", 12);
-    if (rc == 0) {
-        rc = lbw_jstream_file(s, fds[0]);
-        fds[0] = -1;
-    }
-    if (rc == 0)
-        rc = lbw_jstream_text(s, "\", \"stderr\": \"", 14);
-    if (rc == 0) {
-        rc = lbw_jstream_file(s, fds[1]);
-        fds[1] = -1;
-    }
-    if (rc == 0)
-        rc = lbw_jstream_text(s, "\"}", 2);
-    if (rc == 0)
-        rc = lbw_jstream_len(s, &total);
+    int rc = 0;
+    struct lbw_jstream *s = logs_body("{", 1, fds[0], fds[1], "}", &total, &rc);
     if (rc == 0)
         rc = lbw_msgnet_send_stream(w->net, q->src, LBW_MSG_DEFAULT, q->session, total,
                                     lbw_jstream_fill, s, log_sent, s);
     if (rc < 0) {
-        for (int i = 0; i < 2; i++)
-            if (fds[i] >= 0)
-                close(fds[i]);
         lbw_jstream_free(s);
         LBW_WARN("worker", "cannot answer a log request: %s", strerror(-rc));
     }
