@@ -226,3 +226,13 @@ int lbw_invlog_remove(const struct lbw_invlog *l)
     }
     return rmdir(l->dir) < 0 && errno != ENOENT ? -errno : 0;
 }
+
+int lbw_invlog_open_read(const char *dir, int *out_fd, int *err_fd)
+{
+    char p[4200];
+    snprintf(p, sizeof(p), "%s/output", dir);
+    *out_fd = open(p, O_RDONLY | O_CLOEXEC);
+    snprintf(p, sizeof(p), "%s/error", dir);
+    *err_fd = open(p, O_RDONLY | O_CLOEXEC);
+    return *out_fd >= 0 && *err_fd >= 0 ? 0 : -1;
+}

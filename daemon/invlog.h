@@ -48,6 +48,9 @@ int lbw_invlog_progress(struct lbw_invlog *l, double *value);
 void lbw_invlog_close(struct lbw_invlog *l);
 /* Deletes the invocation's directory (after the report). */
 int lbw_invlog_remove(const struct lbw_invlog *l);
+/* Opens the two files of an invocation directory for reading (-1 for a
+ * missing one). Returns 0 when both opened. */
+int lbw_invlog_open_read(const char *dir, int *out_fd, int *err_fd);
 /* <root>/db_<hex>/invocations/<id> into out. */
 int lbw_invlog_dir(const char *root, uint64_t db_uid, int64_t inv_id, char *out, size_t cap);
 

@@ -681,12 +681,7 @@ void lbw_run_result(const struct lbw_run *run, struct lbw_run_result *out)
 
 int lbw_run_open_logs(const struct lbw_run *run, int *out_fd, int *err_fd)
 {
-    char p[PATH_MAX + 16];
-    snprintf(p, sizeof(p), "%s/output", run->log.dir);
-    *out_fd = open(p, O_RDONLY | O_CLOEXEC);
-    snprintf(p, sizeof(p), "%s/error", run->log.dir);
-    *err_fd = open(p, O_RDONLY | O_CLOEXEC);
-    return *out_fd >= 0 && *err_fd >= 0 ? 0 : -1;
+    return lbw_invlog_open_read(run->log.dir, out_fd, err_fd);
 }
 
 pid_t lbw_run_pid(const struct lbw_run *run) { return run->child.pid; }

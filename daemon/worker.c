@@ -686,14 +686,10 @@ static void cmd_log(struct lbw_worker *w, struct lbw_request *q)
         LBW_WARN("worker", "log request from %s without an integer invoc_id", q->src);
         return;
     }
-    char dir[4096], p[4200];
+    char dir[4096];
     int fds[2] = {-1, -1};
-    if (lbw_invlog_dir(w->o.log_root, w->db_uid, id, dir, sizeof(dir)) == 0) {
-        snprintf(p, sizeof(p), "%s/output", dir);
-        fds[0] = open(p, O_RDONLY | O_CLOEXEC);
-        snprintf(p, sizeof(p), "%s/error", dir);
-        fds[1] = open(p, O_RDONLY | O_CLOEXEC);
-    }
+    if (lbw_invlog_dir(w->o.log_root, w->db_uid, id, dir, sizeof(dir)) == 0)
+        lbw_invlog_open_read(dir, &fds[0], &fds[1]);
     uint64_t total;
     int rc = 0;
     struct lbw_jstream *s = logs_body("{", 1, fds[0], fds[1], "}", &total, &rc);
