@@ -456,9 +456,11 @@ static void send_report(struct lbw_worker *w)
         return;
     }
     w->report_body = s;
-    LBW_INFO("worker", "invocation %lld %s (exit code %s%lld, %.3f s); reporting to %s",
-             (long long)res.invocation_id, res.killed ? "cancelled" : "finished",
-             res.has_exit ? "" : "None ", res.has_exit ? (long long)res.exit_code : 0LL,
+    char code[32] = "None";
+    if (res.has_exit)
+        snprintf(code, sizeof(code), "%lld", (long long)res.exit_code);
+    LBW_INFO("worker", "invocation %lld %s (exit code %s, %.3f s); reporting to %s",
+             (long long)res.invocation_id, res.killed ? "cancelled" : "finished", code,
              res.running_time, w->report_to);
     w->report_call = lbw_call_start_stream(w->net, w->r, w->report_to, total,
                                            lbw_jstream_fill, s, REPORT_TIMEOUT, report_cb, w);
@@ -688,7 +690,12 @@ static void cmd_log(struct lbw_worker *w, struct lbw_request *q)
     }
     char dir[4096];
     int fds[2] = {-1, -1};
-    if (lbw_invlog_dir(w->o.log_root, w->db_uid, id, dir, sizeof(dir)) == 0)
+    /* the running invocation's own directory: it may have started before
+     * the hello reply set db_uid (the scheduler sends tasks as soon as it
+     * has registered us) */
+    if (w->run && lbw_run_invocation_id(w->run) == id)
+        lbw_run_open_logs(w->run, &fds[0], &fds[1]);
+    else if (lbw_invlog_dir(w->o.log_root, w->db_uid, id, dir, sizeof(dir)) == 0)
         lbw_invlog_open_read(dir, &fds[0], &fds[1]);
     uint64_t total;
     int rc = 0;

@@ -291,6 +291,31 @@ async def log_command_while_running(h):
 
 
 @scenario
+async def task_before_hello_reply(h):
+    """The scheduler registers a worker on hello and may send it a task before
+    the hello reply (with db_uid) has reached it: logs and reports still work."""
+    s = await h.scheduler()
+    iid = next_invocation_id()
+    early = {}
+    orig = s.handle
+
+    async def handle(name, args, frame):
+        if name == 'worker.hello' and not early:
+            early['task'] = await s.call(args['worker_addr'], 'task', {
+                'task': lbpeer.latin1(make_job(['/bin/sh', '-c', 'echo early; sleep 0.5'], iid)),
+                'reply_to': s.addr})
+        return await orig(name, args, frame)
+    s.handle = handle
+    h.worker(['--scheduler-address', s.addr, '--no-loop'])
+    addr, = await s.wait_worker()
+    check(early.get('task') == {'status': 0}, early)
+    r = await s.call(addr, 'log', {'invoc_id': iid})
+    check('early' in r['stdout'], 'log of the early task %r' % r)
+    _, name, args = await s.wait_report(iid)
+    check(name == 'worker.done' and 'early' in args['stdout'], args['stdout'])
+
+
+@scenario
 async def quit_and_sigterm(h):
     s, w, addr = await start(h)
     r = await s.call(addr, 'quit')
