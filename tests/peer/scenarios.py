@@ -302,14 +302,18 @@ async def task_before_hello_reply(h):
     async def handle(name, args, frame):
         if name == 'worker.hello' and not early:
             early['task'] = await s.call(args['worker_addr'], 'task', {
-                'task': lbpeer.latin1(make_job(['/bin/sh', '-c', 'echo early; sleep 0.5'], iid)),
+                'task': lbpeer.latin1(make_job(['/bin/sh', '-c', 'echo early; sleep 2'], iid)),
                 'reply_to': s.addr})
         return await orig(name, args, frame)
     s.handle = handle
     h.worker(['--scheduler-address', s.addr, '--no-loop'])
     addr, = await s.wait_worker()
     check(early.get('task') == {'status': 0}, early)
-    r = await s.call(addr, 'log', {'invoc_id': iid})
+    for _ in range(30):  # the output line may not have been read yet
+        r = await s.call(addr, 'log', {'invoc_id': iid})
+        if 'early' in r['stdout']:
+            break
+        await asyncio.sleep(0.05)
     check('early' in r['stdout'], 'log of the early task %r' % r)
     _, name, args = await s.wait_report(iid)
     check(name == 'worker.done' and 'early' in args['stdout'], args['stdout'])
