@@ -2,8 +2,10 @@
  *
  * Readiness model: an op is first attempted optimistically (next round);
  * if the syscall says EAGAIN it waits on its fd, whose registration is
- * EPOLLONESHOT and re-armed while ops wait on it (so a closed and reused fd
- * number never inherits a stale registration: MOD finds no entry and we ADD).
+ * EPOLLONESHOT and re-armed while ops wait on it. A closed and reused fd
+ * number never inherits a stale registration: with no op waiting, the
+ * registration is always renewed (MOD finds no entry for a new file and we
+ * ADD).
  * Regular files cannot be registered; their ops are simply executed. */
 #include "reactor_impl.h"
 
@@ -193,9 +195,14 @@ fail:
     return 1;
 }
 
-/* Ensures the fd's oneshot registration covers `want`. */
+/* Ensures the fd's oneshot registration covers `want`. `armed` is only
+ * trusted while ops wait on the fd: with none waiting, the registration
+ * may belong to a descriptor that was closed since (its ops cancelled, the
+ * kernel dropping it with the file) and whose number is now reused. */
 static int arm(struct ep *e, int fd, struct fdent *f, uint32_t want)
 {
+    if (!f->waiting.head)
+        f->armed = 0;
     if ((f->armed & want) == want)
         return 0;
     struct epoll_event ev = {.events = f->armed | want | EPOLLONESHOT, .data.fd = fd};

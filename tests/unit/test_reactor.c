@@ -677,6 +677,44 @@ static void test_free_cancels_pending(void)
     close(sv[1]);
 }
 
+/* ---- a cancelled wait, its fd closed and the number reused ---------------- */
+
+static void test_fd_reuse_after_cancel(void)
+{
+    lbw_reactor *r = mk();
+    int a[2], b[2];
+    CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, a) == 0);
+    struct cres c1 = {0}, c2 = {0};
+    struct lbw_op o1 = {.user = &c1}, o2 = {.user = &c2};
+    uint8_t buf[16];
+    /* a recv that waits (nothing to read), then is cancelled */
+    CU_ASSERT(lbw_recv(r, &o1, a[0], buf, sizeof(buf), cres_cb) == 0);
+    lbw_reactor_run_once(r, 0);
+    lbw_reactor_run_once(r, 0);
+    CU_ASSERT(lbw_cancel(r, &o1) == 0);
+    run_bounded(r, 5);
+    CU_ASSERT(c1.calls == 1 && c1.res == -ECANCELED);
+    int old = a[0];
+    close(a[0]);
+    close(a[1]);
+    /* the same descriptor number for a new socket */
+    CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, b) == 0);
+    if (b[0] != old) {
+        CU_ASSERT_FATAL(dup3(b[0], old, O_CLOEXEC) == old);
+        close(b[0]);
+        b[0] = old;
+    }
+    CU_ASSERT(lbw_recv(r, &o2, b[0], buf, sizeof(buf), cres_cb) == 0);
+    lbw_reactor_run_once(r, 0);
+    lbw_reactor_run_once(r, 0); /* it waits now */
+    CU_ASSERT(write(b[1], "x", 1) == 1);
+    run_bounded(r, 5); /* a stale registration would leave it waiting */
+    CU_ASSERT(c2.calls == 1 && c2.res == 1);
+    close(b[0]);
+    close(b[1]);
+    lbw_reactor_free(r);
+}
+
 /* ---- stop and bad arguments ---------------------------------------------- */
 
 static void stop_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
@@ -777,6 +815,7 @@ static const struct lbw_test backend_tests[] = {
     {"cancel every op kind", test_cancel_every_kind},
     {"peer closes mid-send", test_peer_closes_mid_send},
     {"free cancels pending ops", test_free_cancels_pending},
+    {"a reused fd number after a cancelled wait", test_fd_reuse_after_cancel},
     {"stop, bad arguments", test_stop_and_args},
     {NULL, NULL},
 };
