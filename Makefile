@@ -2,7 +2,7 @@
 #
 #   make deps    install the Debian 12 packages the build and tests need (root)
 #   make all     build build/lifeblood-worker
-#   make test    deps if missing, build, unit tests (CUnit) + integration tests
+#   make test    deps if missing, build, unit tests (CUnit, Python) + integration tests
 #   make check   the same tests built with -fsanitize=address,undefined
 #   make fuzz    libFuzzer targets (clang), each for FUZZ_SECONDS (default 30)
 #   make bench   benchmarks (figures, not tests); see docs/BENCHMARKS.md
@@ -130,11 +130,14 @@ test: deps-check
 test-run: $(BIN) $(UNIT_BIN) $(HELPERS)
 	@echo "== unit tests ($(O)) =="
 	LBW_BUILD=$(O) $(UNIT_BIN)
+	@echo "== unit tests: lifeblood_connection.py =="
+	python3 -m unittest discover -s tests/unit_py
 	@echo "== integration tests ($(O)) =="
 	LBW_BUILD=$(O) tests/integration/run.sh
 
 unit: $(UNIT_BIN) $(HELPERS)
 	LBW_BUILD=$(O) $(UNIT_BIN)
+	python3 -m unittest discover -s tests/unit_py
 
 integration: $(BIN) $(HELPERS)
 	LBW_BUILD=$(O) tests/integration/run.sh
@@ -174,6 +177,9 @@ install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/lifeblood-worker
 	install -m 0644 docs/lifeblood-worker.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -d $(DESTDIR)$(PREFIX)/share/lifeblood-worker/runtime
+	install -m 0644 daemon/runtime/lifeblood_connection.py \
+	  $(DESTDIR)$(PREFIX)/share/lifeblood-worker/runtime/
 
 clean:
 	rm -rf build

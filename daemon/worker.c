@@ -22,6 +22,7 @@
 #include "netlink.h"
 #include "rpc.h"
 #include "run.h"
+#include "runtime.h"
 #include "sock.h"
 #include "spawn.h"
 
@@ -37,14 +38,6 @@ struct pending_reply {
     struct pending_reply *next;
 };
 
-struct msg_wait { /* an invocation_message waiting for its addressee */
-    struct lbw_worker *w;
-    struct lbw_op t;
-    char *src;
-    uint8_t session[16];
-    struct msg_wait *next, *prev;
-};
-
 struct lbw_worker {
     struct lbw_worker_opts o;
     lbw_reactor *r;
@@ -52,8 +45,9 @@ struct lbw_worker {
     char self[80];          /* ip:port */
     char *own;              /* address sent in hello (POOL|ip:port in pool mode) */
     char *pool;             /* pool proxy address or NULL */
-    int rt_fd;              /* runtime API listener */
-    struct lbw_op rt_op;
+    int rt_fd;              /* runtime API listener, until the server owns it */
+    struct lbw_rt *rt;      /* the payload runtime API server */
+    int rt_closing;
     char rt_addr[64];
     uint64_t db_uid;
     int hello_ok;
@@ -86,7 +80,6 @@ struct lbw_worker {
     struct lbw_call *pool_call;
     struct lbw_jstream *report_body;
     struct pending_reply *drop_replies;
-    struct msg_wait *waits;
     /* the task request being accepted (pool: waiting for the BUSY report) */
     char *task_src;
     uint8_t task_session[16];
@@ -327,9 +320,9 @@ static void clear_invocation(struct lbw_worker *w)
     w->report_body = NULL;
     if (lbw_op_pending(&w->progress_t))
         lbw_cancel(w->r, &w->progress_t);
-    /* waiting message senders: the addressee is gone */
-    for (struct msg_wait *m = w->waits; m; m = m->next)
-        lbw_cancel(w->r, &m->t);
+    /* waiting receivers and message senders: the invocation is gone */
+    if (w->rt)
+        lbw_rt_invocation_end(w->rt);
     while (w->drop_replies) {
         struct pending_reply *p = w->drop_replies;
         w->drop_replies = p->next;
@@ -499,6 +492,8 @@ static void on_end(void *ctx, struct lbw_run *run)
 {
     struct lbw_worker *w = ctx;
     w->finishing = 1;
+    if (w->rt)
+        lbw_rt_invocation_end(w->rt);
     if (lbw_op_pending(&w->progress_t))
         lbw_cancel(w->r, &w->progress_t);
     if (w->pool && w->pool_call)
@@ -507,6 +502,15 @@ static void on_end(void *ctx, struct lbw_run *run)
         pool_report(w, WS_IDLE, finish_pool_cb);
     else
         finish_report(w);
+}
+
+/* Cancels the running invocation: payloads waiting for a message are
+ * released first (7.10), then the tree is killed; on_end follows. */
+static void kill_invocation(struct lbw_worker *w)
+{
+    if (w->rt)
+        lbw_rt_invocation_end(w->rt);
+    lbw_run_kill(w->run);
 }
 
 /* ---- commands from the scheduler ---------------------------------------------------- */
@@ -629,6 +633,8 @@ static void cmd_task(struct lbw_worker *w, struct lbw_request *q)
         task_reply(w, q->src, q->session, 1, msg, cls);
         return;
     }
+    if (w->rt)
+        lbw_rt_invocation_begin(w->rt, lbw_run_invocation_id(w->run));
     w->progress = 0;
     w->reported = NAN;
     w->progress_done_at = 0;
@@ -670,7 +676,7 @@ static void cmd_drop(struct lbw_worker *w, struct lbw_request *q)
         free(p);
     }
     LBW_INFO("worker", "drop requested by %s", q->src);
-    lbw_run_kill(w->run);
+    kill_invocation(w);
 }
 
 static void log_sent(void *ctx, int status)
@@ -732,58 +738,65 @@ static void cmd_status(struct lbw_worker *w, struct lbw_request *q)
     free(t);
 }
 
-static void msg_wait_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
+struct msg_reply { /* an invocation_message being delivered */
+    struct lbw_worker *w;
+    char *src;
+    uint8_t session[16];
+};
+
+static void invocation_message_cb(void *ctx, const char *result)
 {
-    struct msg_wait *m = op->user;
-    struct lbw_worker *w = m->w;
-    /* timed out, or released because the invocation ended */
-    reply_json(w, m->src, m->session,
-               res > 0 ? "{\"result\": \"error-receiver-timeout\"}"
-                       : "{\"result\": \"error-invoc-not-running\"}");
-    if (m->prev)
-        m->prev->next = m->next;
-    else
-        w->waits = m->next;
-    if (m->next)
-        m->next->prev = m->prev;
-    free(m->src);
-    free(m);
-    if (w->stopping)
-        stop_continue(w);
+    struct msg_reply *p = ctx;
+    struct lbw_worker *w = p->w;
+    char buf[96];
+    snprintf(buf, sizeof(buf), "{\"result\": \"%s\"}", result);
+    reply_json(w, p->src, p->session, buf);
+    free(p->src);
+    free(p);
 }
 
-/* invocation_message: no payload can wait for a message until the runtime
- * API serves recvinvmessage, so a message for the running invocation
- * waits its addressee_timeout for a receiver and times out. */
+/* invocation_message (7.10): the runtime server hands the message to a
+ * payload waiting on the addressee mailbox of the running invocation.
+ * Arguments that are missing or of the wrong type answer error-unknown, as
+ * upstream's handler does when reading them raises. */
 static void cmd_invocation_message(struct lbw_worker *w, struct lbw_request *q)
 {
-    int t = q->args >= 0 ? lbw_json_get(&q->json, q->args, "dst_invoc_id") : -1;
-    int to = q->args >= 0 ? lbw_json_get(&q->json, q->args, "addressee_timeout") : -1;
-    int64_t id;
-    double timeout = 0;
-    if (t < 0 || lbw_json_i64(&q->json, t, &id) < 0 || !w->run || w->finishing ||
-        lbw_run_invocation_id(w->run) != id) {
-        reply_json(w, q->src, q->session, "{\"result\": \"error-invoc-not-running\"}");
-        return;
-    }
-    if (to >= 0)
-        lbw_json_double(&q->json, to, &timeout);
-    if (!(timeout >= 0) || timeout > 86400)
-        timeout = timeout > 86400 ? 86400 : 0;
-    struct msg_wait *m = calloc(1, sizeof(*m));
-    if (!m || !(m->src = strdup(q->src))) {
-        free(m);
+    struct lbw_json *j = &q->json;
+    int a = q->args;
+    int td = a >= 0 ? lbw_json_get(j, a, "dst_invoc_id") : -1;
+    int ts = a >= 0 ? lbw_json_get(j, a, "src_invoc_id") : -1;
+    int ta = a >= 0 ? lbw_json_get(j, a, "addressee") : -1;
+    int tt = a >= 0 ? lbw_json_get(j, a, "addressee_timeout") : -1;
+    int tm = a >= 0 ? lbw_json_get(j, a, "message_data_raw") : -1;
+    int64_t dst, src = 0;
+    double timeout;
+    char *addressee = NULL;
+    size_t alen = 0, dlen = 0;
+    uint8_t *data = NULL;
+    struct msg_reply *p = NULL;
+    if (td < 0 || ts < 0 || ta < 0 || tt < 0 || tm < 0 || lbw_json_i64(j, td, &dst) < 0 ||
+        lbw_json_double(j, tt, &timeout) < 0 || lbw_json_str(j, ta, &addressee, &alen) < 0 ||
+        lbw_json_latin1(j, tm, &data, &dlen) < 0 ||
+        (lbw_json_type(j, ts) != LBW_JSON_NULL && lbw_json_i64(j, ts, &src) < 0)) {
+        LBW_WARN("worker", "invocation_message from %s with bad arguments", q->src);
         reply_json(w, q->src, q->session, "{\"result\": \"error-unknown\"}");
-        return;
+        goto out;
     }
-    m->w = w;
-    m->t.user = m;
-    memcpy(m->session, q->session, 16);
-    m->next = w->waits;
-    if (w->waits)
-        w->waits->prev = m;
-    w->waits = m;
-    lbw_timer(w->r, &m->t, (uint64_t)(timeout * 1e9) + 1, 0, msg_wait_cb);
+    if (!(p = calloc(1, sizeof(*p))) || !(p->src = strdup(q->src))) {
+        free(p);
+        reply_json(w, q->src, q->session, "{\"result\": \"error-unknown\"}");
+        goto out;
+    }
+    memcpy(p->session, q->session, 16);
+    p->w = w;
+    if (w->rt && !w->finishing)
+        lbw_rt_deliver(w->rt, dst, addressee, alen, src > 0 ? (uint64_t)src : 0, data, dlen,
+                       timeout, invocation_message_cb, p);
+    else
+        invocation_message_cb(p, "error-invoc-not-running");
+out:
+    free(addressee);
+    free(data);
 }
 
 static int on_request(void *ctx, struct lbw_frame *f)
@@ -907,7 +920,7 @@ static void reintro_continue(struct lbw_worker *w)
             reintro_failed(w, "worker.bye", -ENOMEM);
     } else if (w->reintro == 2) {
         if (w->run) {
-            lbw_run_kill(w->run); /* after_invocation comes back here */
+            kill_invocation(w); /* after_invocation comes back here */
             return;
         }
         if (w->have_job)
@@ -995,20 +1008,17 @@ static void stop_continue(struct lbw_worker *w)
         w->report_call || w->bye_call)
         return; /* their callbacks come back here */
     if (w->run && !w->finishing) {
-        lbw_run_kill(w->run);
+        kill_invocation(w);
         return;
     }
     if (w->have_job)
         return;
-    if (w->waits)
-        return;
-    if (w->rt_fd >= 0) {
-        if (lbw_op_pending(&w->rt_op)) {
-            lbw_cancel(w->r, &w->rt_op);
-            return;
+    if (w->rt) {
+        if (!w->rt_closing) {
+            w->rt_closing = 1;
+            lbw_rt_close(w->rt); /* rt_closed comes back here */
         }
-        close(w->rt_fd);
-        w->rt_fd = -1;
+        return;
     }
     if (w->stop_step == 0) {
         w->stop_step = 1;
@@ -1059,23 +1069,11 @@ void lbw_worker_kill_now(struct lbw_worker *w)
 
 /* ---- start ----------------------------------------------------------------------------- */
 
-static void rt_accept_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
+static void rt_closed(void *ctx)
 {
-    struct lbw_worker *w = op->user;
-    if (res >= 0) {
-        /* The runtime API (lifeblood_connection) is not served by this
-         * version: close at once so the payload gets a clear error instead
-         * of hanging. */
-        LBW_WARN("worker", "a payload connected to the runtime API, which this version does "
-                           "not serve yet");
-        close((int)res);
-    }
-    if (res == -ECANCELED || w->stopping) {
-        if (w->stopping)
-            stop_continue(w);
-        return;
-    }
-    lbw_accept(r, op, w->rt_fd, rt_accept_cb);
+    struct lbw_worker *w = ctx;
+    w->rt = NULL;
+    stop_continue(w);
 }
 
 static int bind_runtime(struct lbw_worker *w)
@@ -1086,7 +1084,7 @@ static int bind_runtime(struct lbw_worker *w)
     for (int i = 0; i < 1010; i++) {
         seed = seed * 1103515245u + 12345u;
         uint16_t port = (uint16_t)(10101 + (seed >> 8) % 1011);
-        int fd = lbw_tcp_listen("127.0.0.1", port, 128);
+        int fd = lbw_tcp_listen("127.0.0.1", port, 1024);
         if (fd >= 0) {
             w->rt_fd = fd;
             snprintf(w->rt_addr, sizeof(w->rt_addr), "127.0.0.1:%u", port);
@@ -1138,7 +1136,7 @@ struct lbw_worker *lbw_worker_start(const struct lbw_worker_opts *o, char *err, 
     if (!(w->o.progress_interval >= 0))
         w->o.progress_interval = 1.0;
     w->rt_fd = -1;
-    w->rt_op.user = w->ping_t.user = w->retry_t.user = w->progress_t.user = w->end_t.user = w;
+    w->ping_t.user = w->retry_t.user = w->progress_t.user = w->end_t.user = w;
     w->reported = NAN;
     w->pool = o->pool_address ? strdup(o->pool_address) : NULL;
     int rc = bind_runtime(w);
@@ -1182,6 +1180,21 @@ struct lbw_worker *lbw_worker_start(const struct lbw_worker_opts *o, char *err, 
         snprintf(err, errlen, "cannot accept on %s", w->self);
         goto fail;
     }
+    struct lbw_rt_opts rto = {
+        .r = w->r,
+        .listen_fd = w->rt_fd,
+        .net = w->net,
+        .scheduler = w->o.scheduler,
+        .request_timeout_ns = w->o.runtime_request_timeout_ns,
+        .on_closed = rt_closed,
+        .ctx = w,
+    };
+    w->rt = lbw_rt_start(&rto);
+    if (!w->rt) {
+        snprintf(err, errlen, "cannot start the runtime API server");
+        goto fail;
+    }
+    w->rt_fd = -1; /* the server's now */
     LBW_INFO("worker", "listening on %s, runtime API on %s; saying hello to %s", w->self,
              w->rt_addr, o->scheduler);
     w->reintro_call = call_simple(w, "worker.hello", hello_args(w), 0, hello_cb);
@@ -1189,9 +1202,10 @@ struct lbw_worker *lbw_worker_start(const struct lbw_worker_opts *o, char *err, 
         snprintf(err, errlen, "cannot send worker.hello to %s", o->scheduler);
         goto fail;
     }
-    lbw_accept(w->r, &w->rt_op, w->rt_fd, rt_accept_cb);
     return w;
 fail:
+    if (w->rt)
+        lbw_rt_abandon(w->rt); /* before the net its relays use */
     if (w->net)
         lbw_msgnet_close(w->net); /* frees itself once its operations are done */
     if (w->rt_fd >= 0)

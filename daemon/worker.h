@@ -50,6 +50,7 @@ struct lbw_worker_opts {
     unsigned ping_misses;         /* 0 = 6 */
     uint64_t retry_wait_ns;       /* between reintroduce attempts; 0 = 10 s */
     uint64_t kill_grace_ns;       /* 0 = 10 s */
+    uint64_t runtime_request_timeout_ns; /* runtime API request deadline; 0 = 60 s */
     /* The instance has stopped (everything closed); free it after this. */
     void (*on_end)(void *ctx, enum lbw_worker_end why);
     void *ctx;

@@ -2,6 +2,7 @@
 #include "worker_main.h"
 
 #include <errno.h>
+#include <math.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -266,8 +267,25 @@ static void log_root(const struct lbw_toml *cfg, const char *cfgdir, char *out, 
     dir_usable(out);
 }
 
+/* A number of seconds from the config: def when absent, not a number or
+ * outside [lo, hi] (with a warning then). */
+static double cfg_seconds(const struct lbw_toml *cfg, const char *key, double def, double lo,
+                          double hi)
+{
+    const struct lbw_toml *t = lbw_toml_get(cfg, key);
+    if (!t)
+        return def;
+    double v = t->type == LBW_TOML_FLOAT ? t->u.f : t->type == LBW_TOML_INT ? (double)t->u.i : NAN;
+    if (!(v >= lo && v <= hi)) {
+        LBW_WARN("worker", "%s: expected seconds in [%g, %g]; using %g", key, lo, hi, def);
+        return def;
+    }
+    return v;
+}
+
 /* Where lifeblood_connection.py lives: LBW_RUNTIME_DIR, the installed
- * share directory next to the binary, or the source tree. */
+ * share directory next to the binary, or the source tree (a binary in
+ * build/ or build/san/). */
 static void runtime_dir(char *out, size_t cap)
 {
     const char *env = getenv("LBW_RUNTIME_DIR");
@@ -282,12 +300,14 @@ static void runtime_dir(char *out, size_t cap)
         char *s = strrchr(exe, '/');
         if (s)
             *s = 0;
-        const char *cands[] = {"%s/../share/lifeblood-worker/runtime", "%s/../daemon/runtime"};
-        for (int i = 0; i < 2; i++) {
-            char p[PATH_MAX + 64];
+        const char *cands[] = {"%s/../share/lifeblood-worker/runtime", "%s/../daemon/runtime",
+                               "%s/../../daemon/runtime"};
+        for (int i = 0; i < 3; i++) {
+            char p[PATH_MAX + 64], f[PATH_MAX + 96];
             snprintf(p, sizeof(p), cands[i], exe);
+            snprintf(f, sizeof(f), "%s/lifeblood_connection.py", p);
             char rp[PATH_MAX];
-            if (realpath(p, rp)) {
+            if (access(f, R_OK) == 0 && realpath(p, rp)) {
                 snprintf(out, cap, "%s", rp);
                 return;
             }
@@ -558,18 +578,11 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
         interval = iv->u.f;
     else if (iv && iv->type == LBW_TOML_INT)
         interval = (double)iv->u.i;
-    /* extensions: the pinger's period and the kill grace (upstream: 10 s each) */
-    double ping_s = 10, grace_s = 10;
-    const struct lbw_toml *pi = lbw_toml_get(cfg, "worker.ping_interval");
-    if (pi && (pi->type == LBW_TOML_FLOAT || pi->type == LBW_TOML_INT))
-        ping_s = pi->type == LBW_TOML_FLOAT ? pi->u.f : (double)pi->u.i;
-    const struct lbw_toml *kg = lbw_toml_get(cfg, "worker.kill_grace");
-    if (kg && (kg->type == LBW_TOML_FLOAT || kg->type == LBW_TOML_INT))
-        grace_s = kg->type == LBW_TOML_FLOAT ? kg->u.f : (double)kg->u.i;
-    if (!(ping_s >= 0.05 && ping_s <= 3600))
-        ping_s = 10;
-    if (!(grace_s >= 0.01 && grace_s <= 3600))
-        grace_s = 10;
+    /* extensions: the pinger's period and the kill grace (upstream: 10 s
+     * each), the runtime API's request deadline */
+    double ping_s = cfg_seconds(cfg, "worker.ping_interval", 10, 0.05, 3600);
+    double grace_s = cfg_seconds(cfg, "worker.kill_grace", 10, 0.01, 3600);
+    double rtreq_s = cfg_seconds(cfg, "worker.runtime_request_timeout", 60, 0.1, 3600);
     LBW_INFO("worker", "logs in %s; invocations %s", logs,
              have_cg ? "get their own cgroups" : "are tracked as the worker's descendants");
 
@@ -599,6 +612,7 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
         .ping_interval_ns = (uint64_t)(ping_s * 1e9),
         .retry_wait_ns = (uint64_t)(ping_s * 1e9),
         .kill_grace_ns = (uint64_t)(grace_s * 1e9),
+        .runtime_request_timeout_ns = (uint64_t)(rtreq_s * 1e9),
         .on_end = on_worker_end,
         .ctx = &L,
     };

@@ -28,6 +28,7 @@ from lifeblood.enums import WorkerType  # noqa: E402
 from lifeblood.invocationjob import (InvocationJob, InvocationEnvironment,  # noqa: E402
                                      InvocationRequirements)
 from lifeblood.environment_resolver import EnvironmentResolverArguments  # noqa: E402
+from lifeblood.taskspawn import TaskSpawn, NewTask  # noqa: E402
 
 DEFAULT, SYSTEM_PING = 0, 1
 HEAD = struct.Struct('>QQQ?H')
@@ -39,6 +40,28 @@ OFF, IDLE, BUSY, ERROR, INVOKING, UNKNOWN = 0, 1, 2, 3, 4, 5
 
 def latin1(b):
     return b.decode('latin1')
+
+
+class SpawnUnpickler(pickle.Unpickler):
+    """The scheduler's remapping unpickler (PROTOCOL.md 3.5): the payload-side
+    classes of lifeblood_connection load as the lifeblood.* ones; nothing else
+    but plain data is allowed."""
+
+    MAP = {'TaskSpawn': TaskSpawn, 'NewTask': NewTask,
+           'EnvironmentResolverArguments': EnvironmentResolverArguments}
+
+    def find_class(self, module, name):
+        last = module.rsplit('.', 1)[-1]
+        if (last == 'lifeblood_connection' or module.endswith('lifeblood_client.submitting')
+                or module in ('lifeblood.taskspawn', 'lifeblood.environment_resolver')) \
+                and name in self.MAP:
+            return self.MAP[name]
+        raise pickle.UnpicklingError('global %s.%s not allowed' % (module, name))
+
+
+def load_spawn(data):
+    import io
+    return SpawnUnpickler(io.BytesIO(data)).load()
 
 
 def make_job(args, invocation_id, task_id=1, env=(), extra_files=None, attrs=None,
@@ -271,6 +294,13 @@ class Scheduler(Peer):
         self.progress = []         # (time, invocation_id, progress)
         self.cond = asyncio.Condition()
         self.ping_state_override = None
+        self.spawns = []           # (time, TaskSpawn stand-in, raw pickle bytes)
+        self.attr_updates = []     # (time, task_id, to_update, to_delete)
+        self.messages = []         # (time, forward_invocation_message args, result)
+        self.invocations = {}      # invocation id -> {'worker': addr, 'running': bool}
+        self.spawn_reply = None    # override of the spawn reply (tests)
+        self.forward_override = None  # async f(args) -> result, or None
+        self._task_ids = itertools.count(5000)
 
     async def _note(self):
         async with self.cond:
@@ -312,7 +342,24 @@ class Scheduler(Peer):
                 return {'state': w['state'] if w else UNKNOWN}
             if name in ('worker.done', 'worker.dropped'):
                 self.reports.append((now, name, args))
+                iid = job_result(args['task'].encode('latin1'))[0]
+                if iid in self.invocations:
+                    self.invocations[iid]['running'] = False
                 return {'ok': True}
+            if name == 'spawn':
+                raw = args['task'].encode('latin1')
+                self.spawns.append((now, load_spawn(raw), raw))
+                if self.spawn_reply is not None:
+                    return self.spawn_reply
+                return {'status': 0, 'task_id': next(self._task_ids)}
+            if name == 'tupdateattribs':
+                self.attr_updates.append((now, args['task_id'], args['attribs_to_update'],
+                                          args['attribs_to_delete']))
+                return {'ok': True}
+            if name == 'forward_invocation_message':
+                result = await self.forward_invocation_message(args)
+                self.messages.append((time.monotonic(), args, result))
+                return {'result': result}
             if name == 'worker.progress_report':
                 self.progress.append((now, args['invocation_id'], args['progress']))
                 return {'ok': True}
@@ -322,13 +369,43 @@ class Scheduler(Peer):
         finally:
             await self._note()
 
+    async def forward_invocation_message(self, args):
+        """Upstream's relay: the invocation must be running (else
+        error-invoc-not-running); its worker gets invocation_message and the
+        worker's result comes back; timeouts and transfer failures map to
+        error-delivery-timeout and error-transfer."""
+        if self.forward_override is not None:
+            return await self.forward_override(args)
+        inv = self.invocations.get(args['dst_invoc_id'])
+        if inv is None or not inv['running']:
+            return 'error-invoc-not-running'
+        try:
+            r = await self.call(inv['worker'], 'invocation_message', {
+                'dst_invoc_id': args['dst_invoc_id'], 'src_invoc_id': args['src_invoc_id'],
+                'addressee': args['addressee'], 'addressee_timeout': args['addressee_timeout'],
+                'message_data_raw': args['message_data_raw']}, timeout=args['overall_timeout'])
+            return r['result']
+        except asyncio.TimeoutError:
+            return 'error-delivery-timeout'
+        except (ConnectionError, OSError):
+            return 'error-transfer'
+
     async def task(self, worker_addr, job_pickle, reply_to=None):
         """Sends a task the way the scheduler does; marks the worker BUSY on success."""
-        r = await self.call(worker_addr, 'task', {'task': latin1(job_pickle),
-                                                  'reply_to': reply_to or self.addr})
+        iid = job_result(job_pickle)[0]
+        # INVOKING counts as running for messages, as upstream's relay allows
+        self.invocations[iid] = {'worker': worker_addr, 'running': True}
+        try:
+            r = await self.call(worker_addr, 'task', {'task': latin1(job_pickle),
+                                                      'reply_to': reply_to or self.addr})
+        except BaseException:
+            self.invocations[iid]['running'] = False
+            raise
         w = self.workers.get(worker_addr)
         if w and r.get('status') == 0:
             w['state'] = BUSY
+        if r.get('status') != 0:
+            self.invocations[iid]['running'] = False
         return r
 
     def report_for(self, invocation_id):

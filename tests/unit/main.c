@@ -87,7 +87,8 @@ int main(int argc, char **argv)
         register_config_suites() || register_msgnet_suites() ||
         register_probe_suites() || register_spawn_suites() ||
         register_environment_suites() || register_progress_suites() ||
-        register_invlog_suites() || register_worker_parts_suites()) {
+        register_invlog_suites() || register_worker_parts_suites() ||
+        register_runtime_suites()) {
         fprintf(stderr, "unit-tests: cannot register suites: %s\n", CU_get_error_msg());
         CU_cleanup_registry();
         return 2;

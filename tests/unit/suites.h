@@ -18,6 +18,7 @@ int register_environment_suites(void);
 int register_progress_suites(void);
 int register_invlog_suites(void);
 int register_worker_parts_suites(void);
+int register_runtime_suites(void);
 
 /* Adds a suite with the given tests; returns 0 or -1 (CUnit error). */
 struct lbw_test {
