@@ -80,6 +80,10 @@ struct lbw_worker {
     struct lbw_call *pool_call;
     struct lbw_jstream *report_body;
     struct pending_reply *drop_replies;
+    /* a task that arrived while the previous invocation was being reported:
+     * answered once that is done (upstream waits on its task lock) */
+    struct lbw_request held;
+    int have_held;
     /* the task request being accepted (pool: waiting for the BUSY report) */
     char *task_src;
     uint8_t task_session[16];
@@ -95,6 +99,9 @@ struct lbw_worker {
 
 static void stop_continue(struct lbw_worker *w);
 static void reintro_continue(struct lbw_worker *w);
+static void cmd_task(struct lbw_worker *w, struct lbw_request *q);
+static void task_reply(struct lbw_worker *w, const char *src, const uint8_t *session, int status,
+                       const char *msg, const char *err_class);
 static void finish_report(struct lbw_worker *w);
 static void progress_check(struct lbw_worker *w);
 
@@ -341,6 +348,18 @@ static void after_invocation(struct lbw_worker *w)
         killed = res.killed;
     }
     clear_invocation(w);
+    if (w->have_held) {
+        struct lbw_request q = w->held;
+        memset(&w->held, 0, sizeof(w->held));
+        w->have_held = 0;
+        if (w->o.singleshot && !w->stopping)
+            task_reply(w, q.src, q.session, 1, "worker is stopping", "stopping");
+        else
+            cmd_task(w, &q); /* stopping / reintroducing: answered as such */
+        lbw_request_free(&q);
+        if (w->run)
+            return;
+    }
     if (w->stopping) {
         stop_continue(w);
         return;
@@ -560,6 +579,15 @@ static void cmd_task(struct lbw_worker *w, struct lbw_request *q)
 {
     if (w->stopping) {
         task_reply(w, q->src, q->session, 1, "worker is stopping", "stopping");
+        return;
+    }
+    if (w->finishing && !w->have_held && !w->reintro) {
+        /* the previous invocation is being reported: this task waits for
+         * that (a scheduler sends the next task as soon as it has the
+         * report, possibly before its reply reached us) */
+        w->held = *q;
+        memset(q, 0, sizeof(*q));
+        w->have_held = 1;
         return;
     }
     if (w->run || w->have_job || w->reintro) {
@@ -1226,6 +1254,8 @@ void lbw_worker_free(struct lbw_worker *w)
         free(p->src);
         free(p);
     }
+    if (w->have_held)
+        lbw_request_free(&w->held);
     free(w->task_src);
     free(w->pool);
     free(w->own);

@@ -300,6 +300,7 @@ class Scheduler(Peer):
         self.invocations = {}      # invocation id -> {'worker': addr, 'running': bool}
         self.spawn_reply = None    # override of the spawn reply (tests)
         self.forward_override = None  # async f(args) -> result, or None
+        self.report_hook = None    # async f(name, args), awaited before the report's reply
         self._task_ids = itertools.count(5000)
 
     async def _note(self):
@@ -342,6 +343,8 @@ class Scheduler(Peer):
                 return {'state': w['state'] if w else UNKNOWN}
             if name in ('worker.done', 'worker.dropped'):
                 self.reports.append((now, name, args))
+                if self.report_hook is not None:
+                    await self.report_hook(name, args)
                 iid = job_result(args['task'].encode('latin1'))[0]
                 if iid in self.invocations:
                     self.invocations[iid]['running'] = False

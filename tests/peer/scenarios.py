@@ -87,6 +87,29 @@ async def hello_and_done(h):
 
 
 @scenario
+async def task_while_reporting(h):
+    """A scheduler may send the next task as soon as it has a report, before
+    its reply reaches the worker: the task waits and is accepted (upstream
+    waits on its task lock), instead of being answered BUSY."""
+    s, w, addr = await start(h)
+    second = {}
+
+    async def hook(name, args):
+        if not second:
+            iid = next_invocation_id()
+            second['iid'] = iid
+            second['reply'] = asyncio.ensure_future(s.task(addr, make_job(['/bin/true'], iid)))
+            await asyncio.sleep(0.3)          # the worker has the task before our reply
+            check(not second['reply'].done(), 'the task is held until the report is answered')
+    s.report_hook = hook
+    first, name, _ = await run_job(s, addr, ['/bin/true'])
+    r = await asyncio.wait_for(second['reply'], 10)
+    check(r == {'status': 0}, 'task sent during the report: %r' % (r,))
+    _, name, args = await s.wait_report(second['iid'])
+    check(name == 'worker.done', name)
+
+
+@scenario
 async def exit_codes_and_stderr(h):
     s, w, addr = await start(h)
     iid, name, args = await run_job(s, addr, ['/bin/sh', '-c', 'echo out; echo err >&2; exit 3'])
