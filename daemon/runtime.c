@@ -18,6 +18,7 @@
 #include "json.h"
 #include "log.h"
 #include "rpc.h"
+#include "sock.h"
 #include "utf8.h"
 
 #define SEC 1000000000ull
@@ -1008,6 +1009,7 @@ static void accept_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
     } else {
         rt->warned_full = 0;
         rt->st.accepted++;
+        lbw_tcp_nodelay(fd); /* answers are small and awaited */
         c->rt = rt;
         c->fd = fd;
         c->rop.user = c->wop.user = c->top.user = c->sop.user = c;

@@ -68,10 +68,14 @@ def _recv_exactly(sock, size):
     return b''.join(chunks)
 
 
+def _string(text):
+    data = text.encode('UTF-8')
+    return struct.pack('>Q', len(data)) + data
+
+
 def send_string(sock, text):
     """Sends `text` as a runtime-protocol string: u64 big-endian length + UTF-8."""
-    data = text.encode('UTF-8')
-    sock.sendall(struct.pack('>Q', len(data)) + data)
+    sock.sendall(_string(text))
 
 
 def recv_string(sock):
@@ -102,6 +106,8 @@ def _open(timeout=None):
     """Connects to the worker and negotiates protocol 1.0."""
     sock = socket.create_connection(_runtime_address(), timeout=timeout)
     try:
+        # each request goes out in one write; no Nagle delay on the small ones
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.sendall(struct.pack('>QII', 1, *_PROTOCOL_VERSION))
         answer = struct.unpack('>II', _recv_exactly(sock, 8))
         if answer != _PROTOCOL_VERSION:
@@ -248,8 +254,7 @@ def _spawn(spawn):
     data = spawn.serialize()
     sock = _open(timeout=_CONNECT_TIMEOUT)
     with sock:
-        send_string(sock, 'spawn')
-        sock.sendall(struct.pack('>Q', len(data)) + data)
+        sock.sendall(_string('spawn') + struct.pack('>Q', len(data)) + data)
         _status, has_id, task_id = struct.unpack('>I?Q', _recv_exactly(sock, 13))
     return task_id if has_id else -1
 
@@ -275,8 +280,8 @@ def _update_attributes(task_id, attribs):
     payload = json.dumps(attribs).encode('UTF-8')
     sock = _open(timeout=_CONNECT_TIMEOUT)
     with sock:
-        send_string(sock, 'tupdateattribs')
-        sock.sendall(struct.pack('>QQQ', task_id, len(payload), 0) + payload)
+        sock.sendall(_string('tupdateattribs') + struct.pack('>QQQ', task_id, len(payload), 0) +
+                     payload)
         _recv_exactly(sock, 1)
 
 
@@ -305,11 +310,10 @@ def message_to_invocation_send(invocation_id, addressee, message, addressee_time
     message = bytes(message)
     sock = _open()
     with sock:
-        send_string(sock, 'sendinvmessage')
-        sock.sendall(struct.pack('>QQQf', invocation_id, _env_int('LIFEBLOOD_RUNTIME_IID'),
-                                 len(message), addressee_timeout))
-        send_string(sock, addressee)
-        sock.sendall(message)
+        sock.sendall(_string('sendinvmessage') +
+                     struct.pack('>QQQf', invocation_id, _env_int('LIFEBLOOD_RUNTIME_IID'),
+                                 len(message), addressee_timeout) +
+                     _string(addressee) + message)
         result = recv_string(sock)
     if result != 'delivered':
         raise MessageSendError(result)
@@ -326,9 +330,8 @@ def _poll_interval(timeout):
 def _receive(addressee, timeout=None):
     sock = _open()
     with sock:
-        send_string(sock, 'recvinvmessage')
-        send_string(sock, addressee)
-        sock.sendall(struct.pack('>f', _poll_interval(timeout)))
+        sock.sendall(_string('recvinvmessage') + _string(addressee) +
+                     struct.pack('>f', _poll_interval(timeout)))
         waited = 0.0
         while True:
             started = time.time()
