@@ -167,7 +167,7 @@ fuzz: deps-check deps-fuzz
 
 # ---- benchmarks, demo, install --------------------------------------------
 
-bench: deps-check $(BIN) $(BENCH_BIN)
+bench: deps-check $(BIN) $(BENCH_BIN) $(HELPERS)
 	@LBW_BUILD=$(O) bench/run.sh
 
 demo: deps-check $(BIN)

@@ -1,6 +1,11 @@
 #!/bin/bash
 # Runs every benchmark with the binaries from $LBW_BUILD; figures go to the
 # terminal and JSON to $LBW_BUILD/bench/*.json. Benchmarks are not tests.
+#
+#   LOADGEN_TASKS (200)  stamp tasks per backend for dispatch/completion
+#   LOADGEN_LOG_MIB (1024)  size of the log-capture payload's output
+#   WORKER_CMD  worker command for the load generator ({bin}, {sched},
+#               {backend} are replaced), e.g. another worker implementation
 set -eu
 cd "$(dirname "$0")/.."
 B=${LBW_BUILD:-build}
@@ -14,3 +19,13 @@ echo
     --json "$B/bench/codec.json"
 echo
 "$B/bench/probe" --runs "${PROBE_RUNS:-1000}" --json "$B/bench/probe.json"
+echo
+jobs="$B/bench/jobs"
+python3 bench/make_jobs.py "$jobs" "$PWD/$B/tests/helpers/stamp" "$PWD/$B/bench/lines" \
+    "${LOADGEN_LOG_MIB:-1024}"
+"$B/bench/loadgen" --bin "$PWD/$B/lifeblood-worker" --stamp "$PWD/$B/tests/helpers/stamp" \
+    --jobs "$jobs" --tasks "${LOADGEN_TASKS:-200}" --log-mib "${LOADGEN_LOG_MIB:-1024}" \
+    ${WORKER_CMD:+--worker-cmd "$WORKER_CMD"} --json "$B/bench/loadgen.json"
+echo
+LBW_BIN="$PWD/$B/lifeblood-worker" python3 bench/runtime_messages.py --count 100 \
+    --json "$B/bench/runtime_messages.json"

@@ -362,6 +362,18 @@ int lbw_inv_priority(const struct lbw_inv *inv, double *out)
     return 0;
 }
 
+int lbw_inv_running_time(const struct lbw_inv *inv, double *out)
+{
+    struct lbw_num nm;
+    struct lbw_pk *v = lbw_pk_dict_get(inv->state, JK("running_time"));
+    if (v && v->kind == LBW_PK_NONE)
+        return 0;
+    if (num(v, &nm) < 0)
+        return -1;
+    *out = lbw_num_value(&nm);
+    return 1;
+}
+
 int lbw_inv_envres(const struct lbw_inv *inv, const char **name, struct lbw_pk **args)
 {
     *name = NULL;

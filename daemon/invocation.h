@@ -74,6 +74,8 @@ int lbw_inv_requirements(const struct lbw_inv *inv, struct lbw_requirements *out
 /* Exit code sets (malloc'd arrays). */
 int lbw_inv_exitcodes(const struct lbw_inv *inv, int retry, int64_t **codes, size_t *n);
 int lbw_inv_priority(const struct lbw_inv *inv, double *out);
+/* Running time in seconds of a finished job: 1 and *out, 0 if None, -1. */
+int lbw_inv_running_time(const struct lbw_inv *inv, double *out);
 
 /* Environment resolver: *name NULL when the job has no arguments (use the
  * worker default) or no name; *args the dict node (str -> value) or NULL. */

@@ -217,8 +217,21 @@ static size_t snapshot(struct pinfo **out)
     return all ? n : 0;
 }
 
+/* 0 when this process has no child at all, live or zombie: then, as a
+ * subreaper, it has no descendant either (an orphan would have been
+ * re-parented to it). One waitid instead of a walk over all of /proc. */
+static int have_children(void)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    return !(waitid(P_ALL, 0, &si, WEXITED | WSTOPPED | WCONTINUED | WNOHANG | WNOWAIT) < 0 &&
+             errno == ECHILD);
+}
+
 size_t lbw_tree_list(pid_t root, pid_t *pids, size_t cap)
 {
+    if (root == getpid() && !have_children())
+        return 0;
     struct pinfo *all;
     size_t n = snapshot(&all);
     pid_t self = getpid();
@@ -259,6 +272,8 @@ size_t lbw_tree_signal(pid_t root, int sig)
 
 int lbw_reap_orphans(pid_t keep)
 {
+    if (!have_children())
+        return 0;
     struct pinfo *all;
     size_t n = snapshot(&all);
     pid_t self = getpid();
