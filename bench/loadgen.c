@@ -253,7 +253,18 @@ static struct worker *start_worker(const char *backend)
         int lf = open(p, O_WRONLY | O_CREAT | O_APPEND, 0600);
         dup2(lf, 1);
         dup2(lf, 2);
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        if (strpbrk(cmd, "$|&;<>()'\"\\`*?~")) { /* a shell command line */
+            execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+            _exit(127);
+        }
+        /* plain words: run it directly (a shell would add an exec to the
+         * start -> hello figure) */
+        char *av[64];
+        int ac = 0;
+        for (char *t = strtok(cmd, " \t"); t && ac < 63; t = strtok(NULL, " \t"))
+            av[ac++] = t;
+        av[ac] = NULL;
+        execvp(av[0], av);
         _exit(127);
     }
     w->pid = pid;

@@ -434,13 +434,31 @@ static void out_close(struct out_conn *c)
     }
 }
 
-/* The attempt on this connection failed: close it, then retry the job. */
+/* The attempt on this connection failed: close it, then retry the job.
+ * A pooled connection that fails its SYSTEM_PING is stale (the peer
+ * restarted, perhaps on the same port): every idle connection to that hop
+ * is then closed too, and the job goes out at once on a fresh connection
+ * without spending one of its attempts — otherwise a pool of N stale
+ * connections would eat all the attempts. */
 static void out_fail(struct out_conn *c, int err)
 {
+    struct lbw_msgnet *n = c->net;
     struct send_job *j = c->job;
+    int stale = c->phase == PH_PING;
     c->job = NULL;
     c->waiting_ack = 0;
+    if (stale)
+        for (struct out_conn *o = n->outs, *next; o; o = next) {
+            next = o->next;
+            if (o != c && o->state == OC_IDLE && !o->closing && !strcmp(o->hop, c->hop))
+                out_close(o);
+        }
     out_close(c);
+    if (j && stale && err != -ECANCELED && !n->closing) {
+        LBW_DEBUG("net", "a pooled connection to %s was stale; sending on a new one", j->dst);
+        job_attempt(j);
+        return;
+    }
     if (j)
         job_fail(j, err);
 }

@@ -408,12 +408,59 @@ static void test_send_failures(void)
     lbw_reactor_free(r);
 }
 
+/* A peer restarts on the same port while we hold several pooled
+ * connections to it: the next send must not spend its attempts on them. */
+static void test_stale_pool_after_restart(void)
+{
+    lbw_reactor *r = mk();
+    char self[64], peer[64];
+    int lfd = listen_any(self, sizeof(self));
+    int pfd = listen_any(peer, sizeof(peer));
+    int port = lbw_sock_port(pfd);
+    struct lbw_msgnet_opts o = {.self = self, .backoff_ns = 50000000ull};
+    struct lbw_msgnet *n = lbw_msgnet_new(r, &o, NULL, NULL);
+    lbw_msgnet_listen(n, lfd);
+    struct lbw_msgnet_opts po = {.self = peer};
+    g_requests = 0;
+    struct lbw_msgnet *pn = lbw_msgnet_new(r, &po, req_count, NULL);
+    lbw_msgnet_listen(pn, pfd);
+    uint8_t s[16];
+    lbw_session_new(s);
+    struct outcome a[4] = {{0}};
+    for (int i = 0; i < 4; i++) /* at once: four connections, then idle in the pool */
+        CU_ASSERT(lbw_msgnet_send(n, peer, LBW_MSG_DEFAULT, s, "{}", 2, outcome_cb, &a[i]) == 0);
+    for (int i = 0; i < 4; i++) {
+        run_until(r, &a[i].done, 10);
+        CU_ASSERT(a[i].status == 0);
+    }
+    CU_ASSERT_EQUAL(g_requests, 4);
+    /* the peer goes away and a new one listens on the same port */
+    lbw_msgnet_close(pn);
+    int spin = 0;
+    run_until(r, &spin, 0.2);
+    int pfd2 = lbw_tcp_listen("127.0.0.1", (uint16_t)port, 64);
+    CU_ASSERT_FATAL(pfd2 >= 0);
+    struct lbw_msgnet *pn2 = lbw_msgnet_new(r, &po, req_count, NULL);
+    lbw_msgnet_listen(pn2, pfd2);
+    struct outcome b = {0};
+    CU_ASSERT(lbw_msgnet_send(n, peer, LBW_MSG_DEFAULT, s, "{}", 2, outcome_cb, &b) == 0);
+    run_until(r, &b.done, 10);
+    CU_ASSERT(b.calls == 1 && b.status == 0);
+    CU_ASSERT_EQUAL(g_requests, 5);
+    lbw_msgnet_close(n);
+    lbw_msgnet_close(pn2);
+    run_until(r, &spin, 0.3);
+    CU_ASSERT_EQUAL(lbw_reactor_pending(r), 0);
+    lbw_reactor_free(r);
+}
+
 static const struct lbw_test tests[] = {
     {"captured connection replayed: upstream's acks exactly", test_replay_capture},
     {"request/reply by session; reuse preceded by SYSTEM_PING", test_request_reply_reuse},
     {"receiver rules: not ours, more hops, ping", test_receiver_rules},
     {"limit breach and read timeout close only that connection", test_limits_and_timeouts},
     {"refused, ack 0, retries, close with a send pending", test_send_failures},
+    {"a peer restarted on the same port: stale pooled connections", test_stale_pool_after_restart},
     {NULL, NULL},
 };
 
