@@ -1,7 +1,9 @@
 """make demo: the reference scheduler (tests/peer), two lifeblood-worker
-processes behind a pool proxy chain, and four sample payloads -- one
-reporting ALF_PROGRESS, one ordinary render-like job with logs, one
-failing, one cancelled -- with their progress and results on the terminal."""
+processes behind a pool proxy chain, and sample payloads -- one reporting
+ALF_PROGRESS, one ordinary render-like job with logs, two using the runtime
+API (lifeblood_connection: a child task, attributes, a message from one
+invocation to another), one failing, one cancelled -- with their progress
+and results on the terminal."""
 import asyncio
 import os
 import re
@@ -25,6 +27,20 @@ import sys
 print("loading scene shot_010.usd")
 sys.stderr.write("warning: texture tex_04.exr missing, using a default\n")
 print("wrote /tmp/out.0001.exr")
+'''
+
+RECEIVER = r'''
+import lifeblood_connection as lc
+src, data = lc.message_to_invocation_receive('comp_results', timeout=30)
+print('message from invocation %d: %s' % (src, data.decode()))
+'''
+SENDER = r'''
+import sys, lifeblood_connection as lc
+tid = lc.create_task('shot_010_comp', {'frames': [1, 2, 3]}, blocking=True)
+print('created child task', tid)
+lc.set_attributes({'rendered': True}, blocking=True)
+lc.message_to_invocation_send(int(sys.argv[1]), 'comp_results', b'frames 1-3 done')
+print('message delivered')
 '''
 
 
@@ -72,6 +88,18 @@ async def main(h):
         _, code, rt = job_result(args['task'].encode('latin1'))
         say('%s for %s: exit code %s after %.3f s; log:\n%s' % (kind, name, code, rt,
                                                                 short(args['stdout'])))
+    # the runtime API: a child task, attributes, and a message between invocations
+    r_iid, s_iid = next_invocation_id(), next_invocation_id()
+    await s.task(addrs[1], make_job(['python3', '-c', RECEIVER], r_iid))
+    await s.task(addrs[0], make_job(['python3', '-c', SENDER, str(r_iid)], s_iid, task_id=42))
+    for iid in (s_iid, r_iid):
+        _, kind, args = await s.wait_report(iid)
+        say('runtime API job (invocation %d): %s, exit code %s; log:\n%s'
+            % (iid, kind, job_result(args['task'].encode('latin1'))[1], short(args['stdout'], 3)))
+    sp = s.spawns[-1][1].__dict__
+    say('the scheduler got: spawn %r with attributes %r; attributes of task %d set to %r'
+        % (sp['_TaskSpawn__name'], sp['_TaskSpawn__attributes'], s.attr_updates[-1][1],
+           s.attr_updates[-1][2]))
     iid = next_invocation_id()
     r = await s.task(addrs[0], make_job(['/bin/sh', '-c', 'echo cannot open scene >&2; exit 3'],
                                         iid))

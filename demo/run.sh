@@ -35,5 +35,4 @@ print("   ids    invocation %s, task %s" % (job["_InvocationJob__invocation_id"]
 print("   attrs  %s" % json.dumps(job["_InvocationJob__attrs"], ensure_ascii=False))
 '
 echo
-echo "Not yet in this build: the payload runtime API (lifeblood_connection) and the"
-echo "pool command (see docs/STATUS.md)."
+echo "Not yet in this build: the pool command and packages (see docs/STATUS.md)."
