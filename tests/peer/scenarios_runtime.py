@@ -320,11 +320,11 @@ async def request_deadline(h):
         got = c.recv(100)
         rest = c.recv(100)
         print('CLOSED', got == struct.pack('>II', 1, 0), rest == b'',
-              round(time.monotonic() - t0), flush=True)
+              0.5 <= time.monotonic() - t0 < 5, flush=True)
     ''')
     iid = await submit(s, addr, ['python3', p])
     out = await expect_ok(s, iid)
-    check(lines_with(out, 'CLOSED') == ['True True 1'], out)
+    check(lines_with(out, 'CLOSED') == ['True True True'], out)
     check('did not send its whole request in 1 s' in w.log(), 'deadline logged')
 
 
