@@ -21,7 +21,8 @@
 #include "progress.h"
 #include "spawn.h"
 
-#define RBUF (64u * 1024u)
+#define RBUF (256u * 1024u)
+#define PIPE_SIZE (1024 * 1024) /* fewer wake-ups for a chatty payload */
 #define MS 1000000ull
 #define LINGER_NS (2000 * MS) /* output still open this long after the exit: leftovers */
 
@@ -561,6 +562,8 @@ int lbw_run_start(const struct lbw_run_opts *o, struct lbw_inv *job, struct lbw_
             goto fail;
         }
         lbw_set_nonblock(pipes[s][0]);
+        /* best effort: capped by /proc/sys/fs/pipe-max-size for non-root */
+        fcntl(pipes[s][0], F_SETPIPE_SZ, PIPE_SIZE);
         run->buf[s] = malloc(RBUF);
         if (!run->buf[s])
             goto oom;
