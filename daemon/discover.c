@@ -11,17 +11,13 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "bytes.h"
 #include "json.h"
 #include "log.h"
 
 static const uint8_t MAGIC[11] = {0x3d, 0xe2, 0x88, 0x88, 0xe2, 0xad,
                                   0x95, 0xe2, 0x88, 0x8b, 0x3d};
 #define DGRAM_MAX 65536
-
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 int lbw_discover_parse(const uint8_t *p, size_t n, char *addr, size_t cap, size_t *body_off,
                        size_t *body_len, char *err, size_t errlen)
@@ -32,7 +28,7 @@ int lbw_discover_parse(const uint8_t *p, size_t n, char *addr, size_t cap, size_
         snprintf(err, errlen, "truncated header");
         return -2;
     }
-    uint64_t il = be32(p + 11), bl = be32(p + 15);
+    uint64_t il = lbw_be32(p + 11), bl = lbw_be32(p + 15);
     if (19 + il + bl > n) {
         snprintf(err, errlen, "lengths (%llu + %llu) exceed the datagram (%zu bytes)",
                  (unsigned long long)il, (unsigned long long)bl, n);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "address.h"
+#include "bytes.h"
 #include "utf8.h"
 
 #define PREAMBLE_MAX 256
@@ -22,22 +23,6 @@ const char *lbw_frame_strerror(int err)
     case LBW_FE_NOMEM: return "out of memory";
     }
     return "unknown frame error";
-}
-
-static uint64_t be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (uint8_t)v;
-        v >>= 8;
-    }
 }
 
 void lbw_frame_free(struct lbw_frame *f)
@@ -86,7 +71,7 @@ static int valid_chain_bytes(const char *s, size_t n)
 static int start_frame(struct lbw_frame_dec *d)
 {
     const uint8_t *h = d->hdr;
-    uint64_t size = be64(h), sl = be64(h + 8), dl = be64(h + 16);
+    uint64_t size = lbw_be64(h), sl = lbw_be64(h + 8), dl = lbw_be64(h + 16);
     int has_session = h[24] != 0;
     uint16_t type = (uint16_t)(h[25] << 8 | h[26]);
     if (size > d->max_frame)
@@ -169,7 +154,7 @@ ssize_t lbw_frame_dec_feed(struct lbw_frame_dec *d, const uint8_t *p, size_t n,
             used += k;
             if (d->have < 8)
                 return (ssize_t)used;
-            uint64_t len = be64(d->hdr);
+            uint64_t len = lbw_be64(d->hdr);
             if (len == 0 || len > PREAMBLE_MAX)
                 return LBW_FE_PREAMBLE;
             d->need = len;
@@ -243,9 +228,9 @@ size_t lbw_frame_write_head(uint8_t *out, uint16_t type, const uint8_t *session,
                             uint64_t body_len)
 {
     size_t hl = lbw_frame_head_len(src_len, dst_len, session != NULL);
-    put_be64(out, hl - 8 + body_len);
-    put_be64(out + 8, src_len);
-    put_be64(out + 16, dst_len);
+    lbw_put_be64(out, hl - 8 + body_len);
+    lbw_put_be64(out + 8, src_len);
+    lbw_put_be64(out + 16, dst_len);
     out[24] = session ? 1 : 0;
     out[25] = (uint8_t)(type >> 8);
     out[26] = (uint8_t)type;
@@ -275,7 +260,7 @@ uint8_t *lbw_frame_encode(const struct lbw_frame *f, size_t *len)
 
 size_t lbw_preamble_write(uint8_t *out, const char *addr, size_t len)
 {
-    put_be64(out, len);
+    lbw_put_be64(out, len);
     memcpy(out + 8, addr, len);
     return 8 + len;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "json.h"
 #include "log.h"
 #include "rpc.h"
@@ -27,44 +28,19 @@
 
 /* ---- parsing ------------------------------------------------------------------ */
 
-static uint64_t be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static float bef32(const uint8_t *p)
 {
-    uint32_t u = be32(p);
+    uint32_t u = lbw_be32(p);
     float f;
     memcpy(&f, &u, sizeof(f));
     return f;
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 3; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
 }
 
 long lbw_rt_parse_hello(const uint8_t *buf, size_t n, size_t *consumed, int *has_v10)
 {
     if (n < 8)
         return 8;
-    uint64_t count = be64(buf);
+    uint64_t count = lbw_be64(buf);
     if (count > LBW_RT_MAX_VERSIONS)
         return -1;
     size_t need = 8 + (size_t)count * 8;
@@ -72,7 +48,7 @@ long lbw_rt_parse_hello(const uint8_t *buf, size_t n, size_t *consumed, int *has
         return (long)need;
     *has_v10 = 0;
     for (uint64_t i = 0; i < count; i++)
-        if (be32(buf + 8 + i * 8) == 1 && be32(buf + 12 + i * 8) == 0)
+        if (lbw_be32(buf + 8 + i * 8) == 1 && lbw_be32(buf + 12 + i * 8) == 0)
             *has_v10 = 1;
     *consumed = need;
     return 0;
@@ -107,7 +83,7 @@ static const uint8_t *take(struct cur *c, uint64_t len)
 static uint64_t take64(struct cur *c)
 {
     const uint8_t *p = take(c, 8);
-    return p ? be64(p) : 0;
+    return p ? lbw_be64(p) : 0;
 }
 
 static void fail(struct cur *c, const char *fmt, const char *what, uint64_t v)
@@ -223,7 +199,7 @@ int lbw_rt_delete_name(const struct lbw_rt_req *req, uint64_t i, const char **s,
         return -1;
     const uint8_t *p = req->delete_names;
     for (uint64_t k = 0;; k++) {
-        uint64_t l = be64(p);
+        uint64_t l = lbw_be64(p);
         if (k == i) {
             *s = (const char *)p + 8;
             *len = (size_t)l;
@@ -318,8 +294,7 @@ struct conn {
     int closed;                /* fd closed / being torn down */
     uint8_t *buf;
     size_t len, cap;
-    size_t hello_len;          /* negotiation bytes, once done */
-    int negotiated;
+    size_t hello_len;          /* negotiation bytes, once done (0 before) */
     struct lbw_rt_req req;
     struct lbw_call *call;
     /* answer bytes */
@@ -331,7 +306,6 @@ struct conn {
     size_t alen;
     uint64_t slice_ns;
     uint64_t wait_since;
-    uint8_t ask;               /* the cancel byte */
     struct conn *next, *prev;  /* all connections */
 };
 
@@ -365,7 +339,6 @@ struct lbw_rt {
     int closed_sent;
     struct lbw_op end_t;
     int warned_full;
-    struct lbw_rt_stats st;
 };
 
 static void conn_close(struct conn *c);
@@ -394,13 +367,6 @@ static void conn_maybe_free(struct conn *c)
     rt_maybe_end(rt);
 }
 
-static void wait_leave(struct conn *c, enum conn_state next)
-{
-    if (c->state == C_WAIT)
-        c->rt->st.waiting_receivers--;
-    c->state = next;
-}
-
 /* Cancels what is pending (the ops refer to the fd number, so the fd is
  * closed only once they are all back). */
 static void conn_close(struct conn *c)
@@ -408,7 +374,7 @@ static void conn_close(struct conn *c)
     if (c->closed)
         return;
     c->closed = 1;
-    wait_leave(c, C_CLOSING);
+    c->state = C_CLOSING;
     lbw_reactor *r = c->rt->r;
     if (lbw_op_pending(&c->rop))
         lbw_cancel(r, &c->rop);
@@ -430,13 +396,12 @@ static void conn_flush(struct conn *c);
  * nothing more is read. The request deadline bounds the flush. */
 static void conn_bad(struct conn *c, const char *why)
 {
-    c->rt->st.bad_clients++;
     LBW_WARN("runtime", "payload connection closed: %s", why);
     if (c->out_sent == c->out_len) {
         conn_close(c);
         return;
     }
-    wait_leave(c, C_CLOSING);
+    c->state = C_CLOSING;
     if (lbw_op_pending(&c->rop))
         lbw_cancel(c->rt->r, &c->rop);
     if (lbw_op_pending(&c->sop))
@@ -514,7 +479,7 @@ static void answer_string(struct conn *c, const char *s)
 {
     size_t l = strlen(s);
     uint8_t h[8];
-    put64(h, l);
+    lbw_put_be64(h, l);
     if (conn_put(c, h, 8) < 0) {
         conn_close(c);
         return;
@@ -533,14 +498,12 @@ static void relay_cb(void *ctx, int status, struct lbw_json *reply)
         conn_maybe_free(c);
         return;
     }
-    struct lbw_rt *rt = c->rt;
     switch (c->req.cmd) {
     case LBW_RT_SPAWN: {
         int64_t st = 0;
         uint64_t tid = 0;
         int t = status == 0 ? lbw_json_get(reply, 0, "status") : -1;
         if (t < 0 || lbw_json_i64(reply, t, &st) < 0 || st < 0 || st > UINT32_MAX) {
-            rt->st.relay_failures++;
             LBW_WARN("runtime", "spawn from a payload: %s",
                      status ? strerror(-status) : "the scheduler's reply has no status");
             conn_close(c);
@@ -549,9 +512,9 @@ static void relay_cb(void *ctx, int status, struct lbw_json *reply)
         int k = lbw_json_get(reply, 0, "task_id");
         int has = k >= 0 && lbw_json_u64(reply, k, &tid) == 0;
         uint8_t a[13];
-        put32(a, (uint32_t)st);
+        lbw_put_be32(a, (uint32_t)st);
         a[4] = (uint8_t)has;
-        put64(a + 5, has ? tid : 0);
+        lbw_put_be64(a + 5, has ? tid : 0);
         conn_answer(c, a, sizeof(a), 1);
         break;
     }
@@ -559,7 +522,6 @@ static void relay_cb(void *ctx, int status, struct lbw_json *reply)
         int ok = 0;
         int t = status == 0 ? lbw_json_get(reply, 0, "ok") : -1;
         if (t < 0 || lbw_json_bool(reply, t, &ok) < 0 || !ok) {
-            rt->st.relay_failures++;
             LBW_WARN("runtime", "tupdateattribs from a payload: %s",
                      status ? strerror(-status) : "the scheduler did not answer ok");
             conn_close(c);
@@ -579,7 +541,6 @@ static void relay_cb(void *ctx, int status, struct lbw_json *reply)
         size_t rl;
         if (t < 0 || lbw_json_str(reply, t, &res, &rl) < 0 || rl > 256) {
             free(res);
-            rt->st.relay_failures++;
             LBW_WARN("runtime", "sendinvmessage from a payload: %s",
                      status ? strerror(-status) : "the scheduler's reply has no result");
             conn_close(c);
@@ -632,13 +593,11 @@ static void relay(struct conn *c)
                              timeout, relay_cb, c);
     free(args);
     if (!c->call) {
-        rt->st.relay_failures++;
         LBW_WARN("runtime", "cannot relay %s to %s: %s", names[c->req.cmd], rt->o.scheduler,
                  strerror(errno));
         conn_close(c);
         return;
     }
-    rt->st.relayed++;
     c->pending++;
     /* the request buffer is not needed any more beyond req (kept until the
      * answer: req points into it) */
@@ -658,7 +617,6 @@ static void del_unlink(struct lbw_rt *rt, struct delivery *d)
     if (d->next)
         d->next->prev = d->prev;
     d->next = d->prev = NULL;
-    rt->st.pending_deliveries--;
 }
 
 static void del_free(struct delivery *d)
@@ -710,7 +668,6 @@ static void wait_begin(struct conn *c)
 {
     struct lbw_rt *rt = c->rt;
     c->state = C_WAIT;
-    rt->st.waiting_receivers++;
     struct delivery *d = del_for(rt, c->addressee, c->alen);
     if (d) {
         deliver_to(c, d);
@@ -730,19 +687,18 @@ static void wait_begin(struct conn *c)
 static void deliver_to(struct conn *c, struct delivery *d)
 {
     struct lbw_rt *rt = c->rt;
-    wait_leave(c, C_CLOSING);
+    c->state = C_CLOSING;
     if (lbw_op_pending(&c->sop))
         lbw_cancel(rt->r, &c->sop);
     uint8_t h[17];
     h[0] = 1;
-    put64(h + 1, d->src);
-    put64(h + 9, d->len);
+    lbw_put_be64(h + 1, d->src);
+    lbw_put_be64(h + 9, d->len);
     if (conn_put(c, h, sizeof(h)) < 0 || conn_put(c, d->data, d->len) < 0) {
         conn_close(c);
         del_finish(d, "error-unknown");
         return;
     }
-    rt->st.delivered++;
     c->close_after = 1;
     conn_flush(c);
     del_finish(d, "delivered");
@@ -760,7 +716,7 @@ static void slice_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
         return; /* cancelled: a message came, or the wait ended */
     /* the slice elapsed: ask the payload whether it still waits; the read
      * posted in wait_begin takes the answer */
-    wait_leave(c, C_ASK);
+    c->state = C_ASK;
     uint8_t no = 0;
     conn_answer(c, &no, 1, 0);
     if (!c->closed && !lbw_op_pending(&c->top) &&
@@ -846,7 +802,7 @@ static int conn_parse(struct conn *c)
     struct lbw_rt *rt = c->rt;
     char err[200];
     long need;
-    if (!c->negotiated) {
+    if (!c->hello_len) {
         size_t used;
         int v10;
         need = lbw_rt_parse_hello(c->buf, c->len, &used, &v10);
@@ -860,7 +816,6 @@ static int conn_parse(struct conn *c)
             conn_bad(c, "version negotiation: protocol 1.0 not offered");
             return 0;
         }
-        c->negotiated = 1;
         c->hello_len = used;
         static const uint8_t v[8] = {0, 0, 0, 1, 0, 0, 0, 0};
         conn_answer(c, v, sizeof(v), 0);
@@ -914,11 +869,11 @@ static void read_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
         conn_bad(c, "recvinvmessage: bytes from the payload while it waits");
         break;
     case C_ASK:
-        c->ask = c->buf[0];
+        uint8_t cancel = c->buf[0];
         c->len = 0;
         if (lbw_op_pending(&c->top))
             lbw_cancel(r, &c->top);
-        if (c->ask) { /* the payload gave up waiting */
+        if (cancel) { /* the payload gave up waiting */
             conn_close(c);
             break;
         }
@@ -945,7 +900,6 @@ static void request_timer_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
     }
     if (res < 0)
         return;
-    c->rt->st.timed_out++;
     LBW_WARN("runtime", "a payload did not send its %s in %llu s: closed",
              c->state == C_ASK ? "answer to a receive poll" : "whole request",
              (unsigned long long)(c->rt->o.request_timeout_ns / SEC));
@@ -998,7 +952,6 @@ static void accept_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
     int fd = (int)res;
     struct conn *c = NULL;
     if (rt->nconns >= rt->o.max_conns) {
-        rt->st.refused_full++;
         if (!rt->warned_full)
             LBW_WARN("runtime", "refusing payload connections: %zu already open",
                      rt->nconns);
@@ -1008,7 +961,6 @@ static void accept_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
         close(fd);
     } else {
         rt->warned_full = 0;
-        rt->st.accepted++;
         lbw_tcp_nodelay(fd); /* answers are small and awaited */
         c->rt = rt;
         c->fd = fd;
@@ -1149,7 +1101,6 @@ void lbw_rt_deliver(struct lbw_rt *rt, int64_t dst_iid, const char *addressee, s
     if (rt->dels)
         rt->dels->prev = d;
     rt->dels = d;
-    rt->st.pending_deliveries++;
     /* a receiver already waiting (the longest-waiting one) takes it now */
     struct conn *best = NULL;
     for (struct conn *c = rt->conns; c; c = c->next)
@@ -1169,11 +1120,4 @@ void lbw_rt_deliver(struct lbw_rt *rt, int64_t dst_iid, const char *addressee, s
         rt->live++;
     else
         del_finish(d, "error-unknown");
-}
-
-void lbw_rt_stats(const struct lbw_rt *rt, struct lbw_rt_stats *s)
-{
-    *s = rt->st;
-    s->open_conns = rt->nconns;
-    s->buffered = rt->buffered;
 }

@@ -120,10 +120,4 @@ void lbw_rt_deliver(struct lbw_rt *rt, int64_t dst_iid, const char *addressee, s
                     uint64_t src_iid, const uint8_t *data, size_t len, double timeout_s,
                     lbw_rt_deliver_cb cb, void *ctx);
 
-struct lbw_rt_stats {
-    uint64_t accepted, refused_full, bad_clients, timed_out, relayed, relay_failures,
-        delivered, open_conns, waiting_receivers, pending_deliveries, buffered;
-};
-void lbw_rt_stats(const struct lbw_rt *rt, struct lbw_rt_stats *s);
-
 #endif

@@ -47,7 +47,6 @@ struct lbw_worker {
     char *pool;             /* pool proxy address or NULL */
     int rt_fd;              /* runtime API listener, until the server owns it */
     struct lbw_rt *rt;      /* the payload runtime API server */
-    int rt_closing;
     char rt_addr[64];
     uint64_t db_uid;
     int hello_ok;
@@ -81,9 +80,9 @@ struct lbw_worker {
     struct lbw_jstream *report_body;
     struct pending_reply *drop_replies;
     /* a task that arrived while the previous invocation was being reported:
-     * answered once that is done (upstream waits on its task lock) */
+     * answered once that is done (upstream waits on its task lock); held.src
+     * is set while one waits */
     struct lbw_request held;
-    int have_held;
     /* the task request being accepted (pool: waiting for the BUSY report) */
     char *task_src;
     uint8_t task_session[16];
@@ -327,9 +326,6 @@ static void clear_invocation(struct lbw_worker *w)
     w->report_body = NULL;
     if (lbw_op_pending(&w->progress_t))
         lbw_cancel(w->r, &w->progress_t);
-    /* waiting receivers and message senders: the invocation is gone */
-    if (w->rt)
-        lbw_rt_invocation_end(w->rt);
     while (w->drop_replies) {
         struct pending_reply *p = w->drop_replies;
         w->drop_replies = p->next;
@@ -348,10 +344,9 @@ static void after_invocation(struct lbw_worker *w)
         killed = res.killed;
     }
     clear_invocation(w);
-    if (w->have_held) {
+    if (w->held.src) {
         struct lbw_request q = w->held;
         memset(&w->held, 0, sizeof(w->held));
-        w->have_held = 0;
         if (w->o.singleshot && !w->stopping)
             task_reply(w, q.src, q.session, 1, "worker is stopping", "stopping");
         else
@@ -511,7 +506,7 @@ static void on_end(void *ctx, struct lbw_run *run)
 {
     struct lbw_worker *w = ctx;
     w->finishing = 1;
-    if (w->rt)
+    if (w->rt) /* waiting receivers and senders: the invocation is over */
         lbw_rt_invocation_end(w->rt);
     if (lbw_op_pending(&w->progress_t))
         lbw_cancel(w->r, &w->progress_t);
@@ -581,13 +576,12 @@ static void cmd_task(struct lbw_worker *w, struct lbw_request *q)
         task_reply(w, q->src, q->session, 1, "worker is stopping", "stopping");
         return;
     }
-    if (w->finishing && !w->have_held && !w->reintro) {
+    if (w->finishing && !w->held.src && !w->reintro) {
         /* the previous invocation is being reported: this task waits for
          * that (a scheduler sends the next task as soon as it has the
          * report, possibly before its reply reached us) */
         w->held = *q;
         memset(q, 0, sizeof(*q));
-        w->have_held = 1;
         return;
     }
     if (w->run || w->have_job || w->reintro) {
@@ -1042,10 +1036,7 @@ static void stop_continue(struct lbw_worker *w)
     if (w->have_job)
         return;
     if (w->rt) {
-        if (!w->rt_closing) {
-            w->rt_closing = 1;
-            lbw_rt_close(w->rt); /* rt_closed comes back here */
-        }
+        lbw_rt_close(w->rt); /* again: a no-op; rt_closed comes back here */
         return;
     }
     if (w->stop_step == 0) {
@@ -1254,8 +1245,7 @@ void lbw_worker_free(struct lbw_worker *w)
         free(p->src);
         free(p);
     }
-    if (w->have_held)
-        lbw_request_free(&w->held);
+    lbw_request_free(&w->held);
     free(w->task_src);
     free(w->pool);
     free(w->own);

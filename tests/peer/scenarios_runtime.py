@@ -10,7 +10,7 @@ import textwrap
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import run  # noqa: E402
 from lbpeer import make_job, job_result, next_invocation_id  # noqa: E402
-from scenarios import check, poll_until, start  # noqa: E402
+from scenarios import check, start  # noqa: E402
 
 SCENARIOS = {}
 
