@@ -869,19 +869,14 @@ static void read_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
         conn_bad(c, "recvinvmessage: bytes from the payload while it waits");
         break;
     case C_ASK:
-        uint8_t cancel = c->buf[0];
         c->len = 0;
         if (lbw_op_pending(&c->top))
             lbw_cancel(r, &c->top);
-        if (cancel) { /* the payload gave up waiting */
+        /* a non-zero answer: the payload gave up waiting */
+        if (c->buf[0] || !c->rt->have_inv)
             conn_close(c);
-            break;
-        }
-        if (!c->rt->have_inv) {
-            conn_close(c);
-            break;
-        }
-        wait_begin(c);
+        else
+            wait_begin(c);
         break;
     default:
         /* after the request (the answer is being written): ignored */
