@@ -25,8 +25,7 @@ FUZZ_PKGS := clang libclang-rt-14-dev
 
 WARN     := -Wall -Wextra -Werror -Wvla -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter
-CPPFLAGS += -D_GNU_SOURCE -DLBW_VERSION='"$(VERSION)"' -Ikernel-iface -Iprobes -Idaemon \
-            -I/usr/include/libnl3
+CPPFLAGS += -D_GNU_SOURCE -DLBW_VERSION='"$(VERSION)"' -I/usr/include/libnl3
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c17 $(WARN) -fno-strict-aliasing -MMD -MP
 LDLIBS   += -luring -lnl-3 -lpcre2-8
@@ -36,12 +35,52 @@ CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-saniti
 LDFLAGS  += -fsanitize=address,undefined
 endif
 
+# ---- layers ----------------------------------------------------------------
+# Each layer is a static library compiled with only its own and the lower
+# layers' include paths, so an include that points the wrong way (probes/
+# including a wire header, wire/ including the reactor, daemon/ including
+# pool/) fails to build. See docs/ARCHITECTURE.md.
+#
+#   base/          pure C helpers (no syscalls beyond memory)
+#   kernel-iface/  Linux interfaces                       <- base
+#   probes/        host resources                         <- kernel-iface
+#   wire/          Lifeblood's codecs, pure               <- base
+#   wire/net/      transport, commands, discovery         <- wire, kernel-iface
+#   daemon/        the worker (run/, runtime/ inside)     <- probes, wire/net
+#   pool/          the local worker pool                  <- probes, wire/net
+INC_BASE   := -Ibase
+INC_KI     := $(INC_BASE) -Ikernel-iface
+INC_PROBES := $(INC_KI) -Iprobes
+INC_WIRE   := $(INC_BASE) -Iwire
+INC_NET    := $(INC_KI) -Iwire -Iwire/net
+INC_DAEMON := $(INC_KI) -Iprobes -Iwire -Iwire/net -Idaemon -Idaemon/run -Idaemon/runtime
+INC_POOL   := $(INC_KI) -Iprobes -Iwire -Iwire/net -Ipool
+INC_ALL    := $(INC_DAEMON) -Ipool
+
+# The include paths a source file is compiled with, from its directory.
+layer_inc = $(strip \
+  $(if $(filter base/%,$1),$(INC_BASE), \
+  $(if $(filter kernel-iface/%,$1),$(INC_KI), \
+  $(if $(filter probes/%,$1),$(INC_PROBES), \
+  $(if $(filter wire/net/%,$1),$(INC_NET), \
+  $(if $(filter wire/%,$1),$(INC_WIRE), \
+  $(if $(filter daemon/%,$1),$(INC_DAEMON), \
+  $(if $(filter pool/%,$1),$(INC_POOL),$(INC_ALL) -Itests/unit))))))))
+
+BASE_SRC   := $(wildcard base/*.c)
 KI_SRC     := $(wildcard kernel-iface/*.c)
 PROBES_SRC := $(wildcard probes/*.c)
-DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
-LIB_SRC    := $(KI_SRC) $(PROBES_SRC) $(DAEMON_SRC)
+WIRE_SRC   := $(wildcard wire/*.c wire/net/*.c)
+DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c daemon/run/*.c daemon/runtime/*.c))
+POOL_SRC   := $(wildcard pool/*.c)
+LIB_SRC    := $(BASE_SRC) $(KI_SRC) $(PROBES_SRC) $(WIRE_SRC) $(DAEMON_SRC) $(POOL_SRC)
 LIB_OBJ    := $(LIB_SRC:%.c=$(O)/%.o)
-LIB        := $(O)/liblbw.a
+# Link order: top layers first.
+LAYERS     := daemon pool wire probes kernel-iface base
+layer_lib   = $(O)/lib/lib$(1).a
+layer_objs  = $(filter $(O)/$(1)/%,$(LIB_OBJ))
+LIBS       := $(foreach l,$(LAYERS),$(if $(call layer_objs,$(l)),$(call layer_lib,$(l))))
+LIB        := $(LIBS)
 BIN        := $(O)/lifeblood-worker
 
 UNIT_SRC   := $(wildcard tests/unit/*.c)
@@ -95,16 +134,18 @@ deps-fuzz:
 
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(call layer_inc,$<) $(CFLAGS) -c -o $@ $<
 
-$(LIB): $(LIB_OBJ)
-	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+define layer_rule
+$(call layer_lib,$(1)): $(call layer_objs,$(1))
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach l,$(LAYERS),$(eval $(call layer_rule,$(l))))
 
 $(BIN): $(O)/daemon/main.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/tests/unit/%.o: CPPFLAGS += -Itests/unit
 $(UNIT_BIN): $(UNIT_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcunit -lpthread
@@ -116,11 +157,11 @@ $(O)/tests/fake-nvml/libnvidia-ml.so.1: tests/helpers/fake_nvml.c
 
 $(O)/tests/helpers/%: tests/helpers/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(INC_ALL) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 $(O)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(INC_ALL) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 # ---- tests ---------------------------------------------------------------
 
@@ -149,7 +190,7 @@ check: deps-check
 
 FUZZ_CFLAGS := -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                -D_GNU_SOURCE -I/usr/include/libnl3 \
-               -Ikernel-iface -Iprobes -Idaemon -DLBW_VERSION='"$(VERSION)"'
+               $(INC_ALL) -DLBW_VERSION='"$(VERSION)"'
 
 fuzz: deps-check deps-fuzz
 	@mkdir -p build/fuzz

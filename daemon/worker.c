@@ -22,7 +22,7 @@
 #include "netlink.h"
 #include "rpc.h"
 #include "run.h"
-#include "runtime.h"
+#include "runtime_server.h"
 #include "sock.h"
 #include "spawn.h"
 
@@ -1172,7 +1172,7 @@ struct lbw_worker *lbw_worker_start(const struct lbw_worker_opts *o, char *err, 
     int lfd = -1;
     uint16_t port = o->listen_port ? o->listen_port : 6969;
     for (int i = 0; i < 1024; i++, port++) {
-        lfd = lbw_tcp_listen(ip, port, 4096);
+        lfd = lbw_tcp_listen(ip, port, LBW_LISTEN_BACKLOG);
         if (lfd != -EADDRINUSE)
             break;
     }

@@ -58,11 +58,6 @@ int lbw_pidfd_wait(int pidfd, struct lbw_exit *out, int nohang)
     return 0;
 }
 
-int lbw_exit_code(const struct lbw_exit *e)
-{
-    return e->signaled ? -e->sig : e->code;
-}
-
 int lbw_signalfd_open(const int *sigs, int n)
 {
     sigset_t set;

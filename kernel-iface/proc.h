@@ -25,8 +25,6 @@ struct lbw_exit {
 /* Reaps the child behind pidfd. nohang: return -EAGAIN if it is still
  * running. Returns 0 or -errno. */
 int lbw_pidfd_wait(int pidfd, struct lbw_exit *out, int nohang);
-/* Upstream's exit code convention: exit status, or -signal. */
-int lbw_exit_code(const struct lbw_exit *e);
 
 /* Blocks `sigs` (count n) for the calling thread and returns a
  * CLOEXEC|NONBLOCK signalfd for them, or -errno. */

@@ -1,14 +1,10 @@
 /* sock.h — TCP socket set-up for the reactor: numeric address parsing,
- * non-blocking close-on-exec sockets, listening with upstream's backlog,
- * and reading back the bound address. Name resolution is not here. */
+ * non-blocking close-on-exec sockets, listening, and reading back the bound address. Name resolution is not here. */
 #ifndef LBW_SOCK_H
 #define LBW_SOCK_H
 
 #include <stdint.h>
 #include <sys/socket.h>
-
-/* Upstream's listen backlog (PROTOCOL.md 1.9). */
-#define LBW_LISTEN_BACKLOG 4096
 
 /* Parses a numeric IPv4 or IPv6 address and a port into ss.
  * Returns 0 or -EINVAL. */

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "json.h"
-#include "runtime.h"
+#include "runtime_server.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -70,6 +70,24 @@ const char *lbw_test_build_dir(void)
     return b && *b ? b : "build";
 }
 
+/* Filled by LBW_TEST_SUITES constructors before main runs. */
+static struct {
+    const char *name;
+    lbw_register_fn fn;
+} g_reg[64];
+static size_t g_nreg;
+
+void lbw_test_register(const char *name, lbw_register_fn fn)
+{
+    if (g_nreg == sizeof(g_reg) / sizeof(g_reg[0])) {
+        fprintf(stderr, "unit-tests: more than %zu test files; raise g_reg\n", g_nreg);
+        exit(2);
+    }
+    g_reg[g_nreg].name = name;
+    g_reg[g_nreg].fn = fn;
+    g_nreg++;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -82,16 +100,13 @@ int main(int argc, char **argv)
     }
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
-    if (register_log_suites() || register_proc_suites() || register_reactor_suites() ||
-        register_frame_suites() || register_json_suites() || register_pickle_suites() ||
-        register_config_suites() || register_msgnet_suites() ||
-        register_probe_suites() || register_spawn_suites() ||
-        register_environment_suites() || register_progress_suites() ||
-        register_invlog_suites() || register_worker_parts_suites() ||
-        register_runtime_suites()) {
-        fprintf(stderr, "unit-tests: cannot register suites: %s\n", CU_get_error_msg());
-        CU_cleanup_registry();
-        return 2;
+    for (size_t i = 0; i < g_nreg; i++) {
+        if (g_reg[i].fn()) {
+            fprintf(stderr, "unit-tests: cannot register suites (%s): %s\n", g_reg[i].name,
+                    CU_get_error_msg());
+            CU_cleanup_registry();
+            return 2;
+        }
     }
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();

@@ -4,21 +4,19 @@
 
 #include <CUnit/CUnit.h>
 
-int register_reactor_suites(void);
-int register_log_suites(void);
-int register_proc_suites(void);
-int register_frame_suites(void);
-int register_json_suites(void);
-int register_pickle_suites(void);
-int register_config_suites(void);
-int register_msgnet_suites(void);
-int register_probe_suites(void);
-int register_spawn_suites(void);
-int register_environment_suites(void);
-int register_progress_suites(void);
-int register_invlog_suites(void);
-int register_worker_parts_suites(void);
-int register_runtime_suites(void);
+/* A test file registers its suites by naming its registration function:
+ *   static int register_foo_suites(void) { return lbw_add_suite(...); }
+ *   LBW_TEST_SUITES(register_foo_suites)
+ * The runner calls every registered function, in link order; no list to
+ * keep in main.c. */
+typedef int (*lbw_register_fn)(void);
+void lbw_test_register(const char *name, lbw_register_fn fn);
+#define LBW_TEST_SUITES(fn)                                                  \
+    __attribute__((constructor)) static void fn##_ctor(void)                 \
+    {                                                                         \
+        lbw_test_register(#fn, fn);                                          \
+    }
+
 
 /* Adds a suite with the given tests; returns 0 or -1 (CUnit error). */
 struct lbw_test {

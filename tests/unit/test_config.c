@@ -161,4 +161,6 @@ static const struct lbw_test tests[] = {
     {NULL, NULL},
 };
 
-int register_config_suites(void) { return lbw_add_suite("config", NULL, NULL, tests); }
+static int register_config_suites(void) { return lbw_add_suite("config", NULL, NULL, tests); }
+
+LBW_TEST_SUITES(register_config_suites)

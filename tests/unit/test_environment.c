@@ -151,4 +151,6 @@ static const struct lbw_test tests[] = {
     {NULL, NULL},
 };
 
-int register_environment_suites(void) { return lbw_add_suite("environment", NULL, NULL, tests); }
+static int register_environment_suites(void) { return lbw_add_suite("environment", NULL, NULL, tests); }
+
+LBW_TEST_SUITES(register_environment_suites)

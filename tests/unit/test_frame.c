@@ -349,4 +349,6 @@ static const struct lbw_test tests[] = {
     {NULL, NULL},
 };
 
-int register_frame_suites(void) { return lbw_add_suite("frame", NULL, NULL, tests); }
+static int register_frame_suites(void) { return lbw_add_suite("frame", NULL, NULL, tests); }
+
+LBW_TEST_SUITES(register_frame_suites)

@@ -131,4 +131,6 @@ static const struct lbw_test tests[] = {
     {NULL, NULL},
 };
 
-int register_invlog_suites(void) { return lbw_add_suite("invlog", NULL, NULL, tests); }
+static int register_invlog_suites(void) { return lbw_add_suite("invlog", NULL, NULL, tests); }
+
+LBW_TEST_SUITES(register_invlog_suites)

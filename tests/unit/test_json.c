@@ -350,4 +350,6 @@ static const struct lbw_test tests[] = {
     {NULL, NULL},
 };
 
-int register_json_suites(void) { return lbw_add_suite("json", NULL, NULL, tests); }
+static int register_json_suites(void) { return lbw_add_suite("json", NULL, NULL, tests); }
+
+LBW_TEST_SUITES(register_json_suites)

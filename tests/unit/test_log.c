@@ -130,4 +130,6 @@ static const struct lbw_test tests[] = {
     {NULL, NULL},
 };
 
-int register_log_suites(void) { return lbw_add_suite("log", NULL, NULL, tests); }
+static int register_log_suites(void) { return lbw_add_suite("log", NULL, NULL, tests); }
+
+LBW_TEST_SUITES(register_log_suites)

@@ -464,4 +464,6 @@ static const struct lbw_test tests[] = {
     {NULL, NULL},
 };
 
-int register_msgnet_suites(void) { return lbw_add_backend_suites("msgnet", tests); }
+static int register_msgnet_suites(void) { return lbw_add_backend_suites("msgnet", tests); }
+
+LBW_TEST_SUITES(register_msgnet_suites)

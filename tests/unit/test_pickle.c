@@ -551,4 +551,6 @@ static const struct lbw_test tests[] = {
     {NULL, NULL},
 };
 
-int register_pickle_suites(void) { return lbw_add_suite("pickle", NULL, NULL, tests); }
+static int register_pickle_suites(void) { return lbw_add_suite("pickle", NULL, NULL, tests); }
+
+LBW_TEST_SUITES(register_pickle_suites)

@@ -363,4 +363,6 @@ static const struct lbw_test tests[] = {
     {NULL, NULL},
 };
 
-int register_probe_suites(void) { return lbw_add_suite("probe", NULL, NULL, tests); }
+static int register_probe_suites(void) { return lbw_add_suite("probe", NULL, NULL, tests); }
+
+LBW_TEST_SUITES(register_probe_suites)

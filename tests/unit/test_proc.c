@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "proc.h"
+#include "run.h"
 #include "suites.h"
 
 static void test_pidfd_blocking_wait(void)
@@ -32,9 +33,9 @@ static void test_pidfd_blocking_wait(void)
 static void test_exit_codes(void)
 {
     struct lbw_exit e = {.exited = 1, .code = 0};
-    CU_ASSERT_EQUAL(lbw_exit_code(&e), 0);
+    CU_ASSERT_EQUAL(lbw_run_exit_code(&e), 0);
     e = (struct lbw_exit){.signaled = 1, .sig = SIGTERM};
-    CU_ASSERT_EQUAL(lbw_exit_code(&e), -15);
+    CU_ASSERT_EQUAL(lbw_run_exit_code(&e), -15);
 }
 
 static void test_signalfd_bad(void)
@@ -51,4 +52,6 @@ static const struct lbw_test tests[] = {
     {NULL, NULL},
 };
 
-int register_proc_suites(void) { return lbw_add_suite("proc", NULL, NULL, tests); }
+static int register_proc_suites(void) { return lbw_add_suite("proc", NULL, NULL, tests); }
+
+LBW_TEST_SUITES(register_proc_suites)

@@ -109,4 +109,6 @@ static const struct lbw_test tests[] = {
     {NULL, NULL},
 };
 
-int register_progress_suites(void) { return lbw_add_suite("progress", NULL, NULL, tests); }
+static int register_progress_suites(void) { return lbw_add_suite("progress", NULL, NULL, tests); }
+
+LBW_TEST_SUITES(register_progress_suites)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "proc.h"
+#include "run.h"
 #include "reactor.h"
 #include "sock.h"
 #include "suites.h"
@@ -171,7 +172,7 @@ static void test_echo_1000(void)
     lbw_reactor *r = mk();
     struct echo_ctx e = {.nclients = n};
     g_echo = &e;
-    e.lfd = lbw_tcp_listen("127.0.0.1", 0, LBW_LISTEN_BACKLOG);
+    e.lfd = lbw_tcp_listen("127.0.0.1", 0, 4096);
     CU_ASSERT_FATAL(e.lfd >= 0);
     CU_ASSERT_FATAL(lbw_sockaddr_from("127.0.0.1", (uint16_t)lbw_sock_port(e.lfd), &e.ss,
                                       &e.sslen) == 0);
@@ -466,9 +467,9 @@ static void test_pidfd_exit(void)
     CU_ASSERT(ca.calls == 1 && (ca.revents & POLLIN));
     CU_ASSERT(cb.calls == 1 && (cb.revents & POLLIN));
     CU_ASSERT(lbw_pidfd_wait(pa, &ex, 0) == 0);
-    CU_ASSERT(ex.exited == 1 && ex.code == 7 && lbw_exit_code(&ex) == 7);
+    CU_ASSERT(ex.exited == 1 && ex.code == 7 && lbw_run_exit_code(&ex) == 7);
     CU_ASSERT(lbw_pidfd_wait(pb, &ex, 0) == 0);
-    CU_ASSERT(ex.signaled == 1 && ex.sig == SIGKILL && lbw_exit_code(&ex) == -SIGKILL);
+    CU_ASSERT(ex.signaled == 1 && ex.sig == SIGKILL && lbw_run_exit_code(&ex) == -SIGKILL);
     close(pa);
     close(pb);
     lbw_reactor_free(r);
@@ -826,9 +827,11 @@ static const struct lbw_test choice_tests[] = {
     {NULL, NULL},
 };
 
-int register_reactor_suites(void)
+static int register_reactor_suites(void)
 {
     if (lbw_add_backend_suites("reactor", backend_tests))
         return -1;
     return lbw_add_suite("reactor choice", NULL, NULL, choice_tests);
 }
+
+LBW_TEST_SUITES(register_reactor_suites)

@@ -1,5 +1,5 @@
 /* test_runtime.c — the runtime API request parser and relay arguments
- * (daemon/runtime.c) against the byte streams of a real payload talking to
+ * (daemon/runtime/runtime_server.c) against the byte streams of a real payload talking to
  * the upstream worker (tests/fixtures/streams/0[3-6]_runtime_*) and the
  * frames upstream sent the scheduler for them; the parser's bounds. */
 #include <math.h>
@@ -10,7 +10,7 @@
 #include "fixture.h"
 #include "frame.h"
 #include "rpc.h"
-#include "runtime.h"
+#include "runtime_server.h"
 #include "suites.h"
 
 #define MAXB (64u << 20)
@@ -272,7 +272,9 @@ static const struct lbw_test tests[] = {
     {NULL, NULL},
 };
 
-int register_runtime_suites(void)
+static int register_runtime_suites(void)
 {
     return lbw_add_suite("runtime api", NULL, NULL, tests);
 }
+
+LBW_TEST_SUITES(register_runtime_suites)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "proc.h"
+#include "run.h"
 #include "spawn.h"
 #include "suites.h"
 
@@ -49,7 +50,7 @@ static int run(char *const *argv, char *const *envp, const char *cwd, int nice, 
     struct lbw_exit ex;
     CU_ASSERT(lbw_pidfd_wait(c.pidfd, &ex, 0) == 0);
     close(c.pidfd);
-    return lbw_exit_code(&ex);
+    return lbw_run_exit_code(&ex);
 }
 
 static void test_spawn_basics(void)
@@ -181,4 +182,6 @@ static const struct lbw_test tests[] = {
     {NULL, NULL},
 };
 
-int register_spawn_suites(void) { return lbw_add_suite("spawn", NULL, NULL, tests); }
+static int register_spawn_suites(void) { return lbw_add_suite("spawn", NULL, NULL, tests); }
+
+LBW_TEST_SUITES(register_spawn_suites)

@@ -258,4 +258,6 @@ static const struct lbw_test tests[] = {
     {NULL, NULL},
 };
 
-int register_worker_parts_suites(void) { return lbw_add_suite("worker parts", NULL, NULL, tests); }
+static int register_worker_parts_suites(void) { return lbw_add_suite("worker parts", NULL, NULL, tests); }
+
+LBW_TEST_SUITES(register_worker_parts_suites)

@@ -23,6 +23,9 @@
 #include "frame.h"
 #include "reactor.h"
 
+/* Upstream's listen backlog for the worker's message port. */
+#define LBW_LISTEN_BACKLOG 4096
+
 struct lbw_msgnet;
 
 struct lbw_msgnet_opts {

@@ -380,7 +380,7 @@ static void exit_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
     close(run->child.pidfd);
     run->child.pidfd = -1;
     LBW_DEBUG("run", "invocation %lld: pid %d exited (code %d)", (long long)run->inv_id,
-              (int)run->child.pid, lbw_exit_code(&run->ex));
+              (int)run->child.pid, lbw_run_exit_code(&run->ex));
     if (run->term_sent && !run->kill_sent)
         tree_step(run); /* a kill is under way: check now rather than at the next tick */
     else if (!run->eof[0] || !run->eof[1])
@@ -677,7 +677,7 @@ void lbw_run_result(const struct lbw_run *run, struct lbw_run_result *out)
 {
     out->killed = run->killed;
     out->has_exit = !run->killed;
-    out->exit_code = lbw_exit_code(&run->ex);
+    out->exit_code = lbw_run_exit_code(&run->ex);
     out->running_time = run->running_time;
     out->invocation_id = run->inv_id;
 }
@@ -703,4 +703,9 @@ void lbw_run_free(struct lbw_run *run, int remove_files)
     if (remove_files && run->ef_dir[0])
         lbw_rm_tree(run->ef_dir);
     run_destroy(run);
+}
+
+int lbw_run_exit_code(const struct lbw_exit *e)
+{
+    return e->signaled ? -e->sig : e->code;
 }

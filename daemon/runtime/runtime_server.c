@@ -1,12 +1,12 @@
-/* runtime.c — the payload runtime API server and the mailboxes (see
- * runtime.h).
+/* runtime_server.c — the payload runtime API server and the mailboxes (see
+ * runtime_server.h).
  *
  * Lifetime rule for connections (as in msgnet.c): every reactor op and
  * relay call a connection starts is counted in conn->pending; closing
  * cancels them and the connection is freed when the last one has come
  * back. The server is freed after lbw_rt_close once no connection, accept
  * or timer of it is left. */
-#include "runtime.h"
+#include "runtime_server.h"
 
 #include <errno.h>
 #include <math.h>

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "invocation.h"
+#include "proc.h"
 #include "reactor.h"
 #include "toml.h"
 
@@ -59,6 +60,8 @@ struct lbw_run_result {
     int64_t invocation_id;
 };
 void lbw_run_result(const struct lbw_run *run, struct lbw_run_result *out);
+/* Upstream's exit code convention: the exit status, or -signal. */
+int lbw_run_exit_code(const struct lbw_exit *e);
 /* Read-only descriptors of the two log files (the caller closes them). */
 int lbw_run_open_logs(const struct lbw_run *run, int *out_fd, int *err_fd);
 pid_t lbw_run_pid(const struct lbw_run *run);
