@@ -2,11 +2,16 @@
 # to MemTotal or the cgroup limit (computed here independently); hwid from
 # the machine-id; and, in a network namespace made for the test, the
 # address-change subscription and the route source lookup.
+# subtests: listed by --list
 set -eu
 . "$(dirname "$0")/lib.sh"
-export LIFEBLOOD_CONFIG_LOCATION=$(mktemp -d)   # no [resources] overrides
-trap 'rm -rf "$LIFEBLOOD_CONFIG_LOCATION"' EXIT
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export LIFEBLOOD_CONFIG_LOCATION=$tmp/config   # no [resources] overrides
+mkdir "$LIFEBLOOD_CONFIG_LOCATION"
 
+st_cpu_memory_hwid() {
+local out
 out=$(taskset -c 0 "$LBW_BIN" probe --json)
 python3 - "$out" <<'PY'
 import json, os, sys
@@ -46,27 +51,32 @@ mid = open("/etc/machine-id").read().strip()
 assert d["hwid"] == int(mid, 16) & (2**63 - 1), d["hwid"]
 print("live probe: 1 CPU, %d bytes, hwid %d" % (want_mem, d["hwid"]))
 PY
+}
 
 # The table names its sources.
-table=$("$LBW_BIN" probe)
-expect_contains "$table" "advertised in worker.hello" "probe table"
-expect_contains "$table" "/etc/machine-id" "hwid source"
+st_table_names_sources() {
+    local table
+    table=$("$LBW_BIN" probe)
+    expect_contains "$table" "advertised in worker.hello" "probe table"
+    expect_contains "$table" "/etc/machine-id" "hwid source"
+}
 
 # Netlink: an address added inside a fresh network namespace is seen, and the
 # route toward it reports it as the source. Nothing leaves the namespace.
-if unshare -n true 2>/dev/null; then
+st_netns_address_watch() {
+    unshare -n true 2>/dev/null \
+        || skip "cannot create a network namespace here (needs root or user namespaces)"
     unshare -n bash -c '
         set -e
         ip link set lo up
-        "$0" watch > watch.$$ &
+        "$0" watch > "$1/watch" &
         pid=$!
-        for i in $(seq 50); do grep -q ready watch.$$ 2>/dev/null && break; sleep 0.1; done
+        for i in $(seq 50); do grep -q ready "$1/watch" 2>/dev/null && break; sleep 0.1; done
         ip addr add 192.0.2.1/24 dev lo
         wait $pid
-        grep -q "changes [1-9]" watch.$$
-        rm -f watch.$$
+        grep -q "changes [1-9]" "$1/watch"
         test "$("$0" route 192.0.2.1)" = 192.0.2.1
-    ' "$LBW_HELPERS/netwatch" || fail "address watch / route source in a network namespace"
-else
-    echo "NOTE: cannot create a network namespace here; address watch checked in unit tests only"
-fi
+    ' "$LBW_HELPERS/netwatch" "$tmp" || fail "address watch / route source in a network namespace"
+}
+
+subtests "$@"

@@ -4,8 +4,13 @@
 # double-forks, progress in every regex style, environment and extra
 # files, the log and status commands, quit and SIGTERM, an unreachable
 # scheduler, a scheduler restart (reintroduce), a task that arrives before
-# the hello reply, singleshot and helper
-# workers, two workers behind a pool proxy, broadcast discovery.
+# the hello reply, singleshot and helper workers, two workers behind a pool
+# proxy, broadcast discovery. One subtest per scenario of
+# tests/peer/scenarios.py (big_output runs in t_worker_big_output.sh).
+# subtests: listed by --list
 set -eu
-scen=$(python3 -c 'import sys; sys.path.insert(0, "tests/peer"); import scenarios; print(" ".join(sorted(k for k in scenarios.SCENARIOS if k != "big_output")))')
-LBW_BIN=$LBW_BIN python3 tests/peer/scenarios.py $scen
+case "${1:-}" in
+  --list) exec python3 tests/peer/scenarios.py --list --exclude big_output ;;
+  "")     echo "usage: $0 --list | SCENARIO" >&2; exit 2 ;;
+esac
+LBW_BIN=$LBW_BIN exec python3 tests/peer/scenarios.py "$1"

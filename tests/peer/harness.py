@@ -104,25 +104,67 @@ class Harness:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+class Skip(Exception):
+    """Raised by a scenario that cannot run here; the reason is printed as
+    "SKIP: reason" and the run exits 77 (never a silent pass)."""
+
+
+USAGE = """usage: %(prog)s [NAME...]     run the named scenarios (all when none)
+       %(prog)s --list [--exclude NAME...]   print the scenario names
+Exit status: 0 all passed, 1 one failed, 77 every scenario was skipped."""
+
+
 def run(scenarios, argv):
-    """python3 scenarios.py NAME... ; exit 0 when all pass."""
-    names = argv[1:] or sorted(scenarios)
-    failed = 0
+    """The command line of a scenario file; returns the exit status."""
+    prog = os.path.basename(argv[0])
+    args = argv[1:]
+    if args[:1] in (['-h'], ['--help']):
+        print(USAGE % {'prog': prog})
+        return 0
+    if args[:1] == ['--list']:
+        rest = args[1:]
+        if rest[:1] == ['--exclude']:
+            rest = rest[1:]
+        elif rest:
+            print(USAGE % {'prog': prog}, file=sys.stderr)
+            return 2
+        for name in sorted(set(scenarios) - set(rest)):
+            print(name)
+        return 0
+    unknown = [n for n in args if n not in scenarios]
+    if unknown:
+        print('%s: no scenario named %s; --list names them'
+              % (prog, ', '.join(unknown)), file=sys.stderr)
+        return 2
+    names = args or sorted(scenarios)
+    failed = skipped = 0
     for name in names:
         h = Harness(name)
         ok = False
+        why = None
         t0 = time.monotonic()
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
         try:
-            asyncio.get_event_loop().run_until_complete(
-                asyncio.wait_for(scenarios[name](h), 240))
+            loop.run_until_complete(asyncio.wait_for(scenarios[name](h), 240))
             ok = True
+        except Skip as e:
+            ok = True
+            why = str(e) or 'no reason given'
         except BaseException as e:  # noqa: BLE001 - report and go on
             import traceback
             traceback.print_exc()
             print('scenario %s FAILED: %r' % (name, e))
         finally:
-            asyncio.get_event_loop().run_until_complete(h.close(ok))
+            loop.run_until_complete(h.close(ok))
+            loop.close()
+        if why is not None:
+            print('SKIP: %s: %s' % (name, why) if len(names) > 1 else 'SKIP: ' + why)
+            skipped += 1
+            continue
         print('scenario %s %s (%.1f s)' % (name, 'passed' if ok else 'FAILED',
                                            time.monotonic() - t0))
         failed += not ok
-    return 1 if failed else 0
+    if failed:
+        return 1
+    return 77 if skipped == len(names) else 0
