@@ -50,7 +50,7 @@ fi
 backends="uring epoll" uring_skip=
 if ! uring_err=$("$LBW_BIN" --reactor=uring reactor-info 2>&1 >/dev/null); then
     backends="epoll"
-    uring_skip="io_uring unavailable here ($(tail -1 <<<"$uring_err"))"
+    uring_skip="io_uring unavailable here: $(tail -1 <<<"$uring_err" | sed "s/^\(\[[^]]*\]\)* *//")"
 fi
 
 report() { # NAME STATUS MS [REASON]
