@@ -172,13 +172,13 @@ test-run: $(BIN) $(UNIT_BIN) $(HELPERS)
 	@echo "== unit tests ($(O)) =="
 	LBW_BUILD=$(O) $(UNIT_BIN)
 	@echo "== unit tests: lifeblood_connection.py =="
-	python3 -m unittest discover -s tests/unit_py
+	PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s tests/unit_py
 	@echo "== integration tests ($(O)) =="
 	LBW_BUILD=$(O) tests/integration/run.sh
 
 unit: $(UNIT_BIN) $(HELPERS)
 	LBW_BUILD=$(O) $(UNIT_BIN)
-	python3 -m unittest discover -s tests/unit_py
+	PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s tests/unit_py
 
 integration: $(BIN) $(HELPERS)
 	LBW_BUILD=$(O) tests/integration/run.sh
