@@ -1,5 +1,5 @@
 /* config.h — configuration files as upstream finds and merges them
- * (PROTOCOL.md 9): the per-component directory ($LIFEBLOOD_CONFIG_LOCATION/C
+ * (docs/PROTOCOL.md 9): the per-component directory ($LIFEBLOOD_CONFIG_LOCATION/C
  * or ~/lifeblood/C), config.toml then the config.d/ files (*.toml) in name order merged
  * key by key (later wins, a file that does not parse is skipped with a
  * warning), dotted command-line overrides on top; memory strings like

@@ -1,4 +1,4 @@
-/* worker.h — one worker instance's session with the scheduler (PROTOCOL.md
+/* worker.h — one worker instance's session with the scheduler (docs/PROTOCOL.md
  * 6.2–6.6, 7): the message listener on the route's source address (port
  * 6969 and up), worker.hello, the pinger with its miss threshold and the
  * reintroduce procedure, the commands the scheduler sends (ping, task,

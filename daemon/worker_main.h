@@ -1,5 +1,5 @@
 /* worker_main.h — the `worker` sub-command: upstream's command line
- * (PROTOCOL.md 12), the configuration, and the process-level loop around
+ * (docs/PROTOCOL.md 12), the configuration, and the process-level loop around
  * worker instances (6.1): broadcast discovery or the configured address,
  * --no-loop, the retry after a refused connection, SIGINT/SIGTERM (a
  * second one forces the exit). */

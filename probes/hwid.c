@@ -1,4 +1,4 @@
-/* hwid.c — the host id exactly as upstream computes it (PROTOCOL.md 10.1):
+/* hwid.c — the host id exactly as upstream computes it (docs/PROTOCOL.md 10.1):
  * /etc/machine-id, else /var/lib/dbus/machine-id, parsed whole as hex;
  * else the first non-zero MAC of the interfaces sorted by name; low 63
  * bits. All workers on a host, ours and upstream's, share it. */

@@ -96,7 +96,7 @@ void lbw_probe_cpu(const struct lbw_probe_opts *o, struct lbw_host *h);
 void lbw_probe_mem(const struct lbw_probe_opts *o, struct lbw_host *h);
 void lbw_probe_numa(const struct lbw_probe_opts *o, struct lbw_host *h);
 void lbw_probe_gpu(const struct lbw_probe_opts *o, struct lbw_host *h);
-/* hwid per PROTOCOL.md 10.1. Returns 0, or -1 when no source worked. */
+/* hwid per docs/PROTOCOL.md 10.1. Returns 0, or -1 when no source worked. */
 int lbw_probe_hwid(const struct lbw_probe_opts *o, uint64_t *hwid, char *src, size_t srclen);
 
 /* ---- helpers over the root prefix (probes/sysfs.c) ----------------------- */

@@ -1,4 +1,4 @@
-/* address.h — Lifeblood addresses (PROTOCOL.md 1.1): a direct address is
+/* address.h — Lifeblood addresses (docs/PROTOCOL.md 1.1): a direct address is
  * "host:port" (exactly one ':', no '|'); a chain is direct addresses joined
  * by single '|' (the empty chain is valid). Comparisons are exact string
  * comparisons. Also the forwarding rewrite of 1.7. Pure functions on

@@ -1,4 +1,4 @@
-/* frame.h — the message transport's byte layout (PROTOCOL.md 1.2–1.5):
+/* frame.h — the message transport's byte layout (docs/PROTOCOL.md 1.2–1.5):
  * the connection preamble, frames (header, address chains, optional
  * session, body), and the forwarding rewrite (1.7). The decoder is
  * incremental: it takes bytes in any chunks, checks every length against

@@ -1,4 +1,4 @@
-/* invocation.h — the worker's view of the pickled classes (PROTOCOL.md 3.2):
+/* invocation.h — the worker's view of the pickled classes (docs/PROTOCOL.md 3.2):
  * typed, checked accessors for an InvocationJob the scheduler sent, the
  * setters for the done/dropped report (exit code, running time; everything
  * else re-encoded unchanged), and the WorkerResources builder for hello.

@@ -1,4 +1,4 @@
-/* json.h — the JSON command layer's text format (PROTOCOL.md 2.1).
+/* json.h — the JSON command layer's text format (docs/PROTOCOL.md 2.1).
  *
  * Reading: jsmn tokenizes; this module validates what jsmn leaves loose
  * (number and literal grammar, string keys, one top-level value), unescapes

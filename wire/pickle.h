@@ -1,4 +1,4 @@
-/* pickle.h — pickles as data, never code (PROTOCOL.md 3).
+/* pickle.h — pickles as data, never code (docs/PROTOCOL.md 3).
  *
  * The decoder is an inert virtual machine for pickle protocols 0–5: it
  * builds a value tree (None, bools, ints of any size, floats, str, bytes,

@@ -365,7 +365,7 @@ static char *toml_pystr(const struct lbw_toml *v)
     }
 }
 
-/* ---- StandardEnvironmentResolver (PROTOCOL.md 7.3, 9.3) ----------------------- */
+/* ---- StandardEnvironmentResolver (docs/PROTOCOL.md 7.3, 9.3) ----------------------- */
 
 struct pick {
     const char *name;

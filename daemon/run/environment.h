@@ -1,5 +1,5 @@
 /* environment.h — the payload's environment, built as upstream builds it
- * (PROTOCOL.md 7.3): an ordered name=value set in which every assignment
+ * (docs/PROTOCOL.md 7.3): an ordered name=value set in which every assignment
  * expands $NAME and ${NAME} against what is being built (unknown names
  * expand to nothing; a '$' not followed by a name stays), prepend/append
  * with ':' and upstream's re-expansion of the whole result, the Trivial

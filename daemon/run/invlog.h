@@ -1,4 +1,4 @@
-/* invlog.h — an invocation's log files in upstream's layout (PROTOCOL.md
+/* invlog.h — an invocation's log files in upstream's layout (docs/PROTOCOL.md
  * 7.5): <root>/db_<db_uid as 16 hex digits>/invocations/<id>/{output,error};
  * "[SYS][DD.MM.YY HH:MM:SS] task initialized" first; every stdout line as
  * "[OUT][HH:MM:SS] <raw bytes>" into output, every stderr line as

@@ -1,5 +1,5 @@
 /* progress.h — a job's progress regex (Python re syntax, compiled with
- * PCRE2) applied the way upstream applies it (PROTOCOL.md 7.6): re.match
+ * PCRE2) applied the way upstream applies it (docs/PROTOCOL.md 7.6): re.match
  * semantics (anchored at the line start, not at its end; the line keeps its
  * '\n'); bytes patterns are ASCII-only for \d \s \w, str patterns Unicode;
  * no groups: the regex switches itself off for the invocation; one group:

@@ -1,4 +1,4 @@
-/* run.h — one invocation from start to end (PROTOCOL.md 7.2–7.8): extra
+/* run.h — one invocation from start to end (docs/PROTOCOL.md 7.2–7.8): extra
  * files, the environment, finding the executable (with the python
  * fallback), spawning it with clone3 into its own session (and its own
  * cgroup when a delegated cgroup v2 subtree is writable), reading stdout

@@ -1,4 +1,4 @@
-/* runtime_server.h — the payload runtime API (PROTOCOL.md 8.1–8.3) and the
+/* runtime_server.h — the payload runtime API (docs/PROTOCOL.md 8.1–8.3) and the
  * running invocation's message mailboxes (7.10).
  *
  * Payloads reach the worker through `lifeblood_connection` on a loopback

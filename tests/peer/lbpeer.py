@@ -1,6 +1,6 @@
 """A protocol-faithful Lifeblood scheduler peer, standard library only.
 
-It speaks PROTOCOL.md sections 1-2 and 5 from the scheduler's side: framed
+It speaks docs/PROTOCOL.md sections 1-2 and 5 from the scheduler's side: framed
 messages with acks and the connection preamble, connection reuse with a
 SYSTEM_PING first, replies paired by session; the scheduler's commands
 (worker.hello/bye/ping/done/dropped/progress_report, spawn, tupdateattribs,
@@ -43,7 +43,7 @@ def latin1(b):
 
 
 class SpawnUnpickler(pickle.Unpickler):
-    """The scheduler's remapping unpickler (PROTOCOL.md 3.5): the payload-side
+    """The scheduler's remapping unpickler (docs/PROTOCOL.md 3.5): the payload-side
     classes of lifeblood_connection load as the lifeblood.* ones; nothing else
     but plain data is allowed."""
 

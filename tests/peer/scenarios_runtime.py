@@ -1,4 +1,4 @@
-"""Integration scenarios for the payload runtime API (PROTOCOL.md 7.10, 8):
+"""Integration scenarios for the payload runtime API (docs/PROTOCOL.md 7.10, 8):
 payload scripts that import lifeblood_connection, run by the real
 lifeblood-worker binary against the reference scheduler peer.
 Usage: scenarios_runtime.py [NAME...]"""

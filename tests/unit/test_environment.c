@@ -1,4 +1,4 @@
-/* test_environment.c — payload environment per PROTOCOL.md 7.3, on the
+/* test_environment.c — payload environment per docs/PROTOCOL.md 7.3, on the
  * full job vector: action queue with expansion, runtime variables,
  * LBATTR_*, resolvers; and the expansion rules themselves. */
 #include <stdio.h>

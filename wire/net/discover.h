@@ -1,4 +1,4 @@
-/* discover.h — scheduler discovery by UDP broadcast (PROTOCOL.md 5):
+/* discover.h — scheduler discovery by UDP broadcast (docs/PROTOCOL.md 5):
  * listen on 0.0.0.0:34305 (SO_REUSEPORT, shared with other workers and
  * pools on the host), take the first datagram that starts with the magic,
  * re-send its body once to 127.0.0.1:34305 for the other listeners here,

@@ -193,7 +193,7 @@ static int first_hop_is(const struct lbw_frame *f, const char *self, size_t self
     return fl == self_len && !memcmp(f->dst, self, self_len);
 }
 
-/* The receiver rules of PROTOCOL.md 1.6; returns the ack byte. */
+/* The receiver rules of docs/PROTOCOL.md 1.6; returns the ack byte. */
 static int in_handle(struct in_conn *c, struct lbw_frame *f)
 {
     struct lbw_msgnet *n = c->net;

@@ -1,4 +1,4 @@
-/* msgnet.h — the message transport on the reactor (PROTOCOL.md 1.2–1.9).
+/* msgnet.h — the message transport on the reactor (docs/PROTOCOL.md 1.2–1.9).
  *
  * Receiving: accepts connections, reads the preamble and frames with the
  * incremental decoder, applies the receiver rules in order (not our

@@ -1,4 +1,4 @@
-/* rpc.h — the JSON command layer (PROTOCOL.md 2.1) on the message transport:
+/* rpc.h — the JSON command layer (docs/PROTOCOL.md 2.1) on the message transport:
  * calling a command on a peer (a fresh session registered before the
  * request goes out, the reply paired by session, a reply timeout), parsing
  * an incoming request, and replying to it on the request's session towards
