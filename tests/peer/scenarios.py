@@ -1,5 +1,6 @@
 """Integration scenarios: the real lifeblood-worker binary against the
-reference scheduler peer on loopback. Usage: scenarios.py [NAME...]"""
+reference scheduler peer on loopback. Usage: scenarios.py [--list | NAME...]
+(a scenario that cannot run here raises harness.Skip with the reason)."""
 import asyncio
 import os
 import re

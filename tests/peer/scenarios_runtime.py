@@ -1,7 +1,7 @@
 """Integration scenarios for the payload runtime API (docs/PROTOCOL.md 7.10, 8):
 payload scripts that import lifeblood_connection, run by the real
 lifeblood-worker binary against the reference scheduler peer.
-Usage: scenarios_runtime.py [NAME...]"""
+Usage: scenarios_runtime.py [--list | NAME...]"""
 import asyncio
 import os
 import sys

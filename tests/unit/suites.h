@@ -28,8 +28,9 @@ int lbw_add_suite(const char *name, CU_InitializeFunc init, CU_CleanupFunc fini,
 
 /* Registers `tests` once per reactor backend as "<name>[io_uring]" and
  * "<name>[epoll]"; lbw_test_backend() tells a test which one it runs
- * under. The io_uring suite is skipped with a NOTE where io_uring cannot be
- * set up (a failure when LBW_REQUIRE_URING is set). */
+ * under. Where io_uring cannot be set up the io_uring suite is not run: a
+ * "SKIP name[io_uring]: reason" line is printed and its tests are counted as
+ * skipped (a failure when LBW_REQUIRE_URING is set). */
 #include "reactor.h"
 int lbw_add_backend_suites(const char *name, const struct lbw_test *tests);
 enum lbw_backend lbw_test_backend(void);
