@@ -30,6 +30,13 @@ int lbw_add_suite(const char *name, CU_InitializeFunc init, CU_CleanupFunc fini,
     return 0;
 }
 
+void lbw_test_skip(const char *what, const char *why)
+{
+    const CU_pSuite s = CU_get_current_suite();
+    printf("\nSKIP %s: %s: %s\n", s ? s->pName : "?", what, why);
+    g_skipped++;
+}
+
 static enum lbw_backend g_backend;
 
 enum lbw_backend lbw_test_backend(void) { return g_backend; }

@@ -35,6 +35,10 @@ int lbw_add_suite(const char *name, CU_InitializeFunc init, CU_CleanupFunc fini,
 int lbw_add_backend_suites(const char *name, const struct lbw_test *tests);
 enum lbw_backend lbw_test_backend(void);
 
+/* A check inside a test that cannot run here: prints "SKIP suite: what:
+ * why" and counts one skip in the closing line (never a silent pass). */
+void lbw_test_skip(const char *what, const char *why);
+
 /* Directory of the build (LBW_BUILD), for helper programs. */
 const char *lbw_test_build_dir(void);
 

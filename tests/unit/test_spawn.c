@@ -89,8 +89,11 @@ static void test_spawn_signals_and_nice(void)
     /* SIGPIPE back to default although the worker ignores it: writing to a
      * closed pipe kills the writer */
     char *q[] = {"/usr/bin/perl", "-e", "pipe(R,W); close R; print W 'x'; close W; exit 0", NULL};
-    if (access(q[0], X_OK) == 0)
+    if (access(q[0], X_OK) == 0) {
         CU_ASSERT_EQUAL(run(q, envp, NULL, 0, out, sizeof(out), err, sizeof(err)), -SIGPIPE);
+    } else {
+        lbw_test_skip("SIGPIPE back to default in the child", "/usr/bin/perl is not installed");
+    }
     sigaction(SIGPIPE, &prev, NULL);
     sigprocmask(SIG_SETMASK, &old, NULL);
     errno = 0;
