@@ -289,12 +289,15 @@ static int each_child(const char *dir, int (*fn)(void *ctx, const char *child), 
     int rc = 0;
     struct dirent *e;
     while (!rc && (e = readdir(d))) {
-        if (e->d_type != DT_DIR || !strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
         char p[LBW_CG_PATH_MAX];
         if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, e->d_name) >= sizeof(p))
             continue;
-        rc = fn(ctx, p);
+        struct stat st;
+        if (e->d_type == DT_DIR ||
+            (e->d_type == DT_UNKNOWN && lstat(p, &st) == 0 && S_ISDIR(st.st_mode)))
+            rc = fn(ctx, p);
     }
     closedir(d);
     return rc;
@@ -353,6 +356,15 @@ int lbw_cg_write_file(const char *dir, const char *file, const char *value)
     if (w < 0)
         return -errno;
     return (size_t)w == len ? 0 : -EIO;
+}
+
+int lbw_cg_procs_open(const char *dir)
+{
+    char p[LBW_CG_PATH_MAX + 32];
+    if ((size_t)snprintf(p, sizeof(p), "%s/cgroup.procs", dir) >= sizeof(p))
+        return -ENAMETOOLONG;
+    int fd = open(p, O_WRONLY | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
 }
 
 int lbw_cg_join(const char *dir, pid_t pid)

@@ -75,6 +75,11 @@ int lbw_cg_open(const char *dir);
 /* Moves process pid (0: the caller) into dir by writing cgroup.procs. On
  * v1 call it once per hierarchy. Returns 0 or -errno. */
 int lbw_cg_join(const char *dir, pid_t pid);
+/* An O_WRONLY|O_CLOEXEC fd of dir's cgroup.procs, opened ahead so that a
+ * child joins before execve (lbw_spawn_opts.join_fds: the v1 way to be
+ * born inside, with no window in which a fork escapes). Returns the fd or
+ * -errno. */
+int lbw_cg_procs_open(const char *dir);
 /* The processes in dir (with recursive, in every cgroup below it too), at
  * most cap of them. Returns the count (which may be more than cap: the
  * total seen) or -errno. */

@@ -20,11 +20,12 @@
 #define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
 
-enum { STEP_PDEATHSIG = 1, STEP_SETSID, STEP_FDS, STEP_NICE, STEP_AFFINITY, STEP_CWD, STEP_EXEC };
+enum { STEP_JOIN = 1, STEP_PDEATHSIG, STEP_SETSID, STEP_FDS, STEP_NICE, STEP_AFFINITY, STEP_CWD, STEP_EXEC };
 
 static const char *step_name(int s)
 {
     switch (s) {
+    case STEP_JOIN: return "joining a cgroup (cgroup.procs)";
     case STEP_PDEATHSIG: return "prctl(PR_SET_PDEATHSIG)";
     case STEP_SETSID: return "setsid";
     case STEP_FDS: return "setting up stdin/stdout/stderr";
@@ -47,6 +48,9 @@ static void child_fail(int errfd, int step)
 
 static void child(const struct lbw_spawn_opts *o, int errfd, int devnull, pid_t parent)
 {
+    for (size_t i = 0; i < o->njoin; i++)
+        if (write(o->join_fds[i], "0", 1) != 1)
+            child_fail(errfd, STEP_JOIN);
     if (o->pdeathsig > 0) {
         if (prctl(PR_SET_PDEATHSIG, o->pdeathsig, 0, 0, 0) < 0)
             child_fail(errfd, STEP_PDEATHSIG);

@@ -1,7 +1,8 @@
 /* spawn.h — starting a payload and ending its whole process tree.
  *
  * lbw_spawn: clone3(CLONE_PIDFD [| CLONE_INTO_CGROUP]) — no pid-reuse race —
- * then, in the child and before execve: the parent-death signal if asked
+ * then, in the child and before execve: joining the given cgroups (v1,
+ * where clone3 cannot place it), the parent-death signal if asked
  * (set first, then checked against a parent that died before it was
  * set), new session, the given stdin/
  * stdout/stderr, every other fd closed, signal mask cleared and SIGPIPE/
@@ -31,6 +32,9 @@ struct lbw_spawn_opts {
     const cpu_set_t *affinity; /* NULL: inherit */
     size_t affinity_size;
     int cgroup_fd;             /* >= 0: start inside this cgroup v2 directory */
+    const int *join_fds;       /* cgroup.procs fds (lbw_cg_procs_open): the child
+                                  writes "0" to each before anything else; v1 */
+    size_t njoin;
     int pdeathsig;             /* > 0: the child gets this signal when the calling
                                   thread dies (PR_SET_PDEATHSIG; 0: none) */
 };

@@ -423,6 +423,42 @@ static void test_live_v1_memory(void) { live_v1("memory", "live cgroup v1 memory
 static void test_live_v1_pids(void) { live_v1("pids", "live cgroup v1 pids"); }
 static void test_live_v1_freezer(void) { live_v1("freezer", "live cgroup v1 freezer"); }
 
+/* v1: born inside through cgroup.procs fds that the child writes before
+ * execve (clone3 cannot place a process in a v1 hierarchy). */
+static void test_live_v1_join_at_spawn(void)
+{
+    char parent[LBW_CG_PATH_MAX + 64];
+    if (live_parent("pids", "live cgroup v1 join at spawn", parent, sizeof(parent)) < 0)
+        return;
+    int jfd = lbw_cg_procs_open(parent);
+    CU_ASSERT_FATAL(jfd >= 0);
+    char *argv[] = {"sleep", "100", NULL};
+    char *envp[] = {NULL};
+    int joins[] = {jfd};
+    struct lbw_spawn_opts so = {.path = "/bin/sleep", .argv = argv, .envp = envp,
+                                .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1,
+                                .cgroup_fd = -1, .join_fds = joins, .njoin = 1};
+    struct lbw_child c;
+    char err[256];
+    CU_ASSERT_FATAL(lbw_spawn(&so, &c, err, sizeof(err)) == 0);
+    close(jfd);
+    pid_t pids[4];
+    CU_ASSERT(lbw_cg_procs(parent, 0, pids, 4) == 1 && pids[0] == c.pid);
+    CU_ASSERT(lbw_cg_kill(parent) == 1);
+    siginfo_t si;
+    waitid(P_PID, (id_t)c.pid, &si, WEXITED);
+    close(c.pidfd);
+    CU_ASSERT(wait_empty(parent, 5));
+    CU_ASSERT(lbw_cg_remove(parent) == 0);
+    /* a cgroup.procs that refuses the write fails the spawn, naming the step */
+    int bad = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    int badj[] = {bad};
+    so.join_fds = badj;
+    CU_ASSERT(lbw_spawn(&so, &c, err, sizeof(err)) == -ENOSPC);
+    CU_ASSERT(strstr(err, "cgroup.procs") != NULL);
+    close(bad);
+}
+
 /* Controller files: written and read back where the kernel has them. */
 static void test_live_controller_files(void)
 {
@@ -490,6 +526,7 @@ static const struct lbw_test fixture_tests[] = {
     {"live v1 pids: join, recursive procs, SIGKILL loop, remove", test_live_v1_pids},
     {"live v1 freezer: freeze, SIGKILL, thaw, remove", test_live_v1_freezer},
     {"live controller file write and read back", test_live_controller_files},
+    {"live v1: joined at spawn through cgroup.procs fds", test_live_v1_join_at_spawn},
     {"live v2: clone3 into a cgroup, a setsid daemon dies with it", test_live_v2_clone_into},
     {"live reclaim of a dead worker's invocation cgroups", test_live_reclaim},
     {NULL, NULL},
