@@ -334,6 +334,17 @@ int lbw_cg_open(const char *dir)
     return fd < 0 ? -errno : fd;
 }
 
+/* An fd of dir/file, or -errno. */
+static int open_in(const char *dir, const char *file, int flags)
+{
+    char p[LBW_CG_PATH_MAX + 256];
+    int rc = join_path(p, sizeof(p), "/", dir, file);
+    if (rc < 0)
+        return rc;
+    int fd = open(p, flags | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
 ssize_t lbw_cg_read_file(const char *dir, const char *file, char *buf, size_t cap)
 {
     return lbw_cg_read("/", dir, file, buf, cap);
@@ -341,13 +352,9 @@ ssize_t lbw_cg_read_file(const char *dir, const char *file, char *buf, size_t ca
 
 int lbw_cg_write_file(const char *dir, const char *file, const char *value)
 {
-    char p[LBW_CG_PATH_MAX + 256];
-    int rc = join_path(p, sizeof(p), "/", dir, file);
-    if (rc < 0)
-        return rc;
-    _cleanup_close_ int fd = open(p, O_WRONLY | O_CLOEXEC);
+    _cleanup_close_ int fd = open_in(dir, file, O_WRONLY);
     if (fd < 0)
-        return -errno;
+        return fd;
     size_t len = strlen(value);
     ssize_t w;
     do
@@ -360,11 +367,7 @@ int lbw_cg_write_file(const char *dir, const char *file, const char *value)
 
 int lbw_cg_procs_open(const char *dir)
 {
-    char p[LBW_CG_PATH_MAX + 32];
-    if ((size_t)snprintf(p, sizeof(p), "%s/cgroup.procs", dir) >= sizeof(p))
-        return -ENAMETOOLONG;
-    int fd = open(p, O_WRONLY | O_CLOEXEC);
-    return fd < 0 ? -errno : fd;
+    return open_in(dir, "cgroup.procs", O_WRONLY);
 }
 
 int lbw_cg_join(const char *dir, pid_t pid)
@@ -491,11 +494,7 @@ ssize_t lbw_cg_kill(const char *dir)
 
 int lbw_cg_events_open(const char *dir)
 {
-    char p[LBW_CG_PATH_MAX + 32];
-    if ((size_t)snprintf(p, sizeof(p), "%s/cgroup.events", dir) >= sizeof(p))
-        return -ENAMETOOLONG;
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
-    return fd < 0 ? -errno : fd;
+    return open_in(dir, "cgroup.events", O_RDONLY);
 }
 
 static void parse_events(const char *s, struct lbw_cg_events *ev)
