@@ -562,33 +562,52 @@ static int start_time(pid_t pid, unsigned long long *out)
     return end == f ? -EINVAL : 0;
 }
 
+/* The inode of this process's pid namespace: pids mean something only
+ * inside the namespace that names them. */
+static unsigned long long pid_ns(void)
+{
+    struct stat st;
+    return stat("/proc/self/ns/pid", &st) == 0 ? (unsigned long long)st.st_ino : 0;
+}
+
 int lbw_cg_owner_name(const char *prefix, pid_t pid, char *out, size_t cap)
 {
     unsigned long long st;
     int rc = start_time(pid, &st);
     if (rc < 0)
         return rc;
-    int n = snprintf(out, cap, "%s-%d-%llu", prefix, (int)pid, st);
+    int n = snprintf(out, cap, "%s-%d-%llu-%llu", prefix, (int)pid, st, pid_ns());
     return n > 0 && (size_t)n < cap ? 0 : -ENAMETOOLONG;
+}
+
+/* Parses a decimal field ending at `stop`; returns the position after it. */
+static const char *field(const char *s, char stop, unsigned long long *v)
+{
+    char *end;
+    if (*s < '0' || *s > '9')
+        return NULL;
+    errno = 0;
+    *v = strtoull(s, &end, 10);
+    return errno || *end != stop ? NULL : end + (stop != 0);
 }
 
 int lbw_cg_owner_alive(const char *prefix, const char *name, pid_t *pid_out)
 {
     size_t pl = strlen(prefix);
-    if (strncmp(name, prefix, pl) || name[pl] != '-')
-        return -EINVAL;
-    const char *s = name + pl + 1;
-    char *end;
-    errno = 0;
-    long pid = strtol(s, &end, 10);
-    if (end == s || *end != '-' || pid <= 0 || pid > 0x3fffffff || errno)
-        return -EINVAL;
-    s = end + 1;
-    unsigned long long want = strtoull(s, &end, 10);
-    if (end == s || *end || errno)
+    unsigned long long pid, want, ns;
+    const char *s = strncmp(name, prefix, pl) || name[pl] != '-' ? NULL : name + pl + 1;
+    if (s)
+        s = field(s, '-', &pid);
+    if (s)
+        s = field(s, '-', &want);
+    if (s)
+        s = field(s, 0, &ns);
+    if (!s || pid == 0 || pid > 0x3fffffff)
         return -EINVAL;
     if (pid_out)
         *pid_out = (pid_t)pid;
+    if (ns != pid_ns())
+        return 1; /* another pid namespace's: cannot tell, so never ours to end */
     unsigned long long st;
     int rc = start_time((pid_t)pid, &st);
     if (rc == -ESRCH)

@@ -112,13 +112,16 @@ int lbw_cg_write_file(const char *dir, const char *file, const char *value);
 
 /* ---- ownership by a process ---------------------------------------------- */
 
-/* A name for a cgroup owned by process pid: "PREFIX-PID-STARTTIME" (start
- * time in clock ticks since boot, /proc/PID/stat field 22), so that a
- * reused pid is not mistaken for the owner. Returns 0 or -errno. */
+/* A name for a cgroup owned by process pid (in the caller's pid
+ * namespace): "PREFIX-PID-STARTTIME-PIDNS", the start time in clock ticks
+ * since boot (/proc/PID/stat field 22) so that a reused pid is not taken
+ * for the owner, and the pid namespace's inode so that a pid is only read
+ * where it means that process. Returns 0 or -errno. */
 int lbw_cg_owner_name(const char *prefix, pid_t pid, char *out, size_t cap);
-/* Parses a name made by lbw_cg_owner_name with this prefix. Returns 1 when
- * its owner is alive, 0 when dead (or pid reused), -EINVAL when the name
- * is not one of those. */
+/* Parses a name made by lbw_cg_owner_name with this prefix. Returns 0
+ * when its owner is dead (gone, a zombie, or the pid reused), 1 when it is
+ * alive or cannot be told (another pid namespace's name), -EINVAL when the
+ * name is not one of those. */
 int lbw_cg_owner_alive(const char *prefix, const char *name, pid_t *pid_out);
 
 #endif

@@ -4,9 +4,10 @@
  * Under the worker's own cgroup v2 directory D (delegated, or root's):
  *
  *   D/lifeblood-worker/                    shared by every worker placed in D
- *   D/lifeblood-worker/worker-PID-START/   one per worker process (pid and
- *                                           start time: a reused pid is no owner)
- *   D/lifeblood-worker/worker-PID-START/inv-ID/   one per invocation (run.c)
+ *   D/lifeblood-worker/worker-PID-START-PIDNS/   one per worker process (pid,
+ *                  start time: a reused pid is no owner; pid namespace: a pid
+ *                  is only read in the namespace that gave it)
+ *   D/lifeblood-worker/worker-PID-START-PIDNS/inv-ID/   one per invocation (run.c)
  *
  * At start a worker reclaims every worker-* directory whose owner is dead
  * (SIGKILLed, crashed): it kills what is inside (cgroup.kill, or the

@@ -173,15 +173,24 @@ static void test_owner_names(void)
     CU_ASSERT_FATAL(lbw_cg_owner_name("worker", getpid(), name, sizeof(name)) == 0);
     CU_ASSERT(lbw_cg_owner_alive("worker", name, &pid) == 1 && pid == getpid());
     /* the same pid with another start time: a reused pid, not the owner */
-    char other[160];
-    snprintf(other, sizeof(other), "worker-%d-1", (int)getpid());
+    char other[160], ns[64];
+    struct stat nst;
+    CU_ASSERT_FATAL(stat("/proc/self/ns/pid", &nst) == 0);
+    snprintf(ns, sizeof(ns), "%llu", (unsigned long long)nst.st_ino);
+    CU_ASSERT(strcmp(name + strlen(name) - strlen(ns), ns) == 0);
+    snprintf(other, sizeof(other), "worker-%d-1-%s", (int)getpid(), ns);
     CU_ASSERT(lbw_cg_owner_alive("worker", other, NULL) == 0);
-    CU_ASSERT(lbw_cg_owner_alive("worker", "worker-1073741822-5", NULL) == 0);
+    snprintf(other, sizeof(other), "worker-1073741822-5-%s", ns);
+    CU_ASSERT(lbw_cg_owner_alive("worker", other, NULL) == 0);
+    /* another pid namespace's name: never taken for dead */
+    CU_ASSERT(lbw_cg_owner_alive("worker", "worker-1073741822-5-1", NULL) == 1);
     CU_ASSERT(lbw_cg_owner_alive("worker", "inv-7", NULL) == -EINVAL);
-    CU_ASSERT(lbw_cg_owner_alive("worker", "worker-12", NULL) == -EINVAL);
-    CU_ASSERT(lbw_cg_owner_alive("worker", "worker-x-1", NULL) == -EINVAL);
-    CU_ASSERT(lbw_cg_owner_alive("worker", "worker-12-1x", NULL) == -EINVAL);
-    CU_ASSERT(lbw_cg_owner_alive("worker", "workers-12-1", NULL) == -EINVAL);
+    CU_ASSERT(lbw_cg_owner_alive("worker", "worker-12-1", NULL) == -EINVAL);
+    CU_ASSERT(lbw_cg_owner_alive("worker", "worker-x-1-1", NULL) == -EINVAL);
+    CU_ASSERT(lbw_cg_owner_alive("worker", "worker-12-1x-1", NULL) == -EINVAL);
+    CU_ASSERT(lbw_cg_owner_alive("worker", "worker-12-1-1-1", NULL) == -EINVAL);
+    CU_ASSERT(lbw_cg_owner_alive("worker", "worker--12-1-1", NULL) == -EINVAL);
+    CU_ASSERT(lbw_cg_owner_alive("worker", "workers-12-1-1", NULL) == -EINVAL);
     /* a zombie owner is dead */
     pid_t z = fork();
     CU_ASSERT_FATAL(z >= 0);
@@ -201,7 +210,7 @@ static void test_owner_names(void)
             break;
         usleep(5000);
     }
-    snprintf(zn, sizeof(zn), "worker-%d-0", (int)z);
+    snprintf(zn, sizeof(zn), "worker-%d-0-%s", (int)z, ns);
     CU_ASSERT(lbw_cg_owner_alive("worker", zn, NULL) == 0);
     waitpid(z, NULL, 0);
 }
@@ -485,7 +494,14 @@ static void test_live_reclaim(void)
     char inv[LBW_CG_PATH_MAX + 200], name[128];
     snprintf(top, sizeof(top), "%s/%s", own, LBW_INVCG_TOP);
     CU_ASSERT_FATAL(lbw_cg_create(top) == 0);
-    snprintf(dead, sizeof(dead), "%s/%s-1073741822-5", top, LBW_INVCG_OWNER);
+    struct stat nst;
+    CU_ASSERT_FATAL(stat("/proc/self/ns/pid", &nst) == 0);
+    snprintf(dead, sizeof(dead), "%s/%s-1073741822-5-%llu", top, LBW_INVCG_OWNER,
+             (unsigned long long)nst.st_ino);
+    /* another pid namespace's worker: left alone */
+    char foreign[LBW_CG_PATH_MAX + 160];
+    snprintf(foreign, sizeof(foreign), "%s/%s-1073741822-5-1", top, LBW_INVCG_OWNER);
+    CU_ASSERT_FATAL(lbw_cg_create(foreign) == 0);
     CU_ASSERT_FATAL(lbw_cg_owner_name(LBW_INVCG_OWNER, getpid(), name, sizeof(name)) == 0);
     snprintf(live, sizeof(live), "%s/%s", top, name);
     snprintf(inv, sizeof(inv), "%s/inv-9", dead);
@@ -505,6 +521,8 @@ static void test_live_reclaim(void)
     waitpid(a, NULL, 0);
     CU_ASSERT(access(dead, F_OK) < 0);
     CU_ASSERT(lbw_cg_procs(live, 1, NULL, 0) == 1);
+    CU_ASSERT(access(foreign, F_OK) == 0);
+    CU_ASSERT(lbw_cg_remove(foreign) == 0);
     /* setup: a fresh worker directory of its own, next to the live one */
     char mine[LBW_CG_PATH_MAX + 256], why[256];
     CU_ASSERT(lbw_invcg_setup(own, mine, sizeof(mine), why, sizeof(why)) == 0);
