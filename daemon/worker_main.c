@@ -16,6 +16,7 @@
 #include "config.h"
 #include "discover.h"
 #include "fs.h"
+#include "invcg.h"
 #include "log.h"
 #include "probe.h"
 #include "proc.h"
@@ -337,22 +338,17 @@ static int python_dir(const struct lbw_toml *cfg, const char *state, char *out, 
     return symlink(interp, link) == 0 ? 0 : -1;
 }
 
-/* The worker's own cgroup v2 directory when it is writable (delegated):
- * invocations then get their own cgroups inside it. */
-static int cgroup_parent(char *out, size_t cap)
+/* The worker's directory for per-invocation cgroups (daemon/run/invcg.h),
+ * when its own cgroup v2 directory is writable and LBW_CGROUPS is not
+ * "off"; a dead predecessor's leftovers are ended on the way. */
+static int cgroup_parent(char *out, size_t cap, char *why, size_t whylen)
 {
-    if (lbw_cgroup_dir("/", NULL, out, cap, NULL, 0) < 0)
+    const char *env = getenv("LBW_CGROUPS");
+    if (env && !strcmp(env, "off")) {
+        snprintf(why, whylen, "LBW_CGROUPS=off");
         return -1;
-    char p[PATH_MAX + 32];
-    snprintf(p, sizeof(p), "%s/cgroup.kill", out);
-    if (access(out, W_OK) < 0 || access(p, F_OK) < 0)
-        return -1;
-    /* a test child proves we may create and enter cgroups here */
-    snprintf(p, sizeof(p), "%s/lbw-probe-%d", out, (int)getpid());
-    if (mkdir(p, 0755) < 0)
-        return -1;
-    rmdir(p);
-    return 0;
+    }
+    return lbw_invcg_setup(NULL, out, cap, why, whylen) < 0 ? -1 : 0;
 }
 
 /* ---- the loop ------------------------------------------------------------------------ */
@@ -571,7 +567,8 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
     log_root(cfg, cfgdir, logs, sizeof(logs));
     runtime_dir(rtdir, sizeof(rtdir));
     int have_py = python_dir(cfg, logs, pydir, sizeof(pydir)) == 0;
-    int have_cg = cgroup_parent(cgp, sizeof(cgp)) == 0;
+    char cgwhy[PATH_MAX + 64] = "";
+    int have_cg = cgroup_parent(cgp, sizeof(cgp), cgwhy, sizeof(cgwhy)) == 0;
     double interval = 1.0;
     const struct lbw_toml *iv = lbw_toml_get(cfg, "minimum_progress_reporting_interval");
     if (iv && iv->type == LBW_TOML_FLOAT)
@@ -583,8 +580,9 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
     double ping_s = cfg_seconds(cfg, "worker.ping_interval", 10, 0.05, 3600);
     double grace_s = cfg_seconds(cfg, "worker.kill_grace", 10, 0.01, 3600);
     double rtreq_s = cfg_seconds(cfg, "worker.runtime_request_timeout", 60, 0.1, 3600);
-    LBW_INFO("worker", "logs in %s; invocations %s", logs,
-             have_cg ? "get their own cgroups" : "are tracked as the worker's descendants");
+    LBW_INFO("worker", "logs in %s; invocations %s%s%s%s", logs,
+             have_cg ? "get their own cgroups under " : "are tracked as the worker's descendants",
+             have_cg ? cgp : " (no cgroups: ", have_cg ? "" : cgwhy, have_cg ? "" : ")");
 
     struct loop L = {0};
     L.r = r;
@@ -634,6 +632,8 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
     if (L.w) /* stopped by a fatal reactor error */
         lbw_worker_kill_now(L.w);
     lbw_reactor_free(r); /* delivers the cancellations; frees what is left */
+    if (have_cg)
+        lbw_invcg_teardown(cgp);
     close(L.sfd);
     lbw_toml_free(cfg);
     lbw_toml_free(stdres);

@@ -20,11 +20,13 @@
 #define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
 
-enum { STEP_SETSID = 1, STEP_FDS, STEP_NICE, STEP_AFFINITY, STEP_CWD, STEP_EXEC };
+enum { STEP_JOIN = 1, STEP_PDEATHSIG, STEP_SETSID, STEP_FDS, STEP_NICE, STEP_AFFINITY, STEP_CWD, STEP_EXEC };
 
 static const char *step_name(int s)
 {
     switch (s) {
+    case STEP_JOIN: return "joining a cgroup (cgroup.procs)";
+    case STEP_PDEATHSIG: return "prctl(PR_SET_PDEATHSIG)";
     case STEP_SETSID: return "setsid";
     case STEP_FDS: return "setting up stdin/stdout/stderr";
     case STEP_NICE: return "setpriority";
@@ -44,8 +46,17 @@ static void child_fail(int errfd, int step)
     _exit(127);
 }
 
-static void child(const struct lbw_spawn_opts *o, int errfd, int devnull)
+static void child(const struct lbw_spawn_opts *o, int errfd, int devnull, pid_t parent)
 {
+    for (size_t i = 0; i < o->njoin; i++)
+        if (write(o->join_fds[i], "0", 1) != 1)
+            child_fail(errfd, STEP_JOIN);
+    if (o->pdeathsig > 0) {
+        if (prctl(PR_SET_PDEATHSIG, o->pdeathsig, 0, 0, 0) < 0)
+            child_fail(errfd, STEP_PDEATHSIG);
+        if (getppid() != parent) /* the parent died before the line above */
+            _exit(127);
+    }
     if (setsid() < 0)
         child_fail(errfd, STEP_SETSID);
     int in = o->stdin_fd >= 0 ? o->stdin_fd : devnull;
@@ -124,10 +135,11 @@ int lbw_spawn(const struct lbw_spawn_opts *o, struct lbw_child *out, char *err, 
         ca.flags |= CLONE_INTO_CGROUP;
         ca.cgroup = (uint64_t)o->cgroup_fd;
     }
+    pid_t parent = getpid();
     long pid = syscall(SYS_clone3, &ca, sizeof(ca));
     if (pid == 0) {
         close(ep[0]);
-        child(o, ep[1], devnull);
+        child(o, ep[1], devnull, parent);
     }
     int e = errno;
     close(ep[1]);

@@ -1,7 +1,10 @@
 /* spawn.h — starting a payload and ending its whole process tree.
  *
  * lbw_spawn: clone3(CLONE_PIDFD [| CLONE_INTO_CGROUP]) — no pid-reuse race —
- * then, in the child and before execve: new session, the given stdin/
+ * then, in the child and before execve: joining the given cgroups (v1,
+ * where clone3 cannot place it), the parent-death signal if asked
+ * (set first, then checked against a parent that died before it was
+ * set), new session, the given stdin/
  * stdout/stderr, every other fd closed, signal mask cleared and SIGPIPE/
  * SIGXFSZ (all signals) back to default, nice and CPU affinity set, cwd.
  * Failures before or in execve come back to the caller as an errno and the
@@ -29,6 +32,11 @@ struct lbw_spawn_opts {
     const cpu_set_t *affinity; /* NULL: inherit */
     size_t affinity_size;
     int cgroup_fd;             /* >= 0: start inside this cgroup v2 directory */
+    const int *join_fds;       /* cgroup.procs fds (lbw_cg_procs_open): the child
+                                  writes "0" to each before anything else; v1 */
+    size_t njoin;
+    int pdeathsig;             /* > 0: the child gets this signal when the calling
+                                  thread dies (PR_SET_PDEATHSIG; 0: none) */
 };
 
 struct lbw_child {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "probe.h"
 
 static void live_affinity(struct lbw_cpuset *out)
@@ -25,44 +26,51 @@ static void live_affinity(struct lbw_cpuset *out)
         CPU_FREE(set);
 }
 
-/* Walks from dir up to the mount point, calling fn on each level's dir.
- * fn returns a quota (CPUs) or 0 for none; the smallest one wins. */
+/* One level of the quota walk: v2 cpu.max, v1 cfs quota/period. */
+struct quota_walk {
+    const char *root;
+    int v2;
+    double best;  /* CPUs; 0 = none */
+    char *src;
+    size_t srclen;
+};
+
+static int quota_level(void *ctx, const char *d)
+{
+    struct quota_walk *w = ctx;
+    char buf[128];
+    double q = 0;
+    if (w->v2) {
+        if (lbw_cg_read(w->root, d, "cpu.max", buf, sizeof(buf)) > 0 && strncmp(buf, "max", 3)) {
+            unsigned long long quota, period;
+            if (sscanf(buf, "%llu %llu", &quota, &period) == 2 && period > 0)
+                q = (double)quota / (double)period;
+        }
+    } else {
+        char pb[64];
+        if (lbw_cg_read(w->root, d, "cpu.cfs_quota_us", buf, sizeof(buf)) > 0 &&
+            lbw_cg_read(w->root, d, "cpu.cfs_period_us", pb, sizeof(pb)) > 0) {
+            long long quota = strtoll(buf, NULL, 10), period = strtoll(pb, NULL, 10);
+            if (quota > 0 && period > 0)
+                q = (double)quota / (double)period;
+        }
+    }
+    if (q > 0 && (w->best == 0 || q < w->best)) {
+        w->best = q;
+        char f[LBW_CG_PATH_MAX + 32];
+        snprintf(f, sizeof(f), "%s/%s", d, w->v2 ? "cpu.max" : "cpu.cfs_quota_us");
+        snprintf(w->src, w->srclen, "%.130s (%g CPUs)", f, q);
+    }
+    return 0; /* on to the top: the tightest level wins */
+}
+
+/* The tightest quota from dir up to the mount point (0 = none). */
 static double walk_quota(const char *root, const char *dir, const char *mnt, int v2,
                          char *src, size_t srclen)
 {
-    char d[4096], buf[128];
-    double best = 0;
-    snprintf(d, sizeof(d), "%s", dir);
-    for (;;) {
-        char f[4200];
-        double q = 0;
-        if (v2) {
-            snprintf(f, sizeof(f), "%s/cpu.max", d);
-            if (lbw_root_read(root, f, buf, sizeof(buf)) > 0 && strncmp(buf, "max", 3) != 0) {
-                unsigned long long quota, period;
-                if (sscanf(buf, "%llu %llu", &quota, &period) == 2 && period > 0)
-                    q = (double)quota / (double)period;
-            }
-        } else {
-            char p[4200];
-            snprintf(f, sizeof(f), "%s/cpu.cfs_quota_us", d);
-            snprintf(p, sizeof(p), "%s/cpu.cfs_period_us", d);
-            char pb[64];
-            if (lbw_root_read(root, f, buf, sizeof(buf)) > 0 &&
-                lbw_root_read(root, p, pb, sizeof(pb)) > 0) {
-                long long quota = strtoll(buf, NULL, 10), period = strtoll(pb, NULL, 10);
-                if (quota > 0 && period > 0)
-                    q = (double)quota / (double)period;
-            }
-        }
-        if (q > 0 && (best == 0 || q < best)) {
-            best = q;
-            snprintf(src, srclen, "%.130s (%g CPUs)", f, q);
-        }
-        if (!lbw_cgroup_up(d, mnt))
-            break;
-    }
-    return best;
+    struct quota_walk w = {.root = root, .v2 = v2, .src = src, .srclen = srclen};
+    lbw_cg_walk_up(dir, mnt, quota_level, &w);
+    return w.best;
 }
 
 void lbw_probe_cpu(const struct lbw_probe_opts *o, struct lbw_host *h)
@@ -83,17 +91,15 @@ void lbw_probe_cpu(const struct lbw_probe_opts *o, struct lbw_host *h)
     h->usable = h->online;
     lbw_cpuset_and(&h->usable, &h->affinity);
     /* cgroup cpuset: v2 first, then v1 */
-    char dir[4096], mnt[4096], f[4200];
+    char dir[LBW_CG_PATH_MAX], mnt[LBW_CG_PATH_MAX];
     h->has_cgroup_cpuset = 0;
-    if (lbw_cgroup_dir(root, NULL, dir, sizeof(dir), mnt, sizeof(mnt)) == 0) {
-        snprintf(f, sizeof(f), "%s/cpuset.cpus.effective", dir);
-        if (lbw_root_read(root, f, buf, sizeof(buf)) > 0 &&
+    if (lbw_cg_self_dir(root, NULL, dir, sizeof(dir), mnt, sizeof(mnt)) == 0) {
+        if (lbw_cg_read(root, dir, "cpuset.cpus.effective", buf, sizeof(buf)) > 0 &&
             lbw_cpuset_parse(buf, &h->cgroup_cpuset) == 0 && lbw_cpuset_count(&h->cgroup_cpuset))
             h->has_cgroup_cpuset = 1;
     }
-    if (!h->has_cgroup_cpuset && lbw_cgroup_dir(root, "cpuset", dir, sizeof(dir), NULL, 0) == 0) {
-        snprintf(f, sizeof(f), "%s/cpuset.effective_cpus", dir);
-        if (lbw_root_read(root, f, buf, sizeof(buf)) > 0 &&
+    if (!h->has_cgroup_cpuset && lbw_cg_self_dir(root, "cpuset", dir, sizeof(dir), NULL, 0) == 0) {
+        if (lbw_cg_read(root, dir, "cpuset.effective_cpus", buf, sizeof(buf)) > 0 &&
             lbw_cpuset_parse(buf, &h->cgroup_cpuset) == 0 && lbw_cpuset_count(&h->cgroup_cpuset))
             h->has_cgroup_cpuset = 1;
     }
@@ -104,14 +110,14 @@ void lbw_probe_cpu(const struct lbw_probe_opts *o, struct lbw_host *h)
     h->cpu_quota = 0;
     snprintf(h->cpu_quota_source, sizeof(h->cpu_quota_source), "none");
     char src[160];
-    if (lbw_cgroup_dir(root, NULL, dir, sizeof(dir), mnt, sizeof(mnt)) == 0) {
+    if (lbw_cg_self_dir(root, NULL, dir, sizeof(dir), mnt, sizeof(mnt)) == 0) {
         double q = walk_quota(root, dir, mnt, 1, src, sizeof(src));
         if (q > 0) {
             h->cpu_quota = q;
             snprintf(h->cpu_quota_source, sizeof(h->cpu_quota_source), "%s", src);
         }
     }
-    if (lbw_cgroup_dir(root, "cpu", dir, sizeof(dir), mnt, sizeof(mnt)) == 0) {
+    if (lbw_cg_self_dir(root, "cpu", dir, sizeof(dir), mnt, sizeof(mnt)) == 0) {
         double q = walk_quota(root, dir, mnt, 0, src, sizeof(src));
         if (q > 0 && (h->cpu_quota == 0 || q < h->cpu_quota)) {
             h->cpu_quota = q;

@@ -2,13 +2,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cgroup.h"
 #include "probe.h"
 
 void lbw_probe_host(const struct lbw_probe_opts *o, struct lbw_host *h)
 {
     memset(h, 0, sizeof(*h));
     const char *root = o->root ? o->root : "/";
-    snprintf(h->cgroup_mode, sizeof(h->cgroup_mode), "%s", lbw_cgroup_mode(root));
+    snprintf(h->cgroup_mode, sizeof(h->cgroup_mode), "%s", lbw_cg_mode(root));
     lbw_probe_cpu(o, h);
     lbw_probe_mem(o, h);
     lbw_probe_numa(o, h);

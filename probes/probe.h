@@ -104,17 +104,5 @@ int lbw_probe_hwid(const struct lbw_probe_opts *o, uint64_t *hwid, char *src, si
 /* Reads root+path (at most cap-1 bytes, NUL-terminated, trailing newline
  * kept). Returns the length or -errno. */
 ssize_t lbw_root_read(const char *root, const char *path, char *buf, size_t cap);
-/* The directory of this process's cgroup for a v1 controller ("memory",
- * "cpu", "cpuset") or for v2 (controller NULL), resolved through
- * proc/self/cgroup and proc/self/mountinfo, and the hierarchy's mount point
- * (mnt_out may be NULL). Paths are relative to root (starting with '/').
- * Returns 0 or -1. */
-int lbw_cgroup_dir(const char *root, const char *controller, char *out, size_t cap,
-                   char *mnt_out, size_t mnt_cap);
-/* Moves dir one level up the hierarchy mounted at mnt. Returns 1, or 0
- * when dir is already the mount point (the top). */
-int lbw_cgroup_up(char *dir, const char *mnt);
-/* "v2", "v1", "hybrid" or "none", from mountinfo. */
-const char *lbw_cgroup_mode(const char *root);
 
 #endif

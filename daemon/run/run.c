@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
+#include "cleanup.h"
 #include "environment.h"
 #include "fs.h"
 #include "invlog.h"
@@ -175,21 +178,17 @@ static int write_extra_files(struct lbw_run *run, struct lbw_extra_file *ef, siz
 static size_t tree_pids(struct lbw_run *run, pid_t *pids, size_t cap)
 {
     size_t n = lbw_tree_list(getpid(), pids, cap);
-    if (run->cg_dir[0]) {
-        char p[PATH_MAX + 16];
-        snprintf(p, sizeof(p), "%s/cgroup.procs", run->cg_dir);
-        FILE *f = fopen(p, "re");
-        if (f) {
-            long v;
-            while (n < cap && fscanf(f, "%ld", &v) == 1) {
-                int dup = 0;
-                for (size_t i = 0; i < n && !dup; i++)
-                    dup = pids[i] == (pid_t)v;
-                if (!dup && (pid_t)v != getpid())
-                    pids[n++] = (pid_t)v;
-            }
-            fclose(f);
+    if (run->cg_dir[0] && n < cap) {
+        pid_t *cg = malloc(cap * sizeof(*cg));
+        ssize_t m = cg ? lbw_cg_procs(run->cg_dir, 1, cg, cap) : 0;
+        for (ssize_t k = 0; k < m && (size_t)k < cap && n < cap; k++) {
+            int dup = cg[k] == getpid();
+            for (size_t i = 0; i < n && !dup; i++)
+                dup = pids[i] == cg[k];
+            if (!dup)
+                pids[n++] = cg[k];
         }
+        free(cg);
     }
     return n;
 }
@@ -197,14 +196,12 @@ static size_t tree_pids(struct lbw_run *run, pid_t *pids, size_t cap)
 static size_t tree_signal(struct lbw_run *run, int sig)
 {
     if (sig == SIGKILL && run->cg_dir[0]) {
-        char p[PATH_MAX + 16];
-        snprintf(p, sizeof(p), "%s/cgroup.kill", run->cg_dir);
-        int fd = open(p, O_WRONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            if (write(fd, "1", 1) < 0)
-                LBW_DEBUG("run", "cgroup.kill: %s", strerror(errno));
-            close(fd);
-        }
+        ssize_t k = lbw_cg_kill(run->cg_dir);
+        if (k < 0)
+            LBW_DEBUG("run", "killing cgroup %s: %s", run->cg_dir, strerror((int)-k));
+        else
+            LBW_DEBUG("run", "invocation %lld: cgroup kill of %zd process(es) in %s",
+                      (long long)run->inv_id, k, run->cg_dir);
     }
     pid_t pids[4096];
     size_t n = tree_pids(run, pids, 4096);
@@ -319,8 +316,11 @@ static void maybe_end(struct lbw_run *run)
     double v;
     if (lbw_invlog_progress(&run->log, &v) && run->o.on_progress)
         run->o.on_progress(run->o.ctx, v);
-    if (run->cg_dir[0] && rmdir(run->cg_dir) < 0)
-        LBW_DEBUG("run", "rmdir %s: %s", run->cg_dir, strerror(errno));
+    if (run->cg_dir[0]) {
+        int rc = lbw_cg_remove(run->cg_dir);
+        LBW_DEBUG("run", "invocation %lld: removing cgroup %s: %s", (long long)run->inv_id,
+                  run->cg_dir, rc < 0 ? strerror(-rc) : "done");
+    }
     run->o.on_end(run->o.ctx, run);
 }
 
@@ -388,25 +388,271 @@ static void exit_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
     maybe_end(run);
 }
 
-/* ---- start ------------------------------------------------------------------- */
+/* ---- start, one step at a time ---------------------------------------------- */
 
-static int make_cgroup(struct lbw_run *run)
+/* What only the start needs. Every step fills its part or fails with
+ * fail()/refuse(); start_free() releases whatever was filled, on success
+ * and failure alike, and run_abort() undoes what the run itself holds. */
+struct start {
+    const struct lbw_run_opts *o;
+    const char **argv;          /* the job's, borrowed strings */
+    size_t argc;
+    struct lbw_extra_file *ef;
+    size_t nef;
+    char **sargv;               /* argv with ":/key" extra-file references resolved */
+    struct lbw_env env;
+    char **envp;
+    char exe[PATH_MAX], cwd[PATH_MAX];
+    int pipes[2][2];
+    int cgfd;
+    const char *err_class;      /* upstream's error_class */
+    char why[1024];             /* for the log (and the scheduler unless msg is set) */
+    char msg[256];              /* what the scheduler is told, when not "error happened: why" */
+};
+
+/* A failure the scheduler sees as "error happened: WHY". */
+__attribute__((format(printf, 2, 3))) static int fail(struct start *st, const char *fmt, ...)
 {
-    if (!run->o.cgroup_parent)
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->why, sizeof(st->why), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* A failure with upstream's class and message (the details go to the log). */
+static int refuse(struct start *st, const char *err_class, const char *msg)
+{
+    st->err_class = err_class;
+    snprintf(st->msg, sizeof(st->msg), "%s", msg);
+    return -1;
+}
+
+static void start_free(struct start *st)
+{
+    for (int s = 0; s < 2; s++)
+        for (int k = 0; k < 2; k++)
+            if (st->pipes[s][k] >= 0)
+                close(st->pipes[s][k]);
+    if (st->cgfd >= 0)
+        close(st->cgfd);
+    lbw_env_free_envp(st->envp);
+    lbw_env_free(&st->env);
+    if (st->sargv)
+        for (size_t i = 0; i < st->argc; i++)
+            free(st->sargv[i]);
+    free(st->sargv);
+    free(st->argv);
+    free(st->ef);
+}
+
+static int step_job(struct lbw_run *run, struct start *st)
+{
+    if (lbw_inv_invocation_id(run->job, &run->inv_id) != 1)
+        return fail(st, "the job has no invocation id");
+    if (lbw_inv_args(run->job, &st->argv, &st->argc) < 0 || st->argc == 0)
+        return fail(st, "the job has no command line");
+    return 0;
+}
+
+/* 7.2 extra files */
+static int step_extra_files(struct lbw_run *run, struct start *st)
+{
+    if (lbw_inv_extra_files(run->job, &st->ef, &st->nef) < 0)
+        return fail(st, "the job's extra files are malformed");
+    if (st->nef && write_extra_files(run, st->ef, st->nef, st->why, sizeof(st->why)) < 0)
         return -1;
-    snprintf(run->cg_dir, sizeof(run->cg_dir), "%s/lbw-inv-%d-%lld", run->o.cgroup_parent,
-             (int)getpid(), (long long)run->inv_id);
-    if (mkdir(run->cg_dir, 0755) < 0 && errno != EEXIST) {
-        LBW_DEBUG("run", "no per-invocation cgroup (%s: %s)", run->cg_dir, strerror(errno));
-        run->cg_dir[0] = 0;
+    return 0;
+}
+
+/* argv, with ":/key" naming an extra file replaced by its path */
+static int step_argv(struct lbw_run *run, struct start *st)
+{
+    st->sargv = calloc(st->argc + 1, sizeof(char *));
+    if (!st->sargv)
+        return fail(st, "out of memory");
+    for (size_t i = 0; i < st->argc; i++) {
+        const char *a = st->argv[i];
+        for (size_t k = 0; st->nef && a[0] == ':' && a[1] == '/' && k < st->nef; k++) {
+            if (!strcmp(a + 2, st->ef[k].path)) {
+                if (asprintf(&st->sargv[i], "%s/%s", run->ef_dir, st->ef[k].path) < 0)
+                    st->sargv[i] = NULL;
+                break;
+            }
+        }
+        if (!st->sargv[i])
+            st->sargv[i] = strdup(a);
+        if (!st->sargv[i])
+            return fail(st, "out of memory");
+    }
+    return 0;
+}
+
+/* 7.3 environment */
+static int step_environment(struct lbw_run *run, struct start *st)
+{
+    const struct lbw_run_opts *o = st->o;
+    struct lbw_env_inputs in = {
+        .worker_environ = o->worker_environ,
+        .job = run->job,
+        .runtime_dir = o->runtime_dir,
+        .runtime_addr = o->runtime_addr,
+        .extra_files_root = st->nef ? run->ef_dir : NULL,
+        .resolver_name = o->resolver_name,
+        .resolver_args_cfg = o->resolver_args_cfg,
+        .stdres_cfg = o->stdres_cfg,
+    };
+    int erc = lbw_env_for_job(&in, &st->env, st->why, sizeof(st->why));
+    if (erc == LBW_ENV_RESOLVER)
+        return refuse(st, "environment_resolver", "failed to resolve requested environment");
+    return erc == LBW_ENV_OK ? 0 : -1;
+}
+
+/* 7.4 the executable (with the python fallback), its directory as the
+ * working directory, and the final environment block */
+static int step_executable(struct lbw_run *run, struct start *st)
+{
+    const char *path = lbw_env_get(&st->env, "PATH");
+    const char *name = st->sargv[0];
+    int frc = lbw_find_executable(name, path, st->exe, sizeof(st->exe));
+    if (frc < 0 && st->o->python_dir && !strchr(name, '/') &&
+        (!strcmp(name, "python") || !strcmp(name, "python.exe"))) {
+        if (lbw_env_append(&st->env, "PATH", st->o->python_dir) < 0)
+            return fail(st, "out of memory");
+        path = lbw_env_get(&st->env, "PATH");
+        frc = lbw_find_executable(name, path, st->exe, sizeof(st->exe));
+    }
+    if (frc < 0) {
+        snprintf(st->why, sizeof(st->why), "executable '%s' not found (PATH=%s)", name,
+                 path ? path : "");
+        return refuse(st, "spawn", "failed to start the process");
+    }
+    snprintf(st->cwd, sizeof(st->cwd), "%s", st->exe);
+    char *slash = strrchr(st->cwd, '/');
+    if (slash == st->cwd)
+        slash[1] = 0;
+    else if (slash)
+        *slash = 0;
+    st->envp = lbw_env_envp(&st->env);
+    return st->envp ? 0 : fail(st, "out of memory");
+}
+
+/* progress regexes: a broken one disables progress for this job */
+static void compile_progress(struct lbw_run *run)
+{
+    for (int s = 0; s < 2; s++) {
+        struct lbw_regex rx;
+        if (lbw_inv_progress_regex(run->job, s, &rx) < 0 || !rx.present)
+            continue;
+        char e[256];
+        run->re[s] = lbw_progress_compile(rx.pattern, rx.len, rx.is_bytes, rx.flags, e,
+                                          sizeof(e));
+        if (!run->re[s])
+            LBW_WARN("run", "invocation %lld: %s progress regex does not compile (%s): "
+                            "no progress from %s", (long long)run->inv_id,
+                     s ? "stderr" : "stdout", e, s ? "stderr" : "stdout");
+    }
+}
+
+/* 7.5 the log directory, with the progress parsers */
+static int step_log_dir(struct lbw_run *run, struct start *st)
+{
+    compile_progress(run);
+    if (lbw_invlog_open(&run->log, st->o->log_root, st->o->db_uid, run->inv_id, time(NULL),
+                        st->why, sizeof(st->why)) < 0)
         return -1;
+    run->log_open = 1;
+    lbw_invlog_set_progress(&run->log, run->re[0], run->re[1]);
+    return 0;
+}
+
+static int step_pipes(struct lbw_run *run, struct start *st)
+{
+    for (int s = 0; s < 2; s++) {
+        if (pipe2(st->pipes[s], O_CLOEXEC) < 0)
+            return fail(st, "pipe: %s", strerror(errno));
+        lbw_set_nonblock(st->pipes[s][0]);
+        /* best effort: capped by /proc/sys/fs/pipe-max-size for non-root */
+        fcntl(st->pipes[s][0], F_SETPIPE_SZ, PIPE_SIZE);
+        run->buf[s] = malloc(RBUF);
+        if (!run->buf[s])
+            return fail(st, "out of memory");
     }
-    int fd = open(run->cg_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        rmdir(run->cg_dir);
+    return 0;
+}
+
+/* The invocation's own cgroup, when the worker has a writable parent for
+ * them; without one (or when it cannot be made) the run goes on without. */
+static int step_cgroup(struct lbw_run *run, struct start *st)
+{
+    if (!st->o->cgroup_parent)
+        return 0;
+    snprintf(run->cg_dir, sizeof(run->cg_dir), "%s/inv-%lld", st->o->cgroup_parent,
+             (long long)run->inv_id);
+    int rc = lbw_cg_create(run->cg_dir);
+    st->cgfd = rc < 0 ? rc : lbw_cg_open(run->cg_dir);
+    if (st->cgfd < 0) {
+        LBW_DEBUG("run", "no per-invocation cgroup (%s: %s)", run->cg_dir,
+                  strerror(-st->cgfd));
+        lbw_cg_remove(run->cg_dir);
         run->cg_dir[0] = 0;
+        st->cgfd = -1;
     }
-    return fd;
+    return 0;
+}
+
+static int step_spawn(struct lbw_run *run, struct start *st)
+{
+    struct lbw_spawn_opts so = {
+        .path = st->exe,
+        .argv = st->sargv,
+        .envp = st->envp,
+        .cwd = st->cwd,
+        .stdin_fd = -1,
+        .stdout_fd = st->pipes[0][1],
+        .stderr_fd = st->pipes[1][1],
+        .nice = st->o->nice,
+        .cgroup_fd = st->cgfd,
+        /* should the worker die, the payload goes with it: all that is
+         * left without a cgroup to find its descendants by */
+        .pdeathsig = SIGKILL,
+    };
+    run->t_start = lbw_now_ns();
+    char serr[512];
+    int rc = lbw_spawn(&so, &run->child, serr, sizeof(serr));
+    if (rc < 0 && st->cgfd >= 0) {
+        /* the cgroup may refuse us (controllers, permissions): go on without */
+        LBW_DEBUG("run", "spawning into %s failed (%s); without a cgroup", run->cg_dir, serr);
+        lbw_cg_remove(run->cg_dir);
+        run->cg_dir[0] = 0;
+        so.cgroup_fd = -1;
+        rc = lbw_spawn(&so, &run->child, serr, sizeof(serr));
+    }
+    /* the child has its ends of the pipes */
+    close(st->pipes[0][1]);
+    close(st->pipes[1][1]);
+    st->pipes[0][1] = st->pipes[1][1] = -1;
+    if (rc == -ENOENT) {
+        snprintf(st->why, sizeof(st->why), "%s", serr);
+        return refuse(st, "spawn", "failed to start the process");
+    }
+    if (rc < 0)
+        return fail(st, "%s", serr);
+    return 0;
+}
+
+/* output reads and the exit watch on the reactor */
+static int step_register(struct lbw_run *run, struct start *st)
+{
+    for (int s = 0; s < 2; s++) {
+        run->rfd[s] = TAKE_FD(st->pipes[s][0]);
+        arm_read(run, s);
+    }
+    if (lbw_poll(st->o->r, &run->xop, run->child.pidfd, POLLIN, exit_cb) < 0)
+        LBW_ERROR("run", "cannot watch pid %d", (int)run->child.pid);
+    LBW_INFO("run", "invocation %lld: started %s (pid %d)%s%s", (long long)run->inv_id, st->exe,
+             (int)run->child.pid, run->cg_dir[0] ? " in cgroup " : "", run->cg_dir);
+    return 0;
 }
 
 static void run_destroy(struct lbw_run *run)
@@ -424,222 +670,11 @@ static void run_destroy(struct lbw_run *run)
     free(run);
 }
 
-int lbw_run_start(const struct lbw_run_opts *o, struct lbw_inv *job, struct lbw_run **out,
-                  const char **err_class, char *msg, size_t msglen)
+/* Undoes a start that failed before the payload ran. */
+static void run_abort(struct lbw_run *run)
 {
-    *err_class = "exception";
-    struct lbw_run *run = calloc(1, sizeof(*run));
-    if (!run) {
-        snprintf(msg, msglen, "error happened: out of memory");
-        return -1;
-    }
-    run->o = *o;
-    if (!run->o.kill_grace_ns)
-        run->o.kill_grace_ns = 10000 * MS;
-    run->job = job;
-    run->rfd[0] = run->rfd[1] = -1;
-    run->child.pidfd = -1;
-    run->rop[0].user = run->rop[1].user = run->xop.user = run->kop.user = run;
-    char why[1024] = "";
-    const char **argv = NULL;
-    size_t argc = 0;
-    char **sargv = NULL;
-    struct lbw_env env;
-    lbw_env_init(&env);
-    char **envp = NULL;
-    int pipes[2][2] = {{-1, -1}, {-1, -1}};
-    int cgfd = -1;
-    struct lbw_extra_file *ef = NULL;
-    size_t nef = 0;
-
-    if (lbw_inv_invocation_id(job, &run->inv_id) != 1) {
-        snprintf(why, sizeof(why), "the job has no invocation id");
-        goto fail;
-    }
-    if (lbw_inv_args(job, &argv, &argc) < 0 || argc == 0) {
-        snprintf(why, sizeof(why), "the job has no command line");
-        goto fail;
-    }
-    /* 7.2 extra files */
-    if (lbw_inv_extra_files(job, &ef, &nef) < 0) {
-        snprintf(why, sizeof(why), "the job's extra files are malformed");
-        goto fail;
-    }
-    if (nef && write_extra_files(run, ef, nef, why, sizeof(why)) < 0)
-        goto fail;
-    sargv = calloc(argc + 1, sizeof(char *));
-    if (!sargv)
-        goto oom;
-    for (size_t i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        sargv[i] = NULL;
-        if (nef && a[0] == ':' && a[1] == '/') {
-            for (size_t k = 0; k < nef; k++) {
-                if (!strcmp(a + 2, ef[k].path)) {
-                    if (asprintf(&sargv[i], "%s/%s", run->ef_dir, ef[k].path) < 0)
-                        sargv[i] = NULL;
-                    break;
-                }
-            }
-        }
-        if (!sargv[i])
-            sargv[i] = strdup(a);
-        if (!sargv[i])
-            goto oom;
-    }
-    /* 7.3 environment */
-    struct lbw_env_inputs in = {
-        .worker_environ = o->worker_environ,
-        .job = job,
-        .runtime_dir = o->runtime_dir,
-        .runtime_addr = o->runtime_addr,
-        .extra_files_root = nef ? run->ef_dir : NULL,
-        .resolver_name = o->resolver_name,
-        .resolver_args_cfg = o->resolver_args_cfg,
-        .stdres_cfg = o->stdres_cfg,
-    };
-    int erc = lbw_env_for_job(&in, &env, why, sizeof(why));
-    if (erc == LBW_ENV_RESOLVER) {
-        *err_class = "environment_resolver";
-        LBW_WARN("run", "invocation %lld: %s", (long long)run->inv_id, why);
-        snprintf(msg, msglen, "failed to resolve requested environment");
-        goto fail_msg;
-    }
-    if (erc != LBW_ENV_OK)
-        goto fail;
-    /* 7.4 the executable */
-    char exe[PATH_MAX];
-    const char *path = lbw_env_get(&env, "PATH");
-    int frc = lbw_find_executable(sargv[0], path, exe, sizeof(exe));
-    if (frc < 0 && o->python_dir && !strchr(sargv[0], '/') &&
-        (!strcmp(sargv[0], "python") || !strcmp(sargv[0], "python.exe"))) {
-        if (lbw_env_append(&env, "PATH", o->python_dir) < 0)
-            goto oom;
-        frc = lbw_find_executable(sargv[0], lbw_env_get(&env, "PATH"), exe, sizeof(exe));
-    }
-    if (frc < 0) {
-        *err_class = "spawn";
-        LBW_WARN("run", "invocation %lld: executable '%s' not found (PATH=%s)",
-                 (long long)run->inv_id, sargv[0], path ? path : "");
-        snprintf(msg, msglen, "failed to start the process");
-        goto fail_msg;
-    }
-    char cwd[PATH_MAX];
-    snprintf(cwd, sizeof(cwd), "%s", exe);
-    char *slash = strrchr(cwd, '/');
-    if (slash == cwd)
-        slash[1] = 0;
-    else if (slash)
-        *slash = 0;
-    envp = lbw_env_envp(&env);
-    if (!envp)
-        goto oom;
-    /* progress regexes: a broken one disables progress for this job */
-    for (int s = 0; s < 2; s++) {
-        struct lbw_regex rx;
-        if (lbw_inv_progress_regex(job, s, &rx) == 0 && rx.present) {
-            char e[256];
-            run->re[s] = lbw_progress_compile(rx.pattern, rx.len, rx.is_bytes, rx.flags, e,
-                                              sizeof(e));
-            if (!run->re[s])
-                LBW_WARN("run", "invocation %lld: %s progress regex does not compile (%s): "
-                                "no progress from %s", (long long)run->inv_id,
-                         s ? "stderr" : "stdout", e, s ? "stderr" : "stdout");
-        }
-    }
-    /* 7.5 logs */
-    char lerr[512];
-    if (lbw_invlog_open(&run->log, o->log_root, o->db_uid, run->inv_id, time(NULL), lerr,
-                        sizeof(lerr)) < 0) {
-        snprintf(why, sizeof(why), "%s", lerr);
-        goto fail;
-    }
-    run->log_open = 1;
-    lbw_invlog_set_progress(&run->log, run->re[0], run->re[1]);
-    for (int s = 0; s < 2; s++) {
-        if (pipe2(pipes[s], O_CLOEXEC) < 0) {
-            snprintf(why, sizeof(why), "pipe: %s", strerror(errno));
-            goto fail;
-        }
-        lbw_set_nonblock(pipes[s][0]);
-        /* best effort: capped by /proc/sys/fs/pipe-max-size for non-root */
-        fcntl(pipes[s][0], F_SETPIPE_SZ, PIPE_SIZE);
-        run->buf[s] = malloc(RBUF);
-        if (!run->buf[s])
-            goto oom;
-    }
-    cgfd = make_cgroup(run);
-    struct lbw_spawn_opts so = {
-        .path = exe,
-        .argv = sargv,
-        .envp = envp,
-        .cwd = cwd,
-        .stdin_fd = -1,
-        .stdout_fd = pipes[0][1],
-        .stderr_fd = pipes[1][1],
-        .nice = o->nice,
-        .cgroup_fd = cgfd,
-    };
-    run->t_start = lbw_now_ns();
-    char serr[512];
-    int src = lbw_spawn(&so, &run->child, serr, sizeof(serr));
-    if (src < 0 && cgfd >= 0) {
-        /* the cgroup may refuse us (controllers, permissions): go on without */
-        LBW_DEBUG("run", "spawning into %s failed (%s); without a cgroup", run->cg_dir, serr);
-        rmdir(run->cg_dir);
-        run->cg_dir[0] = 0;
-        so.cgroup_fd = -1;
-        src = lbw_spawn(&so, &run->child, serr, sizeof(serr));
-    }
-    if (cgfd >= 0)
-        close(cgfd);
-    cgfd = -1;
-    close(pipes[0][1]);
-    close(pipes[1][1]);
-    pipes[0][1] = pipes[1][1] = -1;
-    if (src < 0) {
-        if (src == -ENOENT) {
-            *err_class = "spawn";
-            LBW_WARN("run", "invocation %lld: %s", (long long)run->inv_id, serr);
-            snprintf(msg, msglen, "failed to start the process");
-            goto fail_msg;
-        }
-        snprintf(why, sizeof(why), "%s", serr);
-        goto fail;
-    }
-    run->rfd[0] = pipes[0][0];
-    run->rfd[1] = pipes[1][0];
-    pipes[0][0] = pipes[1][0] = -1;
-    arm_read(run, 0);
-    arm_read(run, 1);
-    if (lbw_poll(o->r, &run->xop, run->child.pidfd, POLLIN, exit_cb) < 0)
-        LBW_ERROR("run", "cannot watch pid %d", (int)run->child.pid);
-    LBW_INFO("run", "invocation %lld: started %s (pid %d)%s", (long long)run->inv_id, exe,
-             (int)run->child.pid, run->cg_dir[0] ? " in its own cgroup" : "");
-    lbw_env_free_envp(envp);
-    lbw_env_free(&env);
-    for (size_t i = 0; i < argc; i++)
-        free(sargv[i]);
-    free(sargv);
-    free(argv);
-    free(ef);
-    *out = run;
-    return 0;
-
-oom:
-    snprintf(why, sizeof(why), "out of memory");
-fail:
-    snprintf(msg, msglen, "error happened: %s", why);
-    LBW_WARN("run", "invocation %lld: %s", (long long)run->inv_id, why);
-fail_msg:
-    for (int s = 0; s < 2; s++)
-        for (int k = 0; k < 2; k++)
-            if (pipes[s][k] >= 0)
-                close(pipes[s][k]);
-    if (cgfd >= 0)
-        close(cgfd);
     if (run->cg_dir[0])
-        rmdir(run->cg_dir);
+        lbw_cg_remove(run->cg_dir);
     if (run->log_open) {
         lbw_invlog_close(&run->log);
         lbw_invlog_remove(&run->log);
@@ -647,15 +682,57 @@ fail_msg:
     }
     if (run->ef_dir[0])
         lbw_rm_tree(run->ef_dir);
-    lbw_env_free_envp(envp);
-    lbw_env_free(&env);
-    if (sargv)
-        for (size_t i = 0; i < argc; i++)
-            free(sargv[i]);
-    free(sargv);
-    free(argv);
-    free(ef);
     run_destroy(run);
+}
+
+static struct lbw_run *run_new(const struct lbw_run_opts *o, struct lbw_inv *job)
+{
+    struct lbw_run *run = calloc(1, sizeof(*run));
+    if (!run)
+        return NULL;
+    run->o = *o;
+    if (!run->o.kill_grace_ns)
+        run->o.kill_grace_ns = 10000 * MS;
+    run->job = job;
+    run->rfd[0] = run->rfd[1] = -1;
+    run->child.pidfd = -1;
+    run->rop[0].user = run->rop[1].user = run->xop.user = run->kop.user = run;
+    return run;
+}
+
+typedef int (*start_step)(struct lbw_run *run, struct start *st);
+
+int lbw_run_start(const struct lbw_run_opts *o, struct lbw_inv *job, struct lbw_run **out,
+                  const char **err_class, char *msg, size_t msglen)
+{
+    static const start_step steps[] = {
+        step_job,   step_extra_files, step_argv,   step_environment, step_executable,
+        step_log_dir, step_pipes,     step_cgroup, step_spawn,       step_register,
+    };
+    *err_class = "exception";
+    struct lbw_run *run = run_new(o, job);
+    if (!run) {
+        snprintf(msg, msglen, "error happened: out of memory");
+        return -1;
+    }
+    struct start st = {.o = o, .pipes = {{-1, -1}, {-1, -1}}, .cgfd = -1,
+                       .err_class = "exception"};
+    lbw_env_init(&st.env);
+    int rc = 0;
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) && rc == 0; i++)
+        rc = steps[i](run, &st);
+    start_free(&st);
+    if (rc == 0) {
+        *out = run;
+        return 0;
+    }
+    LBW_WARN("run", "invocation %lld: %s", (long long)run->inv_id, st.why);
+    *err_class = st.err_class;
+    if (st.msg[0])
+        snprintf(msg, msglen, "%s", st.msg);
+    else
+        snprintf(msg, msglen, "error happened: %s", st.why);
+    run_abort(run);
     return -1;
 }
 

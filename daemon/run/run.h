@@ -1,7 +1,9 @@
 /* run.h — one invocation from start to end (docs/PROTOCOL.md 7.2–7.8): extra
  * files, the environment, finding the executable (with the python
  * fallback), spawning it with clone3 into its own session (and its own
- * cgroup when a delegated cgroup v2 subtree is writable), reading stdout
+ * cgroup, inv-ID under cgroup_parent, when the worker has one: see
+ * invcg.h; the direct child dies with the worker either way through
+ * PR_SET_PDEATHSIG), reading stdout
  * and stderr through the reactor into the upstream-format log files with
  * progress parsing, noticing the exit through the pidfd, and killing the
  * whole process tree on request (SIGTERM, up to 10 s, SIGKILL). Processes
@@ -33,8 +35,8 @@ struct lbw_run_opts {
     const struct lbw_toml *stdres_cfg;   /* standard_environment_resolver config */
     const char *python_dir;        /* appended to PATH to find `python`, or NULL */
     int nice;                      /* added to the payload's niceness */
-    const char *cgroup_parent;     /* delegated cgroup v2 dir for per-invocation
-                                      cgroups, or NULL */
+    const char *cgroup_parent;     /* the worker's cgroup v2 dir for per-invocation
+                                      cgroups (lbw_invcg_setup), or NULL */
     uint64_t kill_grace_ns;        /* SIGTERM -> SIGKILL; 0 = 10 s */
     void (*on_progress)(void *ctx, double value);
     /* The invocation ended (exited or killed; output read to the end, log

@@ -351,6 +351,39 @@ static void test_route_and_watch(void)
     lbw_addrwatch_close(w);
 }
 
+/* The committed cgroup layouts (tests/fixtures/cgroups): limits set by an
+ * ancestor win the walk-up; a container's v1 view (namespace roots, a
+ * mount point with an escaped space) is followed to the right files. */
+static void fixture_root(const char *layout, char *out, size_t cap)
+{
+    const char *dir = getenv("LBW_FIXTURES");
+    snprintf(out, cap, "%s/cgroups/%s", dir && *dir ? dir : "tests/fixtures", layout);
+}
+
+static void test_cgroup_fixture_layouts(void)
+{
+    char root[512];
+    struct lbw_host *h = calloc(1, sizeof(*h));
+    CU_ASSERT_FATAL(h != NULL);
+    fixture_root("v2", root, sizeof(root));
+    struct lbw_probe_opts o = {.root = root, .nvml_library = ""};
+    all_affinity(&o, 16);
+    lbw_probe_cpu(&o, h);
+    lbw_probe_mem(&o, h);
+    CU_ASSERT(h->has_cgroup_cpuset && lbw_cpuset_count(&h->cgroup_cpuset) == 8);
+    CU_ASSERT(h->cpu_quota == 3.0);
+    CU_ASSERT(strstr(h->cpu_quota_source, "render.service/cpu.max") != NULL);
+    CU_ASSERT(h->mem_limit == 8589934592ull); /* the slice's, above the service */
+    CU_ASSERT(strstr(h->mem_limit_source, "/sys/fs/cgroup/system.slice/memory.max") != NULL);
+    fixture_root("v1", root, sizeof(root));
+    lbw_probe_cpu(&o, h);
+    lbw_probe_mem(&o, h);
+    CU_ASSERT(h->cpu_quota == 0.5 && h->cpu_count == 0.5);
+    CU_ASSERT(h->mem_limit == 536870912ull);
+    CU_ASSERT(strstr(h->mem_limit_source, "/cg root/memory/memory.limit_in_bytes") != NULL);
+    free(h);
+}
+
 static const struct lbw_test tests[] = {
     {"CPU lists", test_cpulists},
     {"two-socket NUMA server, offline CPUs", test_numa_server},
@@ -358,6 +391,8 @@ static const struct lbw_test tests[] = {
     {"v1/v2 hybrid like this machine; hwid fallbacks", test_hybrid_like_this_machine},
     {"two NVIDIA GPUs without NVML + AMD (+ Intel discrete); no GPU", test_gpus_without_nvml},
     {"NVML through a fake library with two GPUs", test_nvml_fake},
+    {"cgroup layouts from tests/fixtures/cgroups (v2 service, v1 container)",
+     test_cgroup_fixture_layouts},
     {"[resources] overrides", test_overrides},
     {"route source address; address watch", test_route_and_watch},
     {NULL, NULL},

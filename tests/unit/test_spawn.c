@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "proc.h"
@@ -177,11 +178,73 @@ static void test_tree_kill_daemon(void)
     CU_ASSERT_EQUAL(left, 0);
 }
 
+/* A spawner that dies: with pdeathsig its child goes too; without, the
+ * child lives on (re-parented), which is what the option is for. */
+static pid_t spawn_from_dying_parent(int pdeathsig)
+{
+    int p[2];
+    CU_ASSERT_FATAL(pipe(p) == 0);
+    pid_t mid = fork();
+    CU_ASSERT_FATAL(mid >= 0);
+    if (mid == 0) {
+        close(p[0]);
+        char *argv[] = {"sleep", "100", NULL};
+        char *envp[] = {NULL};
+        struct lbw_spawn_opts o = {.path = "/bin/sleep", .argv = argv, .envp = envp,
+                                   .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1,
+                                   .cgroup_fd = -1, .pdeathsig = pdeathsig};
+        struct lbw_child c;
+        char msg[300];
+        pid_t got = lbw_spawn(&o, &c, msg, sizeof(msg)) == 0 ? c.pid : -1;
+        ssize_t w = write(p[1], &got, sizeof(got));
+        _exit(w == sizeof(got) ? 0 : 1);
+    }
+    close(p[1]);
+    pid_t child = -1;
+    CU_ASSERT(read(p[0], &child, sizeof(child)) == sizeof(child));
+    close(p[0]);
+    waitpid(mid, NULL, 0);
+    return child;
+}
+
+static int gone_within(pid_t pid, int ms)
+{
+    for (int i = 0; i < ms / 10; i++) {
+        char st[64], b[512] = "";
+        snprintf(st, sizeof(st), "/proc/%d/stat", (int)pid);
+        FILE *f = fopen(st, "r");
+        if (!f)
+            return 1;
+        size_t n = fread(b, 1, sizeof(b) - 1, f);
+        fclose(f);
+        b[n] = 0;
+        char *rp = strrchr(b, ')');
+        if (rp && (rp[2] == 'Z' || rp[2] == 'X'))
+            return 1;
+        usleep(10000);
+    }
+    return 0;
+}
+
+static void test_pdeathsig(void)
+{
+    pid_t c = spawn_from_dying_parent(SIGKILL);
+    CU_ASSERT_FATAL(c > 0);
+    CU_ASSERT(gone_within(c, 3000));
+    pid_t d = spawn_from_dying_parent(0);
+    CU_ASSERT_FATAL(d > 0);
+    CU_ASSERT(!gone_within(d, 200));
+    kill(d, SIGKILL);
+    CU_ASSERT(gone_within(d, 3000));
+    lbw_reap_orphans(-1); /* ours if this process is a subreaper */
+}
+
 static const struct lbw_test tests[] = {
     {"fds, env, cwd, exit codes", test_spawn_basics},
     {"signal mask and dispositions reset, nice", test_spawn_signals_and_nice},
     {"failures name the step", test_spawn_failures},
     {"tree kill reaches a double-forked daemon", test_tree_kill_daemon},
+    {"the parent-death signal ends a child whose spawner died", test_pdeathsig},
     {NULL, NULL},
 };
 
