@@ -8,10 +8,11 @@ Usage: scenarios_sdnotify.py [NAME...]"""
 import asyncio
 import os
 import socket
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import run  # noqa: E402
+from harness import BIN, run  # noqa: E402
 from lbpeer import make_job, next_invocation_id  # noqa: E402
 from scenarios import check  # noqa: E402
 
@@ -150,6 +151,76 @@ async def notify_absent_is_noop(h):
         w.proc.terminate()
         check(await w.wait_exit() == 0, 'exit with %r' % env)
     check('neither an absolute path' in h.workers[-1].log(), 'bad NOTIFY_SOCKET said')
+
+
+def tree_state(root):
+    """Every path under root with its size and modification time."""
+    out = {}
+    for d, dirs, files in os.walk(root):
+        for n in dirs + files:
+            p = os.path.join(d, n)
+            st = os.lstat(p)
+            out[p] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+async def installed_as_the_service_runs_it(h):
+    """The installed package run as its unit runs it (LBW_INSTALLED=1, root):
+    as the lifeblood user, LIFEBLOOD_CONFIG_LOCATION=/etc/lifeblood, in its
+    state directory. READY=1 after the hello, the payload finds the
+    installed lifeblood_connection, the invocation log is under
+    /var/lib/lifeblood/worker/logs, nothing under /etc changes, STOPPING=1
+    and a clean exit at SIGTERM."""
+    m = Manager(h, True)  # abstract: no file permissions between root and lifeblood
+    s = await h.scheduler()
+    etc_before = tree_state('/etc/lifeblood')
+    env = {'PATH': '/usr/bin:/bin', 'HOME': '/var/lib/lifeblood', 'LANG': 'C.UTF-8',
+           'LIFEBLOOD_CONFIG_LOCATION': '/etc/lifeblood',
+           'STATE_DIRECTORY': '/var/lib/lifeblood/worker',
+           'NOTIFY_SOCKET': m.name, 'WATCHDOG_USEC': '30000000'}
+    logfile = os.path.join(h.tmp, 'service.log')
+    p = subprocess.Popen(['setpriv', '--reuid=lifeblood', '--regid=lifeblood', '--init-groups',
+                          BIN, '--loglevel', 'DEBUG', 'worker', '--scheduler-address', s.addr,
+                          '--no-loop'],
+                         cwd='/var/lib/lifeblood/worker', env=env, stdin=subprocess.DEVNULL,
+                         stdout=open(logfile, 'wb'), stderr=subprocess.STDOUT)
+    try:
+        addr, = await s.wait_worker()
+        await m.wait(lambda x: 'READY=1' in x, 10, 'READY=1')
+        iid = next_invocation_id()
+        r = await s.task(addr, make_job(
+            ['/bin/sh', '-c', 'python3 -c "import lifeblood_connection as c; print(c.__file__)"'
+             ' && id -un && ls -d /var/lib/lifeblood/worker/logs/db_*/invocations/*'], iid))
+        check(r == {'status': 0}, 'task reply %r' % (r,))
+        _, name, args = await s.wait_report(iid)
+        out = args['stdout']
+        check(name == 'worker.done', '%s: %s' % (name, out))
+        check('/usr/share/lifeblood-worker/runtime/lifeblood_connection.py' in out,
+              'the installed lifeblood_connection: %r' % out)
+        check('] lifeblood\n' in out, 'payload user: %r' % out)
+        check('/var/lib/lifeblood/worker/logs/db_%016x/invocations/%d' % (s.db_uid, iid) in out,
+              'invocation log directory: %r' % out)
+        check(tree_state('/etc/lifeblood') == etc_before, 'something under /etc/lifeblood changed')
+        p.terminate()
+        await m.wait(lambda x: x.startswith('STOPPING=1'), 10, 'STOPPING=1')
+        for _ in range(500):
+            if p.poll() is not None:
+                break
+            await asyncio.sleep(0.02)
+        check(p.returncode == 0, 'exit status %r' % p.returncode)
+    except BaseException:
+        with open(logfile, 'rb') as f:
+            print(f.read().decode('utf-8', 'replace')[-8000:])
+        raise
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        m.close()
+
+
+if os.environ.get('LBW_INSTALLED') == '1':
+    scenario(installed_as_the_service_runs_it)
 
 
 if __name__ == '__main__':
