@@ -7,7 +7,10 @@
 #   make fuzz    libFuzzer targets (clang), each for FUZZ_SECONDS (default 30)
 #   make bench   benchmarks (figures, not tests); see docs/BENCHMARKS.md
 #   make demo    local demo on a built-in default
-#   make install PREFIX=/usr/local DESTDIR=
+#   make install PREFIX=/usr/local DESTDIR=  (binary, man pages, runtime, config, units)
+#   make deb     build/deb/lifeblood-worker_<version>_<arch>.deb (dpkg-buildpackage)
+#   make rpm     build/rpm/RPMS/<arch>/lifeblood-worker-<version>-1.<arch>.rpm (rpmbuild)
+#   make package-check  build, lint, install, exercise and purge the packages (root)
 #   make clean
 
 SHELL        := /bin/bash
@@ -22,6 +25,20 @@ SAN          ?=
 DEB_PKGS := gcc make pkg-config liburing-dev libnl-3-dev libnl-route-3-dev libjsmn-dev \
             libcunit1-dev libpcre2-dev python3 iproute2 util-linux
 FUZZ_PKGS := clang libclang-rt-14-dev
+# What `make deb`, `make rpm` and `make package-check` need on top (and only they).
+PKG_PKGS  := debhelper dpkg-dev elfutils fakeroot lintian rpm systemd
+
+# Installation directories (make install; the packages set them).
+BINDIR      ?= $(PREFIX)/bin
+DATADIR     ?= $(PREFIX)/share
+MANDIR      ?= $(DATADIR)/man
+SYSCONFDIR  ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+MAN5        := docs/lifeblood-worker.toml.5
+MAN8        := docs/lifeblood-worker.8 docs/lifeblood-worker-probe.8 \
+               docs/lifeblood-worker-inspect.8
 
 WARN     := -Wall -Wextra -Werror -Wvla -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter
@@ -95,14 +112,14 @@ BENCH_BIN  := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
 
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 
-.PHONY: all deps deps-check test test-run unit integration check fuzz bench demo install \
-        clean help
+.PHONY: all deps deps-check deps-pkg test test-run unit integration check fuzz bench demo \
+        install deb rpm package-check clean help
 .DEFAULT_GOAL := all
 
 all: $(BIN)
 
 help:
-	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---- dependencies --------------------------------------------------------
 
@@ -129,6 +146,15 @@ deps-fuzz:
 	  [ "$$(id -u)" = 0 ] || { echo "fuzz: needs $$miss (run as root or install them)"; exit 1; }; \
 	  export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q $$miss >/dev/null 2>&1 || \
 	  { apt-get update -q >/dev/null && apt-get install -y -q $$miss; }; }
+
+deps-pkg:
+	@miss="$(call missing,$(PKG_PKGS))"; [ -z "$$miss" ] || { \
+	  [ "$$(id -u)" = 0 ] || { echo "packages: need $$miss (run as root or install them)"; \
+	    exit 1; }; \
+	  echo "packages: installing $$miss"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q --no-install-recommends $$miss >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$miss; }; }
 
 # ---- build ---------------------------------------------------------------
 
@@ -215,12 +241,62 @@ demo: deps-check $(BIN)
 	@LBW_BUILD=$(O) ./demo/run.sh
 
 install: $(BIN)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8
-	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/lifeblood-worker
-	install -m 0644 docs/lifeblood-worker.8 $(DESTDIR)$(PREFIX)/share/man/man8/
-	install -d $(DESTDIR)$(PREFIX)/share/lifeblood-worker/runtime
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(DATADIR)/lifeblood-worker/runtime \
+	  $(DESTDIR)$(SYSCONFDIR)/lifeblood/worker/config.d \
+	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/lifeblood-worker
+	install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 daemon/runtime/lifeblood_connection.py \
-	  $(DESTDIR)$(PREFIX)/share/lifeblood-worker/runtime/
+	  $(DESTDIR)$(DATADIR)/lifeblood-worker/runtime/
+	@# configuration: never over a file that is already there
+	for f in config.toml service.env; do \
+	  t=$(DESTDIR)$(SYSCONFDIR)/lifeblood/worker/$$f; \
+	  [ -e $$t ] || install -m 0644 packaging/etc/worker/$$f $$t; done
+	for u in lifeblood-worker.service lifeblood-worker@.service; do \
+	  sed -e 's|/usr/bin/lifeblood-worker|$(BINDIR)/lifeblood-worker|' \
+	      -e 's|/etc/lifeblood|$(SYSCONFDIR)/lifeblood|g' packaging/systemd/$$u \
+	    > $(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; done
+	install -m 0644 packaging/systemd/lifeblood-worker.sysusers \
+	  $(DESTDIR)$(SYSUSERSDIR)/lifeblood-worker.conf
+	install -m 0644 packaging/systemd/lifeblood-worker.tmpfiles \
+	  $(DESTDIR)$(TMPFILESDIR)/lifeblood-worker.conf
+
+# ---- packages -------------------------------------------------------------
+# Both build from a copy of the source tree (the files git knows, or all
+# but build/ outside a checkout), never from the working tree itself.
+PKG_NAME := lifeblood-worker-$(VERSION)
+define source_copy
+rm -rf $(1) && mkdir -p $(1) && \
+if git rev-parse --git-dir >/dev/null 2>&1; then \
+  git ls-files -z --cached --others --exclude-standard | \
+    xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh | \
+    tar --null -T - -cf - | tar -xf - -C $(1); \
+else tar --exclude=./build --exclude=./.git -cf - . | tar -xf - -C $(1); fi
+endef
+
+deb: deps-check deps-pkg
+	@$(call source_copy,$(O)/deb/$(PKG_NAME))
+	cp -a packaging/debian $(O)/deb/$(PKG_NAME)/debian
+	cd $(O)/deb/$(PKG_NAME) && dpkg-buildpackage -b -us -uc -j2 >../build.log 2>&1 || \
+	  { tail -60 ../build.log; echo "deb: dpkg-buildpackage failed; log in $(O)/deb/build.log"; \
+	    exit 1; }
+	@ls -1 $(O)/deb/*.deb
+
+rpm: deps-check deps-pkg
+	@$(call source_copy,$(O)/rpm/src/$(PKG_NAME))
+	mkdir -p $(O)/rpm/SOURCES
+	tar -C $(O)/rpm/src -czf $(O)/rpm/SOURCES/$(PKG_NAME).tar.gz $(PKG_NAME)
+	@# --nodeps: the BuildRequires name EL packages, which dpkg provides here
+	rpmbuild -bb --nodeps --define "_topdir $(abspath $(O)/rpm)" \
+	  packaging/rpm/lifeblood-worker.spec >$(O)/rpm/build.log 2>&1 || \
+	  { tail -60 $(O)/rpm/build.log; echo "rpm: rpmbuild failed; log in $(O)/rpm/build.log"; \
+	    exit 1; }
+	@ls -1 $(O)/rpm/RPMS/*/*.rpm
+
+package-check: deps-check deps-pkg
+	packaging/ci-check.sh
 
 clean:
 	rm -rf build

@@ -23,6 +23,7 @@
 #include "rpc.h"
 #include "run.h"
 #include "runtime_server.h"
+#include "sdnotify.h"
 #include "sock.h"
 #include "spawn.h"
 
@@ -229,6 +230,8 @@ static void hello_cb(void *ctx, int status, struct lbw_json *reply)
     w->hello_ok = 1;
     LBW_INFO("worker", "registered with the scheduler at %s as %s (db_uid %016llx)",
              w->o.scheduler, w->own, (unsigned long long)uid);
+    lbw_sdnotify_ready(w->o.notify, "idle; registered with the scheduler at %s as %s",
+                       w->o.scheduler, w->own);
     if (w->stopping) {
         stop_continue(w);
         return;
@@ -359,6 +362,8 @@ static void after_invocation(struct lbw_worker *w)
         stop_continue(w);
         return;
     }
+    lbw_sdnotify_status(w->o.notify, "idle; registered with the scheduler at %s as %s",
+                        w->o.scheduler, w->own);
     if (w->reintro) {
         reintro_continue(w);
         return;
@@ -657,6 +662,8 @@ static void cmd_task(struct lbw_worker *w, struct lbw_request *q)
     }
     if (w->rt)
         lbw_rt_invocation_begin(w->rt, lbw_run_invocation_id(w->run));
+    lbw_sdnotify_status(w->o.notify, "running invocation %lld for the scheduler at %s",
+                        (long long)lbw_run_invocation_id(w->run), w->o.scheduler);
     w->progress = 0;
     w->reported = NAN;
     w->progress_done_at = 0;
@@ -929,6 +936,8 @@ static void reintro_hello_cb(void *ctx, int status, struct lbw_json *reply)
     w->reintro = 0;
     w->missed = 0;
     LBW_INFO("worker", "reintroduced (db_uid %016llx)", (unsigned long long)uid);
+    lbw_sdnotify_status(w->o.notify, "idle; registered again with the scheduler at %s as %s",
+                        w->o.scheduler, w->own);
 }
 
 /* bye -> cancel the running invocation (its dropped report) -> hello */

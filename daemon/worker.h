@@ -18,6 +18,7 @@
 #include "toml.h"
 
 struct lbw_worker;
+struct lbw_sdnotify;
 
 enum lbw_worker_end {
     LBW_WORKER_STOPPED = 0,     /* asked to stop (signal, quit, singleshot) */
@@ -51,6 +52,7 @@ struct lbw_worker_opts {
     uint64_t retry_wait_ns;       /* between reintroduce attempts; 0 = 10 s */
     uint64_t kill_grace_ns;       /* 0 = 10 s */
     uint64_t runtime_request_timeout_ns; /* runtime API request deadline; 0 = 60 s */
+    const struct lbw_sdnotify *notify;   /* service manager (READY/STATUS), or NULL */
     /* The instance has stopped (everything closed); free it after this. */
     void (*on_end)(void *ctx, enum lbw_worker_end why);
     void *ctx;

@@ -22,6 +22,7 @@
 #include "proc.h"
 #include "resources.h"
 #include "run.h"
+#include "sdnotify.h"
 #include "spawn.h"
 #include "worker.h"
 
@@ -361,6 +362,8 @@ struct loop {
     struct lbw_worker *w;
     struct lbw_discover *disc;
     struct lbw_op sig_op, sleep_op;
+    struct lbw_sdnotify *notify;
+    struct lbw_op watchdog_op;  /* WATCHDOG=1 at half the manager's interval */
     int sfd;
     uint32_t sigbuf[32]; /* a signalfd_siginfo is 128 bytes */
     int signalled;
@@ -385,11 +388,14 @@ static void on_worker_end(void *ctx, enum lbw_worker_end why)
     if (L->signalled || L->a->no_loop) {
         if (why != LBW_WORKER_STOPPED && !L->signalled)
             L->exit_code = 1;
+        lbw_sdnotify_stopping(L->notify, "the worker stopped; exiting");
         lbw_reactor_stop(L->r);
         return;
     }
     if (why == LBW_WORKER_UNREACHABLE && !L->broadcast) {
         LBW_INFO("worker", "scheduler %s unreachable; trying again in 10 s", L->sched);
+        lbw_sdnotify_status(L->notify, "the scheduler at %s is unreachable; trying again "
+                            "in 10 s", L->sched);
         lbw_timer(L->r, &L->sleep_op, 10 * SEC, 0, sleep_cb);
         return;
     }
@@ -400,6 +406,7 @@ static void start_worker(struct loop *L, const char *address)
 {
     snprintf(L->sched, sizeof(L->sched), "%s", address);
     L->wo.scheduler = L->sched;
+    lbw_sdnotify_status(L->notify, "saying hello to the scheduler at %s", L->sched);
     char err[512];
     L->w = lbw_worker_start(&L->wo, err, sizeof(err));
     if (!L->w) {
@@ -427,6 +434,7 @@ static void next_instance(struct loop *L)
         return;
     }
     if (L->broadcast) {
+        lbw_sdnotify_status(L->notify, "waiting for the scheduler's broadcast");
         char err[256];
         L->disc = lbw_discover_start(L->r, 0, on_found, L, err, sizeof(err));
         if (!L->disc) {
@@ -483,6 +491,8 @@ static void sig_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
         }
         L->signalled = 1;
         LBW_INFO("worker", "%s received: stopping", strsignal(sig));
+        lbw_sdnotify_stopping(L->notify, "%s received: stopping (a running invocation is "
+                              "cancelled and reported as dropped)", strsignal(sig));
         if (L->disc) {
             lbw_discover_cancel(L->disc);
             L->disc = NULL;
@@ -495,6 +505,14 @@ static void sig_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
             lbw_reactor_stop(r);
     }
     lbw_poll(r, &L->sig_op, L->sfd, POLLIN, sig_cb);
+}
+
+/* The service manager's watchdog: proof that the event loop turns. */
+static void watchdog_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
+{
+    struct loop *L = op->user;
+    if (res > 0)
+        lbw_sdnotify_watchdog(L->notify);
 }
 
 int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
@@ -539,12 +557,18 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
         }
     }
     struct lbw_toml *stdres = lbw_config_load("standard_environment_resolver");
+    /* the service manager (systemd Type=notify): read and removed from the
+     * environment before any payload could inherit it */
+    struct lbw_sdnotify notify;
+    if (lbw_sdnotify_open(&notify, 1, err, sizeof(err)) < 0)
+        LBW_WARN("worker", "%s", err);
     lbw_reactor *r;
     int rc = lbw_reactor_new(&r, ropts, err, sizeof(err));
     if (rc < 0) {
         LBW_CRIT("worker", "%s", err);
         lbw_toml_free(cfg);
         lbw_toml_free(stdres);
+        lbw_sdnotify_close(&notify);
         return 1;
     }
     LBW_INFO("worker", "event loop: %s (%s)", lbw_reactor_backend_name(r),
@@ -590,6 +614,8 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
     L.cfg = cfg;
     L.sig_op.user = &L;
     L.sleep_op.user = &L;
+    L.notify = &notify;
+    L.watchdog_op.user = &L;
     L.wo = (struct lbw_worker_opts){
         .r = r,
         .pool_address = a.pool_address,
@@ -611,6 +637,7 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
         .retry_wait_ns = (uint64_t)(ping_s * 1e9),
         .kill_grace_ns = (uint64_t)(grace_s * 1e9),
         .runtime_request_timeout_ns = (uint64_t)(rtreq_s * 1e9),
+        .notify = &notify,
         .on_end = on_worker_end,
         .ctx = &L,
     };
@@ -625,8 +652,12 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
         lbw_reactor_free(r);
         lbw_toml_free(cfg);
         lbw_toml_free(stdres);
+        lbw_sdnotify_close(&notify);
         return 1;
     }
+    uint64_t wd_ns = lbw_sdnotify_watchdog_usec(&notify) * 1000 / 2;
+    if (wd_ns && lbw_timer(r, &L.watchdog_op, wd_ns, wd_ns, watchdog_cb) < 0)
+        LBW_WARN("worker", "cannot start the service watchdog timer");
     next_instance(&L);
     lbw_reactor_run(r);
     if (L.w) /* stopped by a fatal reactor error */
@@ -635,6 +666,7 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
     if (have_cg)
         lbw_invcg_teardown(cgp);
     close(L.sfd);
+    lbw_sdnotify_close(&notify);
     lbw_toml_free(cfg);
     lbw_toml_free(stdres);
     return L.exit_code;
