@@ -19,6 +19,19 @@
 
 struct lbw_worker;
 
+/* Upstream's WorkerState (PROTOCOL.md 2.2): what worker.ping answers about
+ * us, what worker.state_report tells the pool, what status reports. */
+enum lbw_worker_state {
+    LBW_WS_OFF = 0,
+    LBW_WS_IDLE = 1,
+    LBW_WS_BUSY = 2,
+    LBW_WS_ERROR = 3,
+    LBW_WS_INVOKING = 4,
+    LBW_WS_UNKNOWN = 5,
+};
+/* "OFF", "IDLE", ... for logs; "not a WorkerState" for other numbers. */
+const char *lbw_worker_state_name(int state);
+
 enum lbw_worker_end {
     LBW_WORKER_STOPPED = 0,     /* asked to stop (signal, quit, singleshot) */
     LBW_WORKER_UNREACHABLE,     /* hello failed: scheduler not reachable */
