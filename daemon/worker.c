@@ -15,6 +15,7 @@
 #include <math.h>
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +145,14 @@ struct lbw_worker {
     char *task_src;
     uint8_t task_session[16];
 
+    /* address changes (netlink): the route's source address is checked again */
+    struct lbw_addrwatch *aw;
+    int aw_fd;
+    struct lbw_op aw_op;
+    char listen_ip[64];     /* where the listener is (the route's source address) */
+    int readdress_pending;  /* an address change seen while not serving */
+    char *bye_as;           /* the address the scheduler knew before a change */
+
     /* stopping */
     struct lbw_call *bye_call;
     enum lbw_worker_end why;
@@ -235,13 +244,15 @@ static char *hello_args(struct lbw_worker *w)
     return jw_done(&j);
 }
 
+/* {"worker_addr": ...} with the address the scheduler knows us by: the
+ * one before an address change until the bye for it was answered. */
 static char *addr_args(struct lbw_worker *w)
 {
     struct lbw_jw j;
     lbw_jw_init(&j);
     lbw_jw_obj(&j);
     lbw_jw_key(&j, "worker_addr");
-    lbw_jw_cstr(&j, w->own);
+    lbw_jw_cstr(&j, w->bye_as ? w->bye_as : w->own);
     lbw_jw_obj_end(&j);
     return jw_done(&j);
 }
@@ -309,6 +320,7 @@ static void session_call_done(struct lbw_worker *w)
 /* ---- hello → serving ------------------------------------------------------------- */
 
 static void ping_tick(lbw_reactor *r, struct lbw_op *op, int64_t res);
+static void check_route(struct lbw_worker *w);
 static void hello_cb(void *ctx, int status, struct lbw_json *reply);
 
 /* HELLO: the first worker.hello (6.2 step 5). */
@@ -325,6 +337,8 @@ static void to_serving(struct lbw_worker *w, const char *why)
     w->missed = 0;
     if (!lbw_op_pending(&w->ping_t))
         lbw_timer(w->r, &w->ping_t, w->o.ping_interval_ns, w->o.ping_interval_ns, ping_tick);
+    if (w->readdress_pending)
+        check_route(w); /* an address changed meanwhile */
 }
 
 static void hello_pool_cb(void *ctx, int status, struct lbw_json *reply)
@@ -473,6 +487,8 @@ static void reintro_bye_cb(void *ctx, int status, struct lbw_json *reply)
         to_reintro_wait(w, "worker.bye", status);
         return;
     }
+    free(w->bye_as); /* the old address is gone from the scheduler */
+    w->bye_as = NULL;
     to_reintro_drop(w);
 }
 
@@ -1271,6 +1287,8 @@ static void end_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
 static void to_ended(struct lbw_worker *w)
 {
     session_enter(w, SESSION_ENDED, "stop sequence done");
+    lbw_addrwatch_close(w->aw);
+    w->aw = NULL;
     lbw_msgnet_close(w->net);
     w->net = NULL;
     LBW_INFO("worker", "worker %s stopped", w->own);
@@ -1300,8 +1318,8 @@ static void to_stop_bye(struct lbw_worker *w)
  * to stop_continue(). Timers are cancelled on the way. */
 static int stop_waiting(struct lbw_worker *w)
 {
-    struct lbw_op *timers[] = {&w->ping_t, &w->retry_t, &w->call_t};
-    int waiting = 0;
+    struct lbw_op *timers[] = {&w->ping_t, &w->retry_t, &w->call_t, &w->aw_op};
+    int waiting = 0; /* (and the address watch's poll) */
     for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
         if (lbw_op_pending(timers[i])) {
             lbw_cancel(w->r, timers[i]);
@@ -1422,9 +1440,10 @@ static void route_ip(const char *chain, char *ip, size_t cap)
         snprintf(ip, cap, "127.0.0.1");
 }
 
-/* The message listener on ip, port o->listen_port (6969) and up, and the
- * net on it; sets self and own. 0, or -1 with a message. */
-static int start_listener(struct lbw_worker *w, const char *ip, char *err, size_t errlen)
+/* A listening socket on ip, port o->listen_port (6969) and up: the fd, or
+ * -errno with a message. */
+static int listen_from(struct lbw_worker *w, const char *ip, uint16_t *port_out, char *err,
+                       size_t errlen)
 {
     int lfd = -1;
     uint16_t port = w->o.listen_port ? w->o.listen_port : 6969;
@@ -1433,18 +1452,32 @@ static int start_listener(struct lbw_worker *w, const char *ip, char *err, size_
         if (lfd != -EADDRINUSE)
             break;
     }
-    if (lfd < 0) {
+    if (lfd < 0)
         snprintf(err, errlen, "cannot listen on %s:%u and the next 1023 ports: %s", ip,
                  (unsigned)port, strerror(-lfd));
+    *port_out = port;
+    return lfd;
+}
+
+/* The address the scheduler knows us by: self, behind the pool in pool
+ * mode. NULL when out of memory. */
+static char *own_address(struct lbw_worker *w, const char *self)
+{
+    size_t l;
+    return w->pool ? lbw_chain_join(w->pool, strlen(w->pool), self, strlen(self), &l)
+                   : strdup(self);
+}
+
+/* The message listener on ip and the net on it; sets self and own. 0, or
+ * -1 with a message. */
+static int start_listener(struct lbw_worker *w, const char *ip, char *err, size_t errlen)
+{
+    uint16_t port;
+    int lfd = listen_from(w, ip, &port, err, errlen);
+    if (lfd < 0)
         return -1;
-    }
     snprintf(w->self, sizeof(w->self), "%s:%u", ip, (unsigned)port);
-    if (w->pool) {
-        size_t l;
-        w->own = lbw_chain_join(w->pool, strlen(w->pool), w->self, strlen(w->self), &l);
-    } else {
-        w->own = strdup(w->self);
-    }
+    w->own = own_address(w, w->self);
     struct lbw_msgnet_opts no = {.self = w->self};
     w->net = w->own ? lbw_msgnet_new(w->r, &no, on_request, w) : NULL;
     if (!w->net) {
@@ -1480,6 +1513,93 @@ static int start_runtime_server(struct lbw_worker *w, char *err, size_t errlen)
     return 0;
 }
 
+/* The listener moves to ip (a new socket, port 6969 and up) and the
+ * worker reintroduces itself: bye as the old address, the running
+ * invocation cancelled and reported dropped, hello as the new one. */
+static void readdress(struct lbw_worker *w, const char *ip)
+{
+    char err[256], self[sizeof(w->self)];
+    uint16_t port;
+    int lfd = listen_from(w, ip, &port, err, sizeof(err));
+    if (lfd < 0) {
+        LBW_WARN("worker", "the route to the scheduler now leaves from %s, but %s: staying on %s",
+                 ip, err, w->self);
+        return;
+    }
+    snprintf(self, sizeof(self), "%s:%u", ip, (unsigned)port);
+    char *own = own_address(w, self);
+    int rc = own ? lbw_msgnet_relisten(w->net, self, lfd) : -ENOMEM;
+    if (rc < 0) {
+        LBW_WARN("worker", "cannot move the listener to %s: %s: staying on %s", self,
+                 strerror(-rc), w->self);
+        free(own);
+        close(lfd);
+        return;
+    }
+    LBW_INFO("worker", "the route to the scheduler now leaves from %s (was %s): listening on "
+                       "%s, re-introducing from the new address",
+             ip, w->listen_ip, self);
+    if (!w->bye_as)
+        w->bye_as = w->own; /* the scheduler knows us by this until the next hello */
+    else
+        free(w->own);
+    w->own = own;
+    snprintf(w->self, sizeof(w->self), "%s", self);
+    snprintf(w->listen_ip, sizeof(w->listen_ip), "%s", ip);
+    reintro_start(w, "our address changed");
+}
+
+/* After an address change: does the route to the scheduler leave from
+ * another address now? (Not while a hello or a reintroduce is under way:
+ * SERVING looks again.) The 127.0.0.1 fallback (no route at the moment)
+ * is no move. */
+static void check_route(struct lbw_worker *w)
+{
+    if (w->o.listen_ip || is_stopping(w))
+        return;
+    if (w->state != SESSION_SERVING) {
+        w->readdress_pending = 1;
+        return;
+    }
+    w->readdress_pending = 0;
+    char ip[64];
+    route_ip(w->o.scheduler, ip, sizeof(ip));
+    LBW_DEBUG("worker", "the route to the scheduler leaves from %s", ip);
+    if (strcmp(ip, w->listen_ip) && strcmp(ip, "127.0.0.1"))
+        readdress(w, ip);
+}
+
+/* An address came or went: the route to the scheduler is checked again
+ * (check_route). */
+static void addr_changed(lbw_reactor *r, struct lbw_op *op, int64_t res)
+{
+    struct lbw_worker *w = op->user;
+    if (res < 0 || is_stopping(w)) {
+        if (is_stopping(w))
+            stop_continue(w);
+        return;
+    }
+    int n = lbw_addrwatch_drain(w->aw);
+    if (n > 0) {
+        LBW_DEBUG("worker", "%d address change(s)", n);
+        check_route(w);
+    }
+    if (lbw_poll(w->r, &w->aw_op, w->aw_fd, POLLIN, addr_changed) < 0)
+        LBW_WARN("worker", "cannot watch for address changes any more");
+}
+
+/* Watches address changes, unless the listen address is fixed. */
+static void watch_addresses(struct lbw_worker *w)
+{
+    if (w->o.listen_ip)
+        return;
+    w->aw = lbw_addrwatch_open(&w->aw_fd);
+    if (!w->aw || lbw_poll(w->r, &w->aw_op, w->aw_fd, POLLIN, addr_changed) < 0)
+        LBW_WARN("worker", "cannot watch for address changes (%s): a new address will not "
+                           "be noticed until the worker restarts",
+                 strerror(errno));
+}
+
 struct lbw_worker *lbw_worker_start(const struct lbw_worker_opts *o, char *err, size_t errlen)
 {
     struct lbw_worker *w = calloc(1, sizeof(*w));
@@ -1499,6 +1619,7 @@ struct lbw_worker *lbw_worker_start(const struct lbw_worker_opts *o, char *err, 
         w->o.progress_interval = 1.0;
     w->rt_fd = -1;
     w->ping_t.user = w->retry_t.user = w->progress_t.user = w->end_t.user = w->call_t.user = w;
+    w->aw_op.user = w;
     w->reported = NAN;
     w->pool = o->pool_address ? strdup(o->pool_address) : NULL;
     int rc = bind_runtime(w);
@@ -1512,6 +1633,7 @@ struct lbw_worker *lbw_worker_start(const struct lbw_worker_opts *o, char *err, 
         snprintf(ip, sizeof(ip), "%s", o->listen_ip);
     else
         route_ip(o->scheduler, ip, sizeof(ip));
+    snprintf(w->listen_ip, sizeof(w->listen_ip), "%s", ip);
     if (start_listener(w, ip, err, errlen) < 0 || start_runtime_server(w, err, errlen) < 0)
         goto fail;
     LBW_INFO("worker", "listening on %s, runtime API on %s; saying hello to %s (no answer: a "
@@ -1524,6 +1646,7 @@ struct lbw_worker *lbw_worker_start(const struct lbw_worker_opts *o, char *err, 
         snprintf(err, errlen, "cannot send worker.hello to %s", o->scheduler);
         goto fail;
     }
+    watch_addresses(w);
     return w;
 fail:
     if (w->rt)
@@ -1550,6 +1673,7 @@ void lbw_worker_free(struct lbw_worker *w)
     }
     lbw_request_free(&w->held);
     free(w->task_src);
+    free(w->bye_as);
     free(w->pool);
     free(w->own);
     free(w);

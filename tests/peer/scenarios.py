@@ -619,5 +619,52 @@ async def hello_blackholed_feedback(h):
         bh.close()
 
 
+@scenario
+async def address_change_rehello(h):
+    """In a private network namespace (tests/integration/t_worker_readdress.sh):
+    when the route to the scheduler starts leaving from another address, the
+    worker says bye from the old one and hello from the new one, and serves
+    there."""
+    import subprocess
+    if os.environ.get('LBW_TEST_NETNS') != '1':
+        print('SKIP address_change_rehello: needs the private network namespace of '
+              't_worker_readdress.sh')
+        return
+
+    def ip(*a):
+        subprocess.run(['ip'] + list(a), check=True)
+    # the scheduler on 10.66.0.1; the route to it leaves from 10.55.0.2
+    ip('link', 'set', 'lo', 'up')
+    for a in ('10.55.0.2/32', '10.66.0.1/32'):
+        ip('addr', 'add', a, 'dev', 'lo')
+    ip('route', 'replace', 'local', '10.66.0.1', 'dev', 'lo', 'table', 'local',
+       'src', '10.55.0.2')
+    s = await lbpeer.Scheduler(host='10.66.0.1').start()
+    h.peers.append(s)
+    w = h.worker(['--scheduler-address', s.addr, '--no-loop'])
+    addr, = await s.wait_worker()
+    check(addr.startswith('10.55.0.2:'), 'first address %r' % addr)
+    iid = next_invocation_id()
+    r = await s.task(addr, make_job(['/bin/sleep', '100'], iid))
+    check(r == {'status': 0}, r)
+    # a new address, the route moves to it, the old one goes
+    ip('addr', 'add', '10.55.0.3/32', 'dev', 'lo')
+    ip('route', 'replace', 'local', '10.66.0.1', 'dev', 'lo', 'table', 'local',
+       'src', '10.55.0.3')
+    ip('addr', 'del', '10.55.0.2/32', 'dev', 'lo')
+    new = await s.wait_for(lambda: [a for a in s.workers if a.startswith('10.55.0.3:')], 30,
+                           'hello from the new address')
+    names = [(e[1], e[2].get('worker_addr')) for e in s.events]
+    check(('worker.bye', addr) in names, 'bye from the old address %r' % names)
+    rep = s.report_for(iid)
+    check(rep and rep[1] == 'worker.dropped', 'the running invocation was dropped')
+    check('re-introducing from the new address' in w.log(), 'the change is logged')
+    # (a task before the hello reply is answered BUSY, as during any reintroduce)
+    await poll_until(lambda: 'reintroduced' in w.log(), 10, 'the hello reply')
+    iid, name, args = await run_job(s, new[0], ['/bin/echo', 'moved'])
+    check(name == 'worker.done' and 'moved' in args['stdout'], 'served at the new address')
+    check(w.proc.poll() is None, 'the --no-loop worker runs on')
+
+
 if __name__ == '__main__':
     sys.exit(run(SCENARIOS, sys.argv))
