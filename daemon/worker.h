@@ -4,7 +4,9 @@
  * reintroduce procedure, the commands the scheduler sends (ping, task,
  * drop, quit, log, status, invocation_message), progress reports, the
  * done/dropped report with the logs streamed from disk, pool state reports
- * and the stop sequence. One invocation at a time, run by run.c.
+ * and the stop sequence, as a state machine (worker.c's header); the
+ * listener follows address changes (netlink) with a reintroduce. One
+ * invocation at a time, run by run.c.
  *
  * The process-level loop around instances (broadcast discovery, retries,
  * signals) is worker_main.c's. */
