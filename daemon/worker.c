@@ -275,12 +275,16 @@ static int read_db_uid(struct lbw_json *reply, uint64_t *out)
 
 /* ---- the session's own calls, and word of them while they wait ----------------------- */
 
+static void call_progress_arm(struct lbw_worker *w);
+
 static void call_progress_tick(lbw_reactor *r, struct lbw_op *op, int64_t res)
 {
     struct lbw_worker *w = op->user;
     if (res < 0) {
         if (is_stopping(w))
             stop_continue(w);
+        else if (w->session_call)
+            call_progress_arm(w); /* the next call began before this cancel came */
         return;
     }
     if (!w->session_call)
@@ -290,6 +294,14 @@ static void call_progress_tick(lbw_reactor *r, struct lbw_op *op, int64_t res)
                        "pending; the call gives up after %llu s)",
              w->session_call_name, w->o.scheduler, waited,
              (unsigned long long)(CALL_TIMEOUT / SEC));
+}
+
+static void call_progress_arm(struct lbw_worker *w)
+{
+    uint64_t every = w->o.ping_interval_ns < CALL_PROGRESS_MAX ? w->o.ping_interval_ns
+                                                               : CALL_PROGRESS_MAX;
+    if (!lbw_op_pending(&w->call_t))
+        lbw_timer(w->r, &w->call_t, every, every, call_progress_tick);
 }
 
 /* Starts the session's hello or bye; while it waits, a line every
@@ -302,10 +314,7 @@ static struct lbw_call *session_call_start(struct lbw_worker *w, const char *nam
         return NULL;
     w->session_call_name = name;
     w->session_call_at = lbw_now_ns();
-    uint64_t every = w->o.ping_interval_ns < CALL_PROGRESS_MAX ? w->o.ping_interval_ns
-                                                               : CALL_PROGRESS_MAX;
-    if (!lbw_op_pending(&w->call_t))
-        lbw_timer(w->r, &w->call_t, every, every, call_progress_tick);
+    call_progress_arm(w);
     return w->session_call;
 }
 
