@@ -1,4 +1,13 @@
-/* worker.c — a worker instance's scheduler session (see worker.h). */
+/* worker.c — a worker instance's scheduler session (see worker.h).
+ *
+ * The session is a state machine (enum session_state): HELLO → (pool:
+ * POOL_IDLE →) SERVING; from SERVING the pinger may start a reintroduce
+ * (REINTRO_BYE → REINTRO_DROP → REINTRO_HELLO, with REINTRO_WAIT between
+ * failed attempts); any state may begin the stop sequence (STOP_QUIESCE →
+ * STOP_DROP → STOP_RUNTIME → STOP_BYE → ENDED). Every change goes through
+ * session_enter(), which logs it at DEBUG; each state has one function that
+ * enters it. The invocation beside it (none / running / being reported) is
+ * described by run, have_job and finishing. */
 #include "worker.h"
 
 #include <errno.h>
@@ -6,6 +15,7 @@
 #include <math.h>
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +40,48 @@
 #define SEC 1000000000ull
 #define MS 1000000ull
 #define REPORT_TIMEOUT (120 * SEC) /* the scheduler may hold done up to 60 s (INVOKING) */
+#define CALL_TIMEOUT (90 * SEC)    /* rpc's default reply wait */
+#define REINTRO_ATTEMPTS 5
+#define CALL_PROGRESS_MAX (5 * SEC) /* at most this long without a word while waiting */
 
-enum { WS_IDLE = 1, WS_BUSY = 2 };
+const char *lbw_worker_state_name(int state)
+{
+    static const char *const names[] = {
+        [LBW_WS_OFF] = "OFF",       [LBW_WS_IDLE] = "IDLE",         [LBW_WS_BUSY] = "BUSY",
+        [LBW_WS_ERROR] = "ERROR",   [LBW_WS_INVOKING] = "INVOKING", [LBW_WS_UNKNOWN] = "UNKNOWN",
+    };
+    return state >= 0 && state <= LBW_WS_UNKNOWN ? names[state] : "not a WorkerState";
+}
+
+enum session_state {
+    SESSION_HELLO,         /* worker.hello in flight (6.2 step 5) */
+    SESSION_POOL_IDLE,     /* pool mode: IDLE being reported after hello (6.2 step 6) */
+    SESSION_SERVING,       /* registered: the pinger runs (6.3) */
+    SESSION_REINTRO_BYE,   /* reintroduce (6.3): worker.bye in flight */
+    SESSION_REINTRO_DROP,  /* reintroduce: the running invocation cancelled, reported dropped */
+    SESSION_REINTRO_HELLO, /* reintroduce: worker.hello in flight */
+    SESSION_REINTRO_WAIT,  /* reintroduce: an attempt failed; waiting for the next */
+    SESSION_STOP_QUIESCE,  /* stop (6.6): timers cancelled, calls in flight awaited */
+    SESSION_STOP_DROP,     /* stop: the running invocation cancelled, reported dropped */
+    SESSION_STOP_RUNTIME,  /* stop: the runtime API server closing */
+    SESSION_STOP_BYE,      /* stop: worker.bye in flight */
+    SESSION_ENDED,         /* the listener is closed; on_end follows */
+};
+
+static const char *const session_names[] = {
+    [SESSION_HELLO] = "hello",
+    [SESSION_POOL_IDLE] = "pool-idle",
+    [SESSION_SERVING] = "serving",
+    [SESSION_REINTRO_BYE] = "reintroduce/bye",
+    [SESSION_REINTRO_DROP] = "reintroduce/drop",
+    [SESSION_REINTRO_HELLO] = "reintroduce/hello",
+    [SESSION_REINTRO_WAIT] = "reintroduce/wait",
+    [SESSION_STOP_QUIESCE] = "stop/quiesce",
+    [SESSION_STOP_DROP] = "stop/drop",
+    [SESSION_STOP_RUNTIME] = "stop/runtime",
+    [SESSION_STOP_BYE] = "stop/bye",
+    [SESSION_ENDED] = "ended",
+};
 
 struct pending_reply {
     char *src;
@@ -50,7 +100,15 @@ struct lbw_worker {
     struct lbw_rt *rt;      /* the payload runtime API server */
     char rt_addr[64];
     uint64_t db_uid;
-    int hello_ok;
+    int hello_ok;           /* a hello succeeded once: bye on stop */
+
+    enum session_state state;
+    /* the session's own call (hello, or a reintroduce's bye/hello) and the
+     * timer that says how long it has been waiting */
+    struct lbw_call *session_call;
+    const char *session_call_name;
+    uint64_t session_call_at;
+    struct lbw_op call_t;
 
     /* pinger */
     struct lbw_op ping_t;
@@ -59,10 +117,8 @@ struct lbw_worker {
     unsigned missed;
 
     /* reintroduce */
-    int reintro;            /* 0 none, else the step */
     unsigned reintro_tries;
     struct lbw_op retry_t;
-    struct lbw_call *reintro_call;
 
     /* the invocation */
     struct lbw_inv job;
@@ -72,6 +128,8 @@ struct lbw_worker {
     int idle_pending;       /* pool: IDLE to report once the BUSY report is done */
     char *report_to;
     double progress;
+    int progress_seen;      /* the payload reported a value */
+    int final_progress_sent;
     double reported;        /* NAN: nothing reported yet */
     struct lbw_call *progress_call;
     uint64_t progress_done_at;
@@ -88,12 +146,17 @@ struct lbw_worker {
     char *task_src;
     uint8_t task_session[16];
 
+    /* address changes (netlink): the route's source address is checked again */
+    struct lbw_addrwatch *aw;
+    int aw_fd;
+    struct lbw_op aw_op;
+    char listen_ip[64];     /* where the listener is (the route's source address) */
+    int readdress_pending;  /* an address change seen while not serving */
+    char *bye_as;           /* the address the scheduler knew before a change */
+
     /* stopping */
-    int stopping;
-    int stop_step;
     struct lbw_call *bye_call;
     enum lbw_worker_end why;
-    int ended;
     struct lbw_op end_t;
 };
 
@@ -104,8 +167,25 @@ static void task_reply(struct lbw_worker *w, const char *src, const uint8_t *ses
                        const char *msg, const char *err_class);
 static void finish_report(struct lbw_worker *w);
 static void progress_check(struct lbw_worker *w);
+static void kill_invocation(struct lbw_worker *w);
 
 const char *lbw_worker_address(const struct lbw_worker *w) { return w->own; }
+
+/* ---- the session's states ------------------------------------------------------ */
+
+static void session_enter(struct lbw_worker *w, enum session_state to, const char *why)
+{
+    LBW_DEBUG("worker", "session %s -> %s (%s)", session_names[w->state], session_names[to],
+              why);
+    w->state = to;
+}
+
+static int is_stopping(const struct lbw_worker *w) { return w->state >= SESSION_STOP_QUIESCE; }
+
+static int is_reintroducing(const struct lbw_worker *w)
+{
+    return w->state >= SESSION_REINTRO_BYE && w->state <= SESSION_REINTRO_WAIT;
+}
 
 static char *jw_done(struct lbw_jw *w)
 {
@@ -121,7 +201,7 @@ static void reply_json(struct lbw_worker *w, const char *src, const uint8_t sess
 
 /* ---- pool state reports ------------------------------------------------------ */
 
-static void pool_report(struct lbw_worker *w, int state, lbw_call_cb cb)
+static void pool_report(struct lbw_worker *w, enum lbw_worker_state state, lbw_call_cb cb)
 {
     struct lbw_jw j;
     lbw_jw_init(&j);
@@ -132,6 +212,7 @@ static void pool_report(struct lbw_worker *w, int state, lbw_call_cb cb)
     lbw_jw_i64(&j, state);
     lbw_jw_obj_end(&j);
     char *args = jw_done(&j);
+    LBW_DEBUG("worker", "reporting %s to the pool %s", lbw_worker_state_name(state), w->pool);
     w->pool_call = args ? lbw_call_start(w->net, w->r, w->pool, "worker.state_report", args, 0,
                                          cb, w)
                         : NULL;
@@ -140,7 +221,7 @@ static void pool_report(struct lbw_worker *w, int state, lbw_call_cb cb)
         cb(w, -ENOMEM, NULL);
 }
 
-/* ---- hello / bye --------------------------------------------------------------- */
+/* ---- hello / bye arguments -------------------------------------------------------- */
 
 static char *hello_args(struct lbw_worker *w)
 {
@@ -164,13 +245,15 @@ static char *hello_args(struct lbw_worker *w)
     return jw_done(&j);
 }
 
+/* {"worker_addr": ...} with the address the scheduler knows us by: the
+ * one before an address change until the bye for it was answered. */
 static char *addr_args(struct lbw_worker *w)
 {
     struct lbw_jw j;
     lbw_jw_init(&j);
     lbw_jw_obj(&j);
     lbw_jw_key(&j, "worker_addr");
-    lbw_jw_cstr(&j, w->own);
+    lbw_jw_cstr(&j, w->bye_as ? w->bye_as : w->own);
     lbw_jw_obj_end(&j);
     return jw_done(&j);
 }
@@ -191,12 +274,81 @@ static int read_db_uid(struct lbw_json *reply, uint64_t *out)
     return t >= 0 && lbw_json_u64(reply, t, out) == 0 ? 0 : -1;
 }
 
-static void ping_tick(lbw_reactor *r, struct lbw_op *op, int64_t res);
+/* ---- the session's own calls, and word of them while they wait ----------------------- */
 
-static void start_pinger(struct lbw_worker *w)
+static void call_progress_arm(struct lbw_worker *w);
+
+static void call_progress_tick(lbw_reactor *r, struct lbw_op *op, int64_t res)
 {
-    if (!lbw_op_pending(&w->ping_t) && !w->stopping)
+    struct lbw_worker *w = op->user;
+    if (res < 0) {
+        if (is_stopping(w))
+            stop_continue(w);
+        else if (w->session_call)
+            call_progress_arm(w); /* the next call began before this cancel came */
+        return;
+    }
+    if (!w->session_call)
+        return;
+    double waited = (double)(lbw_now_ns() - w->session_call_at) / 1e9;
+    LBW_INFO("worker", "%s to %s: no answer yet after %.1f s (the connection or the reply is "
+                       "pending; the call gives up after %llu s)",
+             w->session_call_name, w->o.scheduler, waited,
+             (unsigned long long)(CALL_TIMEOUT / SEC));
+}
+
+static void call_progress_arm(struct lbw_worker *w)
+{
+    uint64_t every = w->o.ping_interval_ns < CALL_PROGRESS_MAX ? w->o.ping_interval_ns
+                                                               : CALL_PROGRESS_MAX;
+    if (!lbw_op_pending(&w->call_t))
+        lbw_timer(w->r, &w->call_t, every, every, call_progress_tick);
+}
+
+/* Starts the session's hello or bye; while it waits, a line every
+ * ping_interval (at most 5 s) says so. NULL if it could not start. */
+static struct lbw_call *session_call_start(struct lbw_worker *w, const char *name, char *args,
+                                           lbw_call_cb cb)
+{
+    w->session_call = call_simple(w, name, args, 0, cb);
+    if (!w->session_call)
+        return NULL;
+    w->session_call_name = name;
+    w->session_call_at = lbw_now_ns();
+    call_progress_arm(w);
+    return w->session_call;
+}
+
+/* The session call's callback has come. */
+static void session_call_done(struct lbw_worker *w)
+{
+    w->session_call = NULL;
+    if (lbw_op_pending(&w->call_t))
+        lbw_cancel(w->r, &w->call_t);
+}
+
+/* ---- hello → serving ------------------------------------------------------------- */
+
+static void ping_tick(lbw_reactor *r, struct lbw_op *op, int64_t res);
+static void check_route(struct lbw_worker *w);
+static void hello_cb(void *ctx, int status, struct lbw_json *reply);
+
+/* HELLO: the first worker.hello (6.2 step 5). */
+static int to_hello(struct lbw_worker *w)
+{
+    session_enter(w, SESSION_HELLO, "start");
+    return session_call_start(w, "worker.hello", hello_args(w), hello_cb) ? 0 : -1;
+}
+
+/* SERVING: registered; the pinger runs. */
+static void to_serving(struct lbw_worker *w, const char *why)
+{
+    session_enter(w, SESSION_SERVING, why);
+    w->missed = 0;
+    if (!lbw_op_pending(&w->ping_t))
         lbw_timer(w->r, &w->ping_t, w->o.ping_interval_ns, w->o.ping_interval_ns, ping_tick);
+    if (w->readdress_pending)
+        check_route(w); /* an address changed meanwhile */
 }
 
 static void hello_pool_cb(void *ctx, int status, struct lbw_json *reply)
@@ -206,17 +358,28 @@ static void hello_pool_cb(void *ctx, int status, struct lbw_json *reply)
     if (status < 0)
         LBW_WARN("worker", "reporting IDLE to the pool %s failed: %s", w->pool,
                  strerror(-status));
-    if (w->stopping) {
+    if (is_stopping(w)) {
         stop_continue(w);
         return;
     }
-    start_pinger(w);
+    to_serving(w, "pool told IDLE");
+}
+
+/* POOL_IDLE: pool mode reports IDLE after hello (6.2 step 6). */
+static void to_pool_idle(struct lbw_worker *w)
+{
+    session_enter(w, SESSION_POOL_IDLE, "registered");
+    pool_report(w, LBW_WS_IDLE, hello_pool_cb);
 }
 
 static void hello_cb(void *ctx, int status, struct lbw_json *reply)
 {
     struct lbw_worker *w = ctx;
-    w->reintro_call = NULL;
+    session_call_done(w);
+    if (is_stopping(w)) {
+        stop_continue(w);
+        return;
+    }
     uint64_t uid;
     if (status < 0 || read_db_uid(reply, &uid) < 0) {
         LBW_ERROR("worker", "worker.hello to %s failed: %s", w->o.scheduler,
@@ -232,14 +395,198 @@ static void hello_cb(void *ctx, int status, struct lbw_json *reply)
              w->o.scheduler, w->own, (unsigned long long)uid);
     lbw_sdnotify_ready(w->o.notify, "idle; registered with the scheduler at %s as %s",
                        w->o.scheduler, w->own);
-    if (w->stopping) {
+    if (w->pool)
+        to_pool_idle(w);
+    else
+        to_serving(w, "registered");
+}
+
+/* ---- reintroduce (6.3): bye → drop → hello, up to 5 attempts ---------------------- */
+
+static void reintro_bye_cb(void *ctx, int status, struct lbw_json *reply);
+static void reintro_hello_cb(void *ctx, int status, struct lbw_json *reply);
+static void to_reintro_bye(struct lbw_worker *w, const char *why);
+
+static void retry_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
+{
+    struct lbw_worker *w = op->user;
+    if (res < 0 || is_stopping(w)) {
+        if (is_stopping(w))
+            stop_continue(w);
+        return;
+    }
+    to_reintro_bye(w, "next attempt");
+}
+
+/* REINTRO_WAIT after a failed attempt, or the end after the last one. */
+static void to_reintro_wait(struct lbw_worker *w, const char *what, int status)
+{
+    w->reintro_tries++;
+    if (w->reintro_tries >= REINTRO_ATTEMPTS) {
+        LBW_WARN("worker", "reintroduce attempt %u of %u: %s failed: %s", w->reintro_tries,
+                 REINTRO_ATTEMPTS, what, strerror(-status));
+        LBW_ERROR("worker", "could not reintroduce after %u attempts: stopping",
+                  REINTRO_ATTEMPTS);
+        w->why = LBW_WORKER_LOST;
+        lbw_worker_stop(w);
+        return;
+    }
+    LBW_WARN("worker", "reintroduce attempt %u of %u: %s failed: %s; next attempt in %.1f s",
+             w->reintro_tries, REINTRO_ATTEMPTS, what, strerror(-status),
+             (double)w->o.retry_wait_ns / 1e9);
+    session_enter(w, SESSION_REINTRO_WAIT, what);
+    lbw_timer(w->r, &w->retry_t, w->o.retry_wait_ns, 0, retry_cb);
+}
+
+/* REINTRO_BYE: the first step of an attempt. */
+static void to_reintro_bye(struct lbw_worker *w, const char *why)
+{
+    session_enter(w, SESSION_REINTRO_BYE, why);
+    if (!session_call_start(w, "worker.bye", addr_args(w), reintro_bye_cb))
+        to_reintro_wait(w, "worker.bye", -ENOMEM);
+}
+
+/* REINTRO_HELLO: the last step of an attempt. */
+static void to_reintro_hello(struct lbw_worker *w)
+{
+    session_enter(w, SESSION_REINTRO_HELLO, "no invocation left");
+    if (!session_call_start(w, "worker.hello", hello_args(w), reintro_hello_cb))
+        to_reintro_wait(w, "worker.hello", -ENOMEM);
+}
+
+/* REINTRO_DROP: the running invocation is cancelled and reported dropped;
+ * after_invocation() comes back through reintro_continue(). */
+static void to_reintro_drop(struct lbw_worker *w)
+{
+    session_enter(w, SESSION_REINTRO_DROP, "bye answered");
+    reintro_continue(w);
+}
+
+static void reintro_continue(struct lbw_worker *w)
+{
+    if (w->state != SESSION_REINTRO_DROP)
+        return; /* a call or the retry timer is under way: its callback continues */
+    if (w->run && !w->finishing) {
+        kill_invocation(w);
+        return;
+    }
+    if (w->have_job)
+        return; /* its report is still going */
+    to_reintro_hello(w);
+}
+
+/* From SERVING, when the scheduler's view of us is wrong. */
+static void reintro_start(struct lbw_worker *w, const char *why)
+{
+    if (w->state != SESSION_SERVING)
+        return;
+    LBW_INFO("worker", "%s: reintroducing (bye, cancel the running invocation, hello; up to "
+                       "%u attempts %.1f s apart)",
+             why, REINTRO_ATTEMPTS, (double)w->o.retry_wait_ns / 1e9);
+    w->reintro_tries = 0;
+    to_reintro_bye(w, why);
+}
+
+static void reintro_bye_cb(void *ctx, int status, struct lbw_json *reply)
+{
+    struct lbw_worker *w = ctx;
+    session_call_done(w);
+    if (is_stopping(w)) {
         stop_continue(w);
         return;
     }
-    if (w->pool)
-        pool_report(w, WS_IDLE, hello_pool_cb);
-    else
-        start_pinger(w);
+    if (status < 0) {
+        to_reintro_wait(w, "worker.bye", status);
+        return;
+    }
+    free(w->bye_as); /* the old address is gone from the scheduler */
+    w->bye_as = NULL;
+    to_reintro_drop(w);
+}
+
+static void reintro_hello_cb(void *ctx, int status, struct lbw_json *reply)
+{
+    struct lbw_worker *w = ctx;
+    session_call_done(w);
+    uint64_t uid;
+    if (is_stopping(w)) {
+        stop_continue(w);
+        return;
+    }
+    if (status < 0 || read_db_uid(reply, &uid) < 0) {
+        to_reintro_wait(w, "worker.hello", status < 0 ? status : -EBADMSG);
+        return;
+    }
+    w->db_uid = uid;
+    LBW_INFO("worker", "reintroduced (db_uid %016llx)", (unsigned long long)uid);
+    lbw_sdnotify_status(w->o.notify, "idle; registered again with the scheduler at %s as %s",
+                        w->o.scheduler, w->own);
+    to_serving(w, "reintroduced");
+}
+
+/* ---- the pinger (6.3) ------------------------------------------------------------------ */
+
+/* What the scheduler's recorded state says about us: NULL when it agrees. */
+static const char *ping_disagrees(enum lbw_worker_state st, int running)
+{
+    switch (st) {
+    case LBW_WS_OFF:
+    case LBW_WS_UNKNOWN:
+        return "the scheduler does not know us";
+    case LBW_WS_BUSY:
+        return running ? NULL : "the scheduler has us BUSY while idle";
+    case LBW_WS_IDLE:
+        return running ? "the scheduler has us IDLE while busy" : NULL;
+    case LBW_WS_ERROR:    /* the scheduler suspects network trouble: nothing */
+    case LBW_WS_INVOKING: /* a task is on its way */
+        return NULL;
+    }
+    return NULL; /* not a WorkerState: ignored */
+}
+
+static void ping_cb(void *ctx, int status, struct lbw_json *reply)
+{
+    struct lbw_worker *w = ctx;
+    w->ping_call = NULL;
+    if (is_stopping(w)) {
+        stop_continue(w);
+        return;
+    }
+    int64_t st = -1;
+    int t = status == 0 ? lbw_json_get(reply, 0, "state") : -1;
+    if (t < 0 || lbw_json_i64(reply, t, &st) < 0) {
+        w->missed++;
+        LBW_WARN("worker", "scheduler ping %s (%u of %u missed)",
+                 status < 0 ? strerror(-status) : "reply unreadable", w->missed,
+                 w->o.ping_misses);
+        if (w->missed >= w->o.ping_misses) {
+            LBW_ERROR("worker", "the scheduler is gone: stopping");
+            w->why = LBW_WORKER_LOST;
+            lbw_worker_stop(w);
+        }
+        return;
+    }
+    w->missed = 0; /* any answer means the scheduler is there (upstream: MAY-FIX 28) */
+    LBW_DEBUG("worker", "the scheduler has us as %s", lbw_worker_state_name((int)st));
+    const char *why = st >= 0 && st <= LBW_WS_UNKNOWN
+                          ? ping_disagrees((enum lbw_worker_state)st, w->ping_running)
+                          : NULL;
+    if (why)
+        reintro_start(w, why);
+}
+
+static void ping_tick(lbw_reactor *r, struct lbw_op *op, int64_t res)
+{
+    struct lbw_worker *w = op->user;
+    if (res < 0) {
+        if (is_stopping(w))
+            stop_continue(w);
+        return;
+    }
+    if (w->ping_call || w->state != SESSION_SERVING)
+        return;
+    w->ping_running = w->run != NULL;
+    w->ping_call = call_simple(w, "worker.ping", addr_args(w), 0, ping_cb);
 }
 
 /* ---- progress -------------------------------------------------------------------- */
@@ -258,6 +605,10 @@ static void progress_sent(void *ctx, int status, struct lbw_json *reply)
         finish_report(w);
         return;
     }
+    if (is_stopping(w)) {
+        stop_continue(w);
+        return;
+    }
     progress_check(w);
 }
 
@@ -268,22 +619,9 @@ static void progress_tick(lbw_reactor *r, struct lbw_op *op, int64_t res)
         progress_check(w);
 }
 
-/* Reports the current value if it changed, nothing is in flight and the
- * interval since the last report passed; otherwise looks again later. */
-static void progress_check(struct lbw_worker *w)
+/* worker.progress_report with the current value to the report address. */
+static void progress_send(struct lbw_worker *w)
 {
-    if (!w->run || w->finishing || w->progress_call || w->stopping)
-        return;
-    if (w->progress == w->reported)
-        return;
-    uint64_t now = lbw_now_ns();
-    uint64_t iv = (uint64_t)(w->o.progress_interval * 1e9);
-    if (w->progress_done_at && now - w->progress_done_at <= iv) {
-        if (!lbw_op_pending(&w->progress_t))
-            lbw_timer(w->r, &w->progress_t, iv - (now - w->progress_done_at) + MS, 0,
-                      progress_tick);
-        return;
-    }
     struct lbw_jw j;
     lbw_jw_init(&j);
     lbw_jw_obj(&j);
@@ -303,12 +641,48 @@ static void progress_check(struct lbw_worker *w)
     free(args);
 }
 
+/* Reports the current value if it changed, nothing is in flight and the
+ * interval since the last report passed; otherwise looks again later. */
+static void progress_check(struct lbw_worker *w)
+{
+    if (!w->run || w->finishing || w->progress_call || is_stopping(w))
+        return;
+    if (w->progress == w->reported)
+        return;
+    uint64_t now = lbw_now_ns();
+    uint64_t iv = (uint64_t)(w->o.progress_interval * 1e9);
+    if (w->progress_done_at && now - w->progress_done_at <= iv) {
+        if (!lbw_op_pending(&w->progress_t))
+            lbw_timer(w->r, &w->progress_t, iv - (now - w->progress_done_at) + MS, 0,
+                      progress_tick);
+        return;
+    }
+    progress_send(w);
+}
+
+/* After the payload exited by itself: the last value it printed, if the
+ * rate limit held it back, goes out before worker.done (as upstream's
+ * worker does), whatever the interval. Returns 1 if a report went out. */
+static int progress_final(struct lbw_worker *w)
+{
+    if (w->final_progress_sent || !w->progress_seen || w->progress == w->reported)
+        return 0;
+    struct lbw_run_result res;
+    lbw_run_result(w->run, &res);
+    if (res.killed)
+        return 0;
+    w->final_progress_sent = 1;
+    progress_send(w);
+    return w->progress_call != NULL;
+}
+
 static void on_progress(void *ctx, double v)
 {
     struct lbw_worker *w = ctx;
     if (isnan(v))
         return;
     w->progress = v;
+    w->progress_seen = 1;
     progress_check(w);
 }
 
@@ -350,7 +724,7 @@ static void after_invocation(struct lbw_worker *w)
     if (w->held.src) {
         struct lbw_request q = w->held;
         memset(&w->held, 0, sizeof(w->held));
-        if (w->o.singleshot && !w->stopping)
+        if (w->o.singleshot && !is_stopping(w))
             task_reply(w, q.src, q.session, 1, "worker is stopping", "stopping");
         else
             cmd_task(w, &q); /* stopping / reintroducing: answered as such */
@@ -358,13 +732,13 @@ static void after_invocation(struct lbw_worker *w)
         if (w->run)
             return;
     }
-    if (w->stopping) {
+    if (is_stopping(w)) {
         stop_continue(w);
         return;
     }
     lbw_sdnotify_status(w->o.notify, "idle; registered with the scheduler at %s as %s",
                         w->o.scheduler, w->own);
-    if (w->reintro) {
+    if (is_reintroducing(w)) {
         reintro_continue(w);
         return;
     }
@@ -489,21 +863,22 @@ static void finish_pool_cb(void *ctx, int status, struct lbw_json *reply)
     if (status < 0) {
         LBW_ERROR("worker", "reporting IDLE to the pool failed (%s): stopping",
                   strerror(-status));
-        if (!w->stopping) {
+        if (!is_stopping(w)) {
             w->why = LBW_WORKER_LOST;
-            w->stopping = 1; /* begin after the report below */
-            lbw_msgnet_drain(w->net);
+            lbw_worker_stop(w); /* it waits for the report below */
         }
     }
     finish_report(w);
 }
 
 /* Steps after the run ended: pool IDLE, wait for a progress report in
- * flight, then the report. */
+ * flight, the final progress value, then the report. */
 static void finish_report(struct lbw_worker *w)
 {
     if (w->pool_call || w->progress_call || w->report_call)
         return;
+    if (progress_final(w))
+        return; /* progress_sent comes back here */
     send_report(w);
 }
 
@@ -518,7 +893,7 @@ static void on_end(void *ctx, struct lbw_run *run)
     if (w->pool && w->pool_call)
         w->idle_pending = 1; /* the BUSY report is still going: IDLE follows it */
     else if (w->pool)
-        pool_report(w, WS_IDLE, finish_pool_cb);
+        pool_report(w, LBW_WS_IDLE, finish_pool_cb);
     else
         finish_report(w);
 }
@@ -532,7 +907,7 @@ static void kill_invocation(struct lbw_worker *w)
     lbw_run_kill(w->run);
 }
 
-/* ---- commands from the scheduler ---------------------------------------------------- */
+/* ---- task (7.1): admission, decoding, start ------------------------------------------ */
 
 static void task_reply(struct lbw_worker *w, const char *src, const uint8_t *session, int status,
                        const char *msg, const char *err_class)
@@ -571,28 +946,40 @@ static void task_busy_cb(void *ctx, int status, struct lbw_json *reply)
     }
     if (w->finishing && w->idle_pending) {
         w->idle_pending = 0;
-        pool_report(w, WS_IDLE, finish_pool_cb);
+        pool_report(w, LBW_WS_IDLE, finish_pool_cb);
+        return;
     }
+    if (is_stopping(w))
+        stop_continue(w);
 }
 
-static void cmd_task(struct lbw_worker *w, struct lbw_request *q)
+/* Admission: a stopping worker refuses, a task arriving while the previous
+ * invocation is being reported waits for that (a scheduler sends the next
+ * task as soon as it has the report, possibly before its reply reached us),
+ * a busy or reintroducing worker answers BUSY. Returns 1 to go on; 0 when
+ * the request was answered or taken to wait. */
+static int task_admit(struct lbw_worker *w, struct lbw_request *q)
 {
-    if (w->stopping) {
+    if (is_stopping(w)) {
         task_reply(w, q->src, q->session, 1, "worker is stopping", "stopping");
-        return;
+        return 0;
     }
-    if (w->finishing && !w->held.src && !w->reintro) {
-        /* the previous invocation is being reported: this task waits for
-         * that (a scheduler sends the next task as soon as it has the
-         * report, possibly before its reply reached us) */
+    if (w->finishing && !w->held.src && !is_reintroducing(w)) {
         w->held = *q;
         memset(q, 0, sizeof(*q));
-        return;
+        return 0;
     }
-    if (w->run || w->have_job || w->reintro) {
+    if (w->run || w->have_job || is_reintroducing(w)) {
         task_reply(w, q->src, q->session, 2, "worker already working on a task", NULL);
-        return;
+        return 0;
     }
+    return 1;
+}
+
+/* Decoding: the job pickle and the report address (reply_to, else the
+ * request's source; behind the pool in pool mode). 0, or -1 answered. */
+static int task_decode(struct lbw_worker *w, struct lbw_request *q)
+{
     int t = q->args >= 0 ? lbw_json_get(&q->json, q->args, "task") : -1;
     uint8_t *pk = NULL;
     size_t pkl = 0;
@@ -600,7 +987,7 @@ static void cmd_task(struct lbw_worker *w, struct lbw_request *q)
     if (t < 0 || lbw_json_latin1(&q->json, t, &pk, &pkl) < 0) {
         task_reply(w, q->src, q->session, 1, "error happened: no task pickle in the request",
                    "exception");
-        return;
+        return -1;
     }
     int rc = lbw_inv_load(&w->job, pk, pkl, err, sizeof(err));
     free(pk);
@@ -609,10 +996,9 @@ static void cmd_task(struct lbw_worker *w, struct lbw_request *q)
         LBW_WARN("worker", "task from %s refused: %s", q->src, err);
         snprintf(msg, sizeof(msg), "error happened: %s", err);
         task_reply(w, q->src, q->session, 1, msg, "exception");
-        return;
+        return -1;
     }
     w->have_job = 1;
-    /* where done/dropped/progress go */
     char *reply_to = NULL;
     size_t rl = 0;
     int rt = q->args >= 0 ? lbw_json_get(&q->json, q->args, "reply_to") : -1;
@@ -626,6 +1012,18 @@ static void cmd_task(struct lbw_worker *w, struct lbw_request *q)
         w->report_to = strdup(base);
     }
     free(reply_to);
+    if (!w->report_to) {
+        clear_invocation(w);
+        task_reply(w, q->src, q->session, 1, "error happened: out of memory", "exception");
+        return -1;
+    }
+    return 0;
+}
+
+/* Start: environment, extra files and the process (run.c); then the task
+ * is answered — in pool mode after BUSY was reported. */
+static void task_start(struct lbw_worker *w, struct lbw_request *q)
+{
     const char *rname = NULL;
     const struct lbw_toml *rargs = NULL;
     const struct lbw_toml *dn = lbw_toml_get(w->o.cfg, "default_env_wrapper.name");
@@ -651,11 +1049,8 @@ static void cmd_task(struct lbw_worker *w, struct lbw_request *q)
         .ctx = w,
     };
     const char *cls;
-    if (!w->report_to || lbw_run_start(&ro, &w->job, &w->run, &cls, msg, sizeof(msg)) < 0) {
-        if (!w->report_to) {
-            cls = "exception";
-            snprintf(msg, sizeof(msg), "error happened: out of memory");
-        }
+    char msg[1200];
+    if (lbw_run_start(&ro, &w->job, &w->run, &cls, msg, sizeof(msg)) < 0) {
         clear_invocation(w);
         task_reply(w, q->src, q->session, 1, msg, cls);
         return;
@@ -665,17 +1060,27 @@ static void cmd_task(struct lbw_worker *w, struct lbw_request *q)
     lbw_sdnotify_status(w->o.notify, "running invocation %lld for the scheduler at %s",
                         (long long)lbw_run_invocation_id(w->run), w->o.scheduler);
     w->progress = 0;
+    w->progress_seen = 0;
+    w->final_progress_sent = 0;
     w->reported = NAN;
     w->progress_done_at = 0;
     lbw_timer(w->r, &w->progress_t, SEC, 0, progress_tick); /* first check after 1 s */
     if (w->pool) {
         w->task_src = strdup(q->src);
         memcpy(w->task_session, q->session, 16);
-        pool_report(w, WS_BUSY, task_busy_cb);
+        pool_report(w, LBW_WS_BUSY, task_busy_cb);
         return;
     }
     task_reply(w, q->src, q->session, 0, NULL, NULL);
 }
+
+static void cmd_task(struct lbw_worker *w, struct lbw_request *q)
+{
+    if (task_admit(w, q) && task_decode(w, q) == 0)
+        task_start(w, q);
+}
+
+/* ---- the other commands from the scheduler (2.4) ----------------------------------- */
 
 static void cmd_ping(struct lbw_worker *w, struct lbw_request *q)
 {
@@ -708,6 +1113,13 @@ static void cmd_drop(struct lbw_worker *w, struct lbw_request *q)
     kill_invocation(w);
 }
 
+static void cmd_quit(struct lbw_worker *w, struct lbw_request *q)
+{
+    reply_json(w, q->src, q->session, "{}");
+    LBW_INFO("worker", "quit requested by %s", q->src);
+    lbw_worker_stop(w);
+}
+
 static void log_sent(void *ctx, int status)
 {
     lbw_jstream_free(ctx);
@@ -715,12 +1127,19 @@ static void log_sent(void *ctx, int status)
         LBW_WARN("worker", "sending a log reply failed: %s", strerror(-status));
 }
 
+/* log (7.9). A request without an integer invoc_id is answered in the
+ * reply's usual shape, both logs empty, with an "error" key saying why —
+ * never left to the requester's 90 s timeout. */
 static void cmd_log(struct lbw_worker *w, struct lbw_request *q)
 {
     int t = q->args >= 0 ? lbw_json_get(&q->json, q->args, "invoc_id") : -1;
     int64_t id;
     if (t < 0 || lbw_json_i64(&q->json, t, &id) < 0) {
-        LBW_WARN("worker", "log request from %s without an integer invoc_id", q->src);
+        LBW_WARN("worker", "log request from %s without an integer invoc_id: answered with an "
+                           "error", q->src);
+        reply_json(w, q->src, q->session,
+                   "{\"stdout\": \"\", \"stderr\": \"\", \"error\": "
+                   "\"log: invoc_id must be an integer\"}");
         return;
     }
     char dir[4096];
@@ -750,7 +1169,7 @@ static void cmd_status(struct lbw_worker *w, struct lbw_request *q)
     lbw_jw_init(&j);
     lbw_jw_obj(&j);
     lbw_jw_key(&j, "state");
-    lbw_jw_i64(&j, w->run ? WS_BUSY : WS_IDLE);
+    lbw_jw_i64(&j, w->run ? LBW_WS_BUSY : LBW_WS_IDLE);
     lbw_jw_key(&j, "invocation_id");
     if (w->run)
         lbw_jw_i64(&j, lbw_run_invocation_id(w->run));
@@ -828,189 +1247,70 @@ out:
     free(data);
 }
 
+static const struct {
+    const char *name;
+    void (*run)(struct lbw_worker *w, struct lbw_request *q);
+} commands[] = {
+    {"ping", cmd_ping},
+    {"task", cmd_task},
+    {"drop", cmd_drop},
+    {"quit", cmd_quit},
+    {"log", cmd_log},
+    {"status", cmd_status},
+    {"invocation_message", cmd_invocation_message},
+};
+
+/* Every known command is answered, whatever its arguments: missing or
+ * ill-typed ones get the command's own error reply (task: FAILED/exception,
+ * log: an "error" key, invocation_message: error-unknown); "arguments" that
+ * is not an object counts as none. Unknown commands are not answered, as
+ * upstream does. */
 static int on_request(void *ctx, struct lbw_frame *f)
 {
     struct lbw_worker *w = ctx;
     struct lbw_request q;
     char err[256];
     if (lbw_request_parse(&q, f, err, sizeof(err)) < 0) {
-        LBW_WARN("worker", "request from %s ignored: %s", f->src, err);
-        lbw_request_free(&q);
-        return 1;
+        if (!q.name[0] || !q.src) { /* not a command at all */
+            LBW_WARN("worker", "request from %s ignored: %s", f->src, err);
+            lbw_request_free(&q);
+            return 1;
+        }
+        LBW_WARN("worker", "%s; taken as a request without arguments", err);
+        q.args = -1;
     }
     if (!q.has_session)
         lbw_session_new(q.session);
     LBW_DEBUG("worker", "command %s from %s", q.name, q.src);
-    if (!strcmp(q.name, "ping"))
-        cmd_ping(w, &q);
-    else if (!strcmp(q.name, "task"))
-        cmd_task(w, &q);
-    else if (!strcmp(q.name, "drop"))
-        cmd_drop(w, &q);
-    else if (!strcmp(q.name, "quit")) {
-        reply_json(w, q.src, q.session, "{}");
-        LBW_INFO("worker", "quit requested by %s", q.src);
-        lbw_worker_stop(w);
-    } else if (!strcmp(q.name, "log"))
-        cmd_log(w, &q);
-    else if (!strcmp(q.name, "status"))
-        cmd_status(w, &q);
-    else if (!strcmp(q.name, "invocation_message"))
-        cmd_invocation_message(w, &q);
+    size_t i = 0;
+    while (i < sizeof(commands) / sizeof(commands[0]) && strcmp(q.name, commands[i].name))
+        i++;
+    if (i < sizeof(commands) / sizeof(commands[0]))
+        commands[i].run(w, &q);
     else
         LBW_WARN("worker", "unknown command '%s' from %s ignored", q.name, q.src);
     lbw_request_free(&q);
     return 1;
 }
 
-/* ---- pinger and reintroduce ------------------------------------------------------- */
-
-static void reintro_start(struct lbw_worker *w)
-{
-    if (w->reintro || w->stopping)
-        return;
-    LBW_INFO("worker", "the scheduler does not know our state: reintroducing");
-    w->reintro = 1;
-    w->reintro_tries = 0;
-    reintro_continue(w);
-}
-
-static void retry_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
-{
-    struct lbw_worker *w = op->user;
-    if (res < 0 || w->stopping) {
-        if (w->stopping)
-            stop_continue(w);
-        return;
-    }
-    w->reintro = 1;
-    reintro_continue(w);
-}
-
-static void reintro_failed(struct lbw_worker *w, const char *what, int status)
-{
-    w->reintro_tries++;
-    LBW_WARN("worker", "reintroduce attempt %u: %s failed: %s", w->reintro_tries, what,
-             strerror(-status));
-    if (w->reintro_tries >= 5) {
-        LBW_ERROR("worker", "could not reintroduce after 5 attempts: stopping");
-        w->reintro = 0;
-        w->why = LBW_WORKER_LOST;
-        lbw_worker_stop(w);
-        return;
-    }
-    w->reintro = 1;
-    lbw_timer(w->r, &w->retry_t, w->o.retry_wait_ns, 0, retry_cb);
-}
-
-static void reintro_bye_cb(void *ctx, int status, struct lbw_json *reply)
-{
-    struct lbw_worker *w = ctx;
-    w->reintro_call = NULL;
-    if (w->stopping) {
-        stop_continue(w);
-        return;
-    }
-    if (status < 0) {
-        reintro_failed(w, "worker.bye", status);
-        return;
-    }
-    w->reintro = 2;
-    reintro_continue(w);
-}
-
-static void reintro_hello_cb(void *ctx, int status, struct lbw_json *reply)
-{
-    struct lbw_worker *w = ctx;
-    w->reintro_call = NULL;
-    uint64_t uid;
-    if (w->stopping) {
-        stop_continue(w);
-        return;
-    }
-    if (status < 0 || read_db_uid(reply, &uid) < 0) {
-        reintro_failed(w, "worker.hello", status < 0 ? status : -EBADMSG);
-        return;
-    }
-    w->db_uid = uid;
-    w->reintro = 0;
-    w->missed = 0;
-    LBW_INFO("worker", "reintroduced (db_uid %016llx)", (unsigned long long)uid);
-    lbw_sdnotify_status(w->o.notify, "idle; registered again with the scheduler at %s as %s",
-                        w->o.scheduler, w->own);
-}
-
-/* bye -> cancel the running invocation (its dropped report) -> hello */
-static void reintro_continue(struct lbw_worker *w)
-{
-    if (w->stopping || w->reintro_call || lbw_op_pending(&w->retry_t))
-        return;
-    if (w->reintro == 1) {
-        w->reintro_call = call_simple(w, "worker.bye", addr_args(w), 0, reintro_bye_cb);
-        if (!w->reintro_call)
-            reintro_failed(w, "worker.bye", -ENOMEM);
-    } else if (w->reintro == 2) {
-        if (w->run) {
-            kill_invocation(w); /* after_invocation comes back here */
-            return;
-        }
-        if (w->have_job)
-            return; /* its report is still going */
-        w->reintro = 3;
-        w->reintro_call = call_simple(w, "worker.hello", hello_args(w), 0, reintro_hello_cb);
-        if (!w->reintro_call)
-            reintro_failed(w, "worker.hello", -ENOMEM);
-    }
-}
-
-static void ping_cb(void *ctx, int status, struct lbw_json *reply)
-{
-    struct lbw_worker *w = ctx;
-    w->ping_call = NULL;
-    if (w->stopping) {
-        stop_continue(w);
-        return;
-    }
-    int64_t st = -1;
-    int t = status == 0 ? lbw_json_get(reply, 0, "state") : -1;
-    if (t < 0 || lbw_json_i64(reply, t, &st) < 0) {
-        w->missed++;
-        LBW_WARN("worker", "scheduler ping %s (%u of %u missed)",
-                 status < 0 ? strerror(-status) : "reply unreadable", w->missed,
-                 w->o.ping_misses);
-        if (w->missed >= w->o.ping_misses) {
-            LBW_ERROR("worker", "the scheduler is gone: stopping");
-            w->why = LBW_WORKER_LOST;
-            lbw_worker_stop(w);
-        }
-        return;
-    }
-    w->missed = 0; /* any answer means the scheduler is there (upstream: MAY-FIX 28) */
-    int running = w->ping_running;
-    if (st == 0 || st == 5 || (st == 2 && !running) || (st == 1 && running))
-        reintro_start(w);
-}
-
-static void ping_tick(lbw_reactor *r, struct lbw_op *op, int64_t res)
-{
-    struct lbw_worker *w = op->user;
-    if (res < 0) {
-        if (w->stopping)
-            stop_continue(w);
-        return;
-    }
-    if (w->ping_call || w->reintro || w->stopping || !w->hello_ok)
-        return;
-    w->ping_running = w->run != NULL;
-    w->ping_call = call_simple(w, "worker.ping", addr_args(w), 0, ping_cb);
-}
-
-/* ---- stop ----------------------------------------------------------------------------- */
+/* ---- stop (6.6): quiesce → drop → runtime → bye → ended -------------------------------- */
 
 static void end_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
 {
     struct lbw_worker *w = op->user;
     w->o.on_end(w->o.ctx, w->why);
+}
+
+/* ENDED: the listener closes; on_end comes from the loop. */
+static void to_ended(struct lbw_worker *w)
+{
+    session_enter(w, SESSION_ENDED, "stop sequence done");
+    lbw_addrwatch_close(w->aw);
+    w->aw = NULL;
+    lbw_msgnet_close(w->net);
+    w->net = NULL;
+    LBW_INFO("worker", "worker %s stopped", w->own);
+    lbw_timer(w->r, &w->end_t, 1, 0, end_cb);
 }
 
 static void bye_cb(void *ctx, int status, struct lbw_json *reply)
@@ -1022,68 +1322,80 @@ static void bye_cb(void *ctx, int status, struct lbw_json *reply)
     stop_continue(w);
 }
 
-/* pinger -> invocation (dropped) -> runtime server -> bye -> listener */
-static void stop_continue(struct lbw_worker *w)
+/* STOP_BYE: worker.bye if we ever registered (errors ignored). */
+static void to_stop_bye(struct lbw_worker *w)
 {
-    if (w->ended)
-        return;
-    if (lbw_op_pending(&w->ping_t)) {
-        lbw_cancel(w->r, &w->ping_t);
-        return;
-    }
-    if (lbw_op_pending(&w->retry_t)) {
-        lbw_cancel(w->r, &w->retry_t);
-        return;
-    }
-    if (w->ping_call || w->reintro_call || w->progress_call || w->pool_call ||
-        w->report_call || w->bye_call)
-        return; /* their callbacks come back here */
-    if (w->run && !w->finishing) {
-        kill_invocation(w);
-        return;
-    }
-    if (w->have_job)
-        return;
-    if (w->rt) {
-        lbw_rt_close(w->rt); /* again: a no-op; rt_closed comes back here */
-        return;
-    }
-    if (w->stop_step == 0) {
-        w->stop_step = 1;
-        if (w->hello_ok) {
-            w->bye_call = call_simple(w, "worker.bye", addr_args(w), 10 * SEC, bye_cb);
-            if (w->bye_call)
-                return;
-        }
-    }
-    w->ended = 1;
-    lbw_msgnet_close(w->net);
-    w->net = NULL;
-    LBW_INFO("worker", "worker %s stopped", w->own);
-    lbw_timer(w->r, &w->end_t, 1, 0, end_cb);
+    session_enter(w, SESSION_STOP_BYE, "runtime API closed");
+    if (w->hello_ok)
+        w->bye_call = call_simple(w, "worker.bye", addr_args(w), 10 * SEC, bye_cb);
+    if (!w->bye_call)
+        to_ended(w);
 }
 
+/* Something started earlier is still to finish: its callback comes back
+ * to stop_continue(). Timers are cancelled on the way. */
+static int stop_waiting(struct lbw_worker *w)
+{
+    struct lbw_op *timers[] = {&w->ping_t, &w->retry_t, &w->call_t, &w->aw_op};
+    int waiting = 0; /* (and the address watch's poll) */
+    for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
+        if (lbw_op_pending(timers[i])) {
+            lbw_cancel(w->r, timers[i]);
+            waiting = 1;
+        }
+    return waiting || w->ping_call || w->session_call || w->progress_call || w->pool_call ||
+           w->report_call || w->bye_call;
+}
+
+/* Moves the stop sequence on as far as it can go now. */
+static void stop_continue(struct lbw_worker *w)
+{
+    if (w->state == SESSION_ENDED || stop_waiting(w))
+        return;
+    if (w->state == SESSION_STOP_QUIESCE)
+        session_enter(w, SESSION_STOP_DROP, "nothing in flight");
+    if (w->state == SESSION_STOP_DROP) {
+        if (w->run && !w->finishing) {
+            kill_invocation(w); /* after_invocation comes back here */
+            return;
+        }
+        if (w->have_job)
+            return; /* its report is still going */
+        session_enter(w, SESSION_STOP_RUNTIME, "no invocation left");
+    }
+    if (w->state == SESSION_STOP_RUNTIME) {
+        if (w->rt) {
+            lbw_rt_close(w->rt); /* again: a no-op; rt_closed comes back here */
+            return;
+        }
+        to_stop_bye(w);
+        return;
+    }
+    if (w->state == SESSION_STOP_BYE)
+        to_ended(w); /* bye answered (or failed) */
+}
+
+/* STOP_QUIESCE: from any state. New exchanges are refused from now on. */
 void lbw_worker_stop(struct lbw_worker *w)
 {
-    if (w->stopping) {
+    if (is_stopping(w)) {
         stop_continue(w);
         return;
     }
-    w->stopping = 1;
     LBW_INFO("worker", "stopping worker %s", w->own);
+    session_enter(w, SESSION_STOP_QUIESCE, "stop requested");
     if (w->net)
         lbw_msgnet_drain(w->net);
     if (w->ping_call)
         lbw_call_cancel(w->ping_call);
-    if (w->reintro_call)
-        lbw_call_cancel(w->reintro_call);
+    if (w->session_call)
+        lbw_call_cancel(w->session_call);
     if (w->task_src) {
         /* a task waiting for the pool's BUSY ack: it runs; answer it now */
         task_reply(w, w->task_src, w->task_session, 0, NULL, NULL);
         free(w->task_src);
         w->task_src = NULL;
     }
-    w->reintro = 0;
     stop_continue(w);
 }
 
@@ -1146,6 +1458,166 @@ static void route_ip(const char *chain, char *ip, size_t cap)
         snprintf(ip, cap, "127.0.0.1");
 }
 
+/* A listening socket on ip, port o->listen_port (6969) and up: the fd, or
+ * -errno with a message. */
+static int listen_from(struct lbw_worker *w, const char *ip, uint16_t *port_out, char *err,
+                       size_t errlen)
+{
+    int lfd = -1;
+    uint16_t port = w->o.listen_port ? w->o.listen_port : 6969;
+    for (int i = 0; i < 1024; i++, port++) {
+        lfd = lbw_tcp_listen(ip, port, LBW_LISTEN_BACKLOG);
+        if (lfd != -EADDRINUSE)
+            break;
+    }
+    if (lfd < 0)
+        snprintf(err, errlen, "cannot listen on %s:%u and the next 1023 ports: %s", ip,
+                 (unsigned)port, strerror(-lfd));
+    *port_out = port;
+    return lfd;
+}
+
+/* The address the scheduler knows us by: self, behind the pool in pool
+ * mode. NULL when out of memory. */
+static char *own_address(struct lbw_worker *w, const char *self)
+{
+    size_t l;
+    return w->pool ? lbw_chain_join(w->pool, strlen(w->pool), self, strlen(self), &l)
+                   : strdup(self);
+}
+
+/* The message listener on ip and the net on it; sets self and own. 0, or
+ * -1 with a message. */
+static int start_listener(struct lbw_worker *w, const char *ip, char *err, size_t errlen)
+{
+    uint16_t port;
+    int lfd = listen_from(w, ip, &port, err, errlen);
+    if (lfd < 0)
+        return -1;
+    snprintf(w->self, sizeof(w->self), "%s:%u", ip, (unsigned)port);
+    w->own = own_address(w, w->self);
+    struct lbw_msgnet_opts no = {.self = w->self};
+    w->net = w->own ? lbw_msgnet_new(w->r, &no, on_request, w) : NULL;
+    if (!w->net) {
+        close(lfd);
+        snprintf(err, errlen, "cannot set up the message listener");
+        return -1;
+    }
+    if (lbw_msgnet_listen(w->net, lfd) < 0) {
+        snprintf(err, errlen, "cannot accept on %s", w->self);
+        return -1;
+    }
+    return 0;
+}
+
+/* The payload runtime API server on the port bind_runtime took. */
+static int start_runtime_server(struct lbw_worker *w, char *err, size_t errlen)
+{
+    struct lbw_rt_opts rto = {
+        .r = w->r,
+        .listen_fd = w->rt_fd,
+        .net = w->net,
+        .scheduler = w->o.scheduler,
+        .request_timeout_ns = w->o.runtime_request_timeout_ns,
+        .on_closed = rt_closed,
+        .ctx = w,
+    };
+    w->rt = lbw_rt_start(&rto);
+    if (!w->rt) {
+        snprintf(err, errlen, "cannot start the runtime API server");
+        return -1;
+    }
+    w->rt_fd = -1; /* the server's now */
+    return 0;
+}
+
+/* The listener moves to ip (a new socket, port 6969 and up) and the
+ * worker reintroduces itself: bye as the old address, the running
+ * invocation cancelled and reported dropped, hello as the new one. */
+static void readdress(struct lbw_worker *w, const char *ip)
+{
+    char err[256], self[sizeof(w->self)];
+    uint16_t port;
+    int lfd = listen_from(w, ip, &port, err, sizeof(err));
+    if (lfd < 0) {
+        LBW_WARN("worker", "the route to the scheduler now leaves from %s, but %s: staying on %s",
+                 ip, err, w->self);
+        return;
+    }
+    snprintf(self, sizeof(self), "%s:%u", ip, (unsigned)port);
+    char *own = own_address(w, self);
+    int rc = own ? lbw_msgnet_relisten(w->net, self, lfd) : -ENOMEM;
+    if (rc < 0) {
+        LBW_WARN("worker", "cannot move the listener to %s: %s: staying on %s", self,
+                 strerror(-rc), w->self);
+        free(own);
+        close(lfd);
+        return;
+    }
+    LBW_INFO("worker", "the route to the scheduler now leaves from %s (was %s): listening on "
+                       "%s, re-introducing from the new address",
+             ip, w->listen_ip, self);
+    if (!w->bye_as)
+        w->bye_as = w->own; /* the scheduler knows us by this until the next hello */
+    else
+        free(w->own);
+    w->own = own;
+    snprintf(w->self, sizeof(w->self), "%s", self);
+    snprintf(w->listen_ip, sizeof(w->listen_ip), "%s", ip);
+    reintro_start(w, "our address changed");
+}
+
+/* After an address change: does the route to the scheduler leave from
+ * another address now? (Not while a hello or a reintroduce is under way:
+ * SERVING looks again.) The 127.0.0.1 fallback (no route at the moment)
+ * is no move. */
+static void check_route(struct lbw_worker *w)
+{
+    if (w->o.listen_ip || is_stopping(w))
+        return;
+    if (w->state != SESSION_SERVING) {
+        w->readdress_pending = 1;
+        return;
+    }
+    w->readdress_pending = 0;
+    char ip[64];
+    route_ip(w->o.scheduler, ip, sizeof(ip));
+    LBW_DEBUG("worker", "the route to the scheduler leaves from %s", ip);
+    if (strcmp(ip, w->listen_ip) && strcmp(ip, "127.0.0.1"))
+        readdress(w, ip);
+}
+
+/* An address came or went: the route to the scheduler is checked again
+ * (check_route). */
+static void addr_changed(lbw_reactor *r, struct lbw_op *op, int64_t res)
+{
+    struct lbw_worker *w = op->user;
+    if (res < 0 || is_stopping(w)) {
+        if (is_stopping(w))
+            stop_continue(w);
+        return;
+    }
+    int n = lbw_addrwatch_drain(w->aw);
+    if (n > 0) {
+        LBW_DEBUG("worker", "%d address change(s)", n);
+        check_route(w);
+    }
+    if (lbw_poll(w->r, &w->aw_op, w->aw_fd, POLLIN, addr_changed) < 0)
+        LBW_WARN("worker", "cannot watch for address changes any more");
+}
+
+/* Watches address changes, unless the listen address is fixed. */
+static void watch_addresses(struct lbw_worker *w)
+{
+    if (w->o.listen_ip)
+        return;
+    w->aw = lbw_addrwatch_open(&w->aw_fd);
+    if (!w->aw || lbw_poll(w->r, &w->aw_op, w->aw_fd, POLLIN, addr_changed) < 0)
+        LBW_WARN("worker", "cannot watch for address changes (%s): a new address will not "
+                           "be noticed until the worker restarts",
+                 strerror(errno));
+}
+
 struct lbw_worker *lbw_worker_start(const struct lbw_worker_opts *o, char *err, size_t errlen)
 {
     struct lbw_worker *w = calloc(1, sizeof(*w));
@@ -1164,7 +1636,8 @@ struct lbw_worker *lbw_worker_start(const struct lbw_worker_opts *o, char *err, 
     if (!(w->o.progress_interval >= 0))
         w->o.progress_interval = 1.0;
     w->rt_fd = -1;
-    w->ping_t.user = w->retry_t.user = w->progress_t.user = w->end_t.user = w;
+    w->ping_t.user = w->retry_t.user = w->progress_t.user = w->end_t.user = w->call_t.user = w;
+    w->aw_op.user = w;
     w->reported = NAN;
     w->pool = o->pool_address ? strdup(o->pool_address) : NULL;
     int rc = bind_runtime(w);
@@ -1178,58 +1651,20 @@ struct lbw_worker *lbw_worker_start(const struct lbw_worker_opts *o, char *err, 
         snprintf(ip, sizeof(ip), "%s", o->listen_ip);
     else
         route_ip(o->scheduler, ip, sizeof(ip));
-    int lfd = -1;
-    uint16_t port = o->listen_port ? o->listen_port : 6969;
-    for (int i = 0; i < 1024; i++, port++) {
-        lfd = lbw_tcp_listen(ip, port, LBW_LISTEN_BACKLOG);
-        if (lfd != -EADDRINUSE)
-            break;
-    }
-    if (lfd < 0) {
-        snprintf(err, errlen, "cannot listen on %s:%u and the next 1023 ports: %s", ip,
-                 (unsigned)port, strerror(-lfd));
+    snprintf(w->listen_ip, sizeof(w->listen_ip), "%s", ip);
+    if (start_listener(w, ip, err, errlen) < 0 || start_runtime_server(w, err, errlen) < 0)
         goto fail;
-    }
-    snprintf(w->self, sizeof(w->self), "%s:%u", ip, (unsigned)port);
-    if (w->pool) {
-        size_t l;
-        w->own = lbw_chain_join(w->pool, strlen(w->pool), w->self, strlen(w->self), &l);
-    } else {
-        w->own = strdup(w->self);
-    }
-    struct lbw_msgnet_opts no = {.self = w->self};
-    w->net = w->own ? lbw_msgnet_new(w->r, &no, on_request, w) : NULL;
-    if (!w->net) {
-        close(lfd);
-        snprintf(err, errlen, "cannot set up the message listener");
-        goto fail;
-    }
-    if (lbw_msgnet_listen(w->net, lfd) < 0) {
-        snprintf(err, errlen, "cannot accept on %s", w->self);
-        goto fail;
-    }
-    struct lbw_rt_opts rto = {
-        .r = w->r,
-        .listen_fd = w->rt_fd,
-        .net = w->net,
-        .scheduler = w->o.scheduler,
-        .request_timeout_ns = w->o.runtime_request_timeout_ns,
-        .on_closed = rt_closed,
-        .ctx = w,
-    };
-    w->rt = lbw_rt_start(&rto);
-    if (!w->rt) {
-        snprintf(err, errlen, "cannot start the runtime API server");
-        goto fail;
-    }
-    w->rt_fd = -1; /* the server's now */
-    LBW_INFO("worker", "listening on %s, runtime API on %s; saying hello to %s", w->self,
-             w->rt_addr, o->scheduler);
-    w->reintro_call = call_simple(w, "worker.hello", hello_args(w), 0, hello_cb);
-    if (!w->reintro_call) {
+    LBW_INFO("worker", "listening on %s, runtime API on %s; saying hello to %s (no answer: a "
+                       "word every %.1f s, the call gives up after %llu s)",
+             w->self, w->rt_addr, o->scheduler,
+             (double)(w->o.ping_interval_ns < CALL_PROGRESS_MAX ? w->o.ping_interval_ns
+                                                                : CALL_PROGRESS_MAX) / 1e9,
+             (unsigned long long)(CALL_TIMEOUT / SEC));
+    if (to_hello(w) < 0) {
         snprintf(err, errlen, "cannot send worker.hello to %s", o->scheduler);
         goto fail;
     }
+    watch_addresses(w);
     return w;
 fail:
     if (w->rt)
@@ -1256,6 +1691,7 @@ void lbw_worker_free(struct lbw_worker *w)
     }
     lbw_request_free(&w->held);
     free(w->task_src);
+    free(w->bye_as);
     free(w->pool);
     free(w->own);
     free(w);

@@ -4,7 +4,9 @@
  * reintroduce procedure, the commands the scheduler sends (ping, task,
  * drop, quit, log, status, invocation_message), progress reports, the
  * done/dropped report with the logs streamed from disk, pool state reports
- * and the stop sequence. One invocation at a time, run by run.c.
+ * and the stop sequence, as a state machine (worker.c's header); the
+ * listener follows address changes (netlink) with a reintroduce. One
+ * invocation at a time, run by run.c.
  *
  * The process-level loop around instances (broadcast discovery, retries,
  * signals) is worker_main.c's. */
@@ -19,6 +21,19 @@
 
 struct lbw_worker;
 struct lbw_sdnotify;
+
+/* Upstream's WorkerState (PROTOCOL.md 2.2): what worker.ping answers about
+ * us, what worker.state_report tells the pool, what status reports. */
+enum lbw_worker_state {
+    LBW_WS_OFF = 0,
+    LBW_WS_IDLE = 1,
+    LBW_WS_BUSY = 2,
+    LBW_WS_ERROR = 3,
+    LBW_WS_INVOKING = 4,
+    LBW_WS_UNKNOWN = 5,
+};
+/* "OFF", "IDLE", ... for logs; "not a WorkerState" for other numbers. */
+const char *lbw_worker_state_name(int state);
 
 enum lbw_worker_end {
     LBW_WORKER_STOPPED = 0,     /* asked to stop (signal, quit, singleshot) */

@@ -456,7 +456,9 @@ int lbw_reactor_run_once(lbw_reactor *r, uint64_t timeout_ns)
 
 int lbw_reactor_run(lbw_reactor *r)
 {
-    r->stopping = 0;
+    /* A stop requested before the loop started (a start-up error found
+     * while wiring) is honoured, not forgotten: run returns at once. The
+     * stop is consumed either way, so the next run serves normally. */
     while (!r->stopping && r->npending > 0) {
         int rc = lbw_reactor_run_once(r, UINT64_MAX);
         if (rc < 0)

@@ -108,8 +108,9 @@ const char *lbw_reactor_backend_name(const lbw_reactor *r); /* "io_uring" | "epo
  * "io_uring unavailable: io_uring_setup: Operation not permitted (seccomp?)". */
 const char *lbw_reactor_backend_reason(const lbw_reactor *r);
 
-/* Runs until lbw_reactor_stop() or until no operation is pending.
- * Returns 0, or a negative errno if waiting for events failed. */
+/* Runs until lbw_reactor_stop() or until no operation is pending; a stop
+ * requested before the call makes it return at once (each stop is consumed
+ * by the run it ends). Returns 0, or a negative errno if waiting failed. */
 int lbw_reactor_run(lbw_reactor *r);
 /* Runs at most one round of event collection and dispatch, waiting at most
  * timeout_ns (0 = do not wait). Returns the number of callbacks run or -errno. */

@@ -608,7 +608,7 @@ int lbw_env_for_job(const struct lbw_env_inputs *in, struct lbw_env *out, char *
             goto out;
         rc = LBW_ENV_EXCEPTION;
     } else {
-        snprintf(err, errlen, "error happened: unknown environment resolver '%s'", rname);
+        snprintf(err, errlen, "unknown environment resolver '%s'", rname);
         goto out;
     }
     /* 3. the copy re-assigns every inherited value, in order */
@@ -618,7 +618,7 @@ int lbw_env_for_job(const struct lbw_env_inputs *in, struct lbw_env *out, char *
     struct lbw_env_action *acts;
     size_t na;
     if (lbw_inv_env_actions(in->job, &acts, &na) < 0) {
-        snprintf(err, errlen, "error happened: the job's environment action queue is malformed");
+        snprintf(err, errlen, "the job's environment action queue is malformed");
         goto out;
     }
     for (size_t i = 0; i < na; i++) {
@@ -679,7 +679,7 @@ int lbw_env_for_job(const struct lbw_env_inputs *in, struct lbw_env *out, char *
     rc = LBW_ENV_OK;
     goto out;
 oom:
-    snprintf(err, errlen, "error happened: out of memory building the environment");
+    snprintf(err, errlen, "out of memory building the environment");
     rc = LBW_ENV_EXCEPTION;
 out:
     lbw_env_free(&base);

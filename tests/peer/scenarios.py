@@ -486,5 +486,186 @@ async def broadcast_discovery(h):
     check('scheduler found by broadcast: %s' % s.addr in w.log(), 'discovery logged')
 
 
+# ---- the session: start-up errors, answers to every request, progress, feedback ----
+
+async def call_body(s, dst, command, timeout=5):
+    """Like Peer.call with the whole command object given (arguments of any
+    JSON type); the reply, or None when none came within timeout."""
+    import json
+    import uuid
+    sid = uuid.uuid4()
+    fut = asyncio.get_event_loop().create_future()
+    s.waiting[sid] = fut
+    try:
+        await s.send(dst, json.dumps({'command': command}).encode(), sid)
+        f = await asyncio.wait_for(fut, timeout)
+        return json.loads(f.body.decode('utf-8'))
+    except asyncio.TimeoutError:
+        return None
+    finally:
+        s.waiting.pop(sid, None)
+
+
+@scenario
+async def no_scheduler_address_exits(h):
+    """Without an address (and not listening for broadcasts), or with an
+    invalid configured one, a --no-loop worker says so and exits non-zero at
+    once instead of hanging."""
+    w = h.worker(['--no-listen-broadcast', '--no-loop'])
+    rc = await w.wait_exit(10)
+    check(rc != 0, 'exit status %r' % rc)
+    check('no scheduler address' in w.log(), 'the reason is logged')
+    w2 = h.worker(['--no-loop'], wcfg='scheduler_address = "127.0.0.1:notaport"')
+    rc = await w2.wait_exit(10)
+    check(rc != 0, 'exit status with an invalid address %r' % rc)
+    check('is not an address chain' in w2.log(), 'the reason is logged')
+
+
+@scenario
+async def unknown_resolver_message(h):
+    """A task failure message carries upstream's prefix exactly once."""
+    s, w, addr = await start(h)
+    r = await s.task(addr, make_job(['/bin/true'], next_invocation_id(),
+                                    envres=('NoSuchResolver', {})))
+    check(r == {'status': 1, 'error_class': 'exception',
+                'message': "error happened: unknown environment resolver 'NoSuchResolver'"},
+          'reply %r' % (r,))
+
+
+@scenario
+async def final_progress_reported(h):
+    """A payload's last progress value reaches the scheduler before
+    worker.done even when it came within the rate-limit window."""
+    s, w, addr = await start(h)   # minimum_progress_reporting_interval: 1 s
+    py = ('import time\nfor i in range(0, 101, 10):\n'
+          '  print("ALF_PROGRESS %d%%" % i, flush=True); time.sleep(0.15)\n')
+    iid, name, args = await run_job(s, addr, ['python3', '-c', py])
+    check(name == 'worker.done', name)
+    vals = [(t, p) for t, i, p in s.progress if i == iid]
+    check(vals and vals[-1][1] == 100, 'progress reports %r' % [p for t, p in vals])
+    done_at = s.report_for(iid)[0]
+    check(vals[-1][0] <= done_at, 'the final progress comes before worker.done')
+    # nothing parsed: no progress report at all before done
+    iid, name, args = await run_job(s, addr, ['/bin/true'])
+    check(not [p for t, i, p in s.progress if i == iid], 'no progress for a silent payload')
+
+
+@scenario
+async def bad_arguments_answered(h):
+    """Every known command answers a request with missing or ill-typed
+    arguments (the requester would otherwise wait 90 s); the worker serves
+    on."""
+    s, w, addr = await start(h)
+    err = {'stdout': '', 'stderr': '', 'error': 'log: invoc_id must be an integer'}
+    for args in ({'invoc_id': 'abc'}, {'invoc_id': 1.5}, {'invoc_id': None}, {},
+                 {'invoc_id': [1]}, {'invoc_id': 2 ** 70}, 7, [], 'x'):
+        r = await call_body(s, addr, {'name': 'log', 'arguments': args})
+        check(r == err, 'log with arguments %r: %r' % (args, r))
+    r = await call_body(s, addr, {'name': 'log'})
+    check(r == err, 'log without arguments: %r' % (r,))
+    for args in ({}, {'task': 5}, {'task': None}, {'task': 'garbage', 'reply_to': 5}, 3, []):
+        r = await call_body(s, addr, {'name': 'task', 'arguments': args})
+        check(r and r.get('status') == 1 and r.get('error_class') == 'exception',
+              'task with arguments %r: %r' % (args, r))
+    for args in ({}, {'dst_invoc_id': 'x', 'src_invoc_id': None, 'addressee': 'a',
+                      'addressee_timeout': 1, 'message_data_raw': ''},
+                 {'dst_invoc_id': 1, 'src_invoc_id': 'y', 'addressee': 'a',
+                  'addressee_timeout': 1, 'message_data_raw': ''},
+                 {'dst_invoc_id': 1, 'src_invoc_id': None, 'addressee': 5,
+                  'addressee_timeout': 'soon', 'message_data_raw': 7}, False):
+        r = await call_body(s, addr, {'name': 'invocation_message', 'arguments': args})
+        check(r == {'result': 'error-unknown'}, 'invocation_message %r: %r' % (args, r))
+    for name, want in (('ping', {'ps': 0, 'pv': 0}), ('drop', {})):
+        r = await call_body(s, addr, {'name': name, 'arguments': 'junk'})
+        check(r == want, '%s with junk arguments: %r' % (name, r))
+    r = await call_body(s, addr, {'name': 'status', 'arguments': 12})
+    check(r and r.get('state') == 1, 'status with junk arguments: %r' % (r,))
+    iid, name, args = await run_job(s, addr, ['/bin/true'])
+    check(name == 'worker.done', 'still serving')
+
+
+@scenario
+async def hello_blackholed_feedback(h):
+    """A scheduler address that swallows the connection (a listener whose
+    accept queue is full drops every SYN) gets a line while hello waits,
+    saying how long and when the call gives up."""
+    import socket
+    bh = socket.socket()
+    bh.bind(('127.0.0.1', 0))
+    bh.listen(0)
+    port = bh.getsockname()[1]
+    fillers = []
+    for _ in range(8):   # fill the accept queue; further SYNs are dropped
+        c = socket.socket()
+        c.setblocking(False)
+        try:
+            c.connect(('127.0.0.1', port))
+        except BlockingIOError:
+            pass
+        fillers.append(c)
+    await asyncio.sleep(0.2)
+    try:
+        w = h.worker(['--scheduler-address', '127.0.0.1:%d' % port, '--no-loop'],
+                     wcfg='ping_interval = 0.5')
+        await poll_until(lambda: w.log().count('no answer yet') >= 2, 15,
+                         'two progress lines while hello waits')
+        log = w.log()
+        check('saying hello to 127.0.0.1:%d' % port in log, 'the hello is announced')
+        check(re.search(r'worker\.hello to 127\.0\.0\.1:%d: no answer yet after \d+\.\d s '
+                        r'.*gives up after 90 s' % port, log), 'the line says when: %s'
+              % log[-2000:])
+    finally:
+        for c in fillers:
+            c.close()
+        bh.close()
+
+
+@scenario
+async def address_change_rehello(h):
+    """In a private network namespace (tests/integration/t_worker_readdress.sh):
+    when the route to the scheduler starts leaving from another address, the
+    worker says bye from the old one and hello from the new one, and serves
+    there."""
+    import subprocess
+    if os.environ.get('LBW_TEST_NETNS') != '1':
+        print('SKIP address_change_rehello: needs the private network namespace of '
+              't_worker_readdress.sh')
+        return
+
+    def ip(*a):
+        subprocess.run(['ip'] + list(a), check=True)
+    # the scheduler on 10.66.0.1; the route to it leaves from 10.55.0.2
+    ip('link', 'set', 'lo', 'up')
+    for a in ('10.55.0.2/32', '10.66.0.1/32'):
+        ip('addr', 'add', a, 'dev', 'lo')
+    ip('route', 'replace', 'local', '10.66.0.1', 'dev', 'lo', 'table', 'local',
+       'src', '10.55.0.2')
+    s = await lbpeer.Scheduler(host='10.66.0.1').start()
+    h.peers.append(s)
+    w = h.worker(['--scheduler-address', s.addr, '--no-loop'])
+    addr, = await s.wait_worker()
+    check(addr.startswith('10.55.0.2:'), 'first address %r' % addr)
+    iid = next_invocation_id()
+    r = await s.task(addr, make_job(['/bin/sleep', '100'], iid))
+    check(r == {'status': 0}, r)
+    # a new address, the route moves to it, the old one goes
+    ip('addr', 'add', '10.55.0.3/32', 'dev', 'lo')
+    ip('route', 'replace', 'local', '10.66.0.1', 'dev', 'lo', 'table', 'local',
+       'src', '10.55.0.3')
+    ip('addr', 'del', '10.55.0.2/32', 'dev', 'lo')
+    new = await s.wait_for(lambda: [a for a in s.workers if a.startswith('10.55.0.3:')], 30,
+                           'hello from the new address')
+    names = [(e[1], e[2].get('worker_addr')) for e in s.events]
+    check(('worker.bye', addr) in names, 'bye from the old address %r' % names)
+    rep = s.report_for(iid)
+    check(rep and rep[1] == 'worker.dropped', 'the running invocation was dropped')
+    check('re-introducing from the new address' in w.log(), 'the change is logged')
+    # (a task before the hello reply is answered BUSY, as during any reintroduce)
+    await poll_until(lambda: 'reintroduced' in w.log(), 10, 'the hello reply')
+    iid, name, args = await run_job(s, new[0], ['/bin/echo', 'moved'])
+    check(name == 'worker.done' and 'moved' in args['stdout'], 'served at the new address')
+    check(w.proc.poll() is None, 'the --no-loop worker runs on')
+
+
 if __name__ == '__main__':
     sys.exit(run(SCENARIOS, sys.argv))

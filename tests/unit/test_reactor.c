@@ -754,6 +754,27 @@ static void test_stop_and_args(void)
     lbw_reactor_free(r);
 }
 
+/* A stop requested before the loop runs (e.g. a fatal start-up error seen
+ * while wiring) makes run return at once instead of being forgotten; the
+ * stop is consumed, so the next run serves normally. */
+static void test_stop_before_run(void)
+{
+    lbw_reactor *r = mk();
+    struct lbw_op t = {0};
+    struct cres c = {0};
+    t.user = &c;
+    CU_ASSERT(lbw_timer(r, &t, 2000000000ull, 0, cres_cb) == 0);
+    lbw_reactor_stop(r);
+    CU_ASSERT(lbw_reactor_run(r) == 0);
+    CU_ASSERT(c.calls == 0);                 /* returned before the timer fired */
+    CU_ASSERT_EQUAL(lbw_reactor_pending(r), 1);
+    CU_ASSERT(lbw_timer(r, &t, 0, 0, cres_cb) == -EBUSY); /* still armed */
+    CU_ASSERT(lbw_cancel(r, &t) == 0);
+    CU_ASSERT(lbw_reactor_run(r) == 0);      /* the stop was consumed */
+    CU_ASSERT(c.calls == 1 && c.res == -ECANCELED);
+    lbw_reactor_free(r);
+}
+
 /* ---- backend choice and fallback ----------------------------------------- */
 
 static void test_fallback_injected(void)
@@ -818,6 +839,7 @@ static const struct lbw_test backend_tests[] = {
     {"free cancels pending ops", test_free_cancels_pending},
     {"a reused fd number after a cancelled wait", test_fd_reuse_after_cancel},
     {"stop, bad arguments", test_stop_and_args},
+    {"a stop before run returns at once", test_stop_before_run},
     {NULL, NULL},
 };
 

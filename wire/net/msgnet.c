@@ -40,6 +40,7 @@ struct lbw_msgnet {
     lbw_msg_frame_cb on_request;
     void *ctx;
     int lfd;
+    int next_lfd; /* lbw_msgnet_relisten: taken when the accept op comes back */
     struct lbw_op aop;
     int closing;
     int draining; /* refuse new exchanges (ack 0), keep serving replies */
@@ -317,6 +318,15 @@ static void in_timer_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
 
 static void accept_retry_cb(lbw_reactor *r, struct lbw_op *op, int64_t res);
 
+static void take_next_listener(struct lbw_msgnet *n)
+{
+    if (n->next_lfd < 0)
+        return;
+    close(n->lfd);
+    n->lfd = n->next_lfd;
+    n->next_lfd = -1;
+}
+
 static void accept_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
 {
     struct lbw_msgnet *n = op->user;
@@ -366,7 +376,7 @@ static void accept_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
                 c->pending++;
             in_arm_recv(c);
         }
-    } else if (res != -EAGAIN && res != -EINTR && res != -ECONNABORTED) {
+    } else if (res != -EAGAIN && res != -EINTR && res != -ECONNABORTED && res != -ECANCELED) {
         LBW_ERROR("net", "accepting connections failed: %s%s", strerror((int)-res),
                   res == -EMFILE || res == -ENFILE ? "; retrying in 1 s" : "");
         /* Out of descriptors (or worse): keep serving the open connections
@@ -375,6 +385,7 @@ static void accept_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
             n->live++;
         return;
     }
+    take_next_listener(n);
     if (lbw_accept(r, &n->aop, n->lfd, accept_cb) == 0)
         n->live++;
 }
@@ -387,6 +398,7 @@ static void accept_retry_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
         net_maybe_free(n);
         return;
     }
+    take_next_listener(n);
     if (lbw_accept(r, &n->aop, n->lfd, accept_cb) == 0)
         n->live++;
 }
@@ -872,6 +884,7 @@ struct lbw_msgnet *lbw_msgnet_new(lbw_reactor *r, const struct lbw_msgnet_opts *
     n->on_request = on_request;
     n->ctx = ctx;
     n->lfd = -1;
+    n->next_lfd = -1;
     n->aop.user = n;
     return n;
 }
@@ -885,12 +898,48 @@ int lbw_msgnet_listen(struct lbw_msgnet *n, int fd)
     return rc;
 }
 
+int lbw_msgnet_relisten(struct lbw_msgnet *n, const char *self, int listen_fd)
+{
+    if (n->closing || !self || !lbw_addr_is_direct(self, strlen(self)))
+        return -EINVAL;
+    char *s = strdup(self);
+    if (!s)
+        return -ENOMEM;
+    free(n->self);
+    n->self = s;
+    n->self_len = strlen(s);
+    n->o.self = s;
+    if (n->next_lfd >= 0)
+        close(n->next_lfd);
+    n->next_lfd = listen_fd;
+    /* idle connections were opened under the old identity (perhaps from an
+     * address that is gone): the next send opens a new one */
+    for (struct out_conn *c = n->outs, *next; c; c = next) {
+        next = c->next;
+        if (c->state == OC_IDLE && !c->closing)
+            out_close(c);
+    }
+    if (lbw_op_pending(&n->aop)) {
+        lbw_cancel(n->r, &n->aop); /* its callback takes the new listener */
+    } else if (n->lfd >= 0) {
+        take_next_listener(n);
+        if (lbw_accept(n->r, &n->aop, n->lfd, accept_cb) == 0)
+            n->live++;
+    } else {
+        n->lfd = n->next_lfd;
+        n->next_lfd = -1;
+    }
+    return 0;
+}
+
 static void net_maybe_free(struct lbw_msgnet *n)
 {
     if (!n->closing || n->live > 0)
         return;
     if (n->lfd >= 0)
         close(n->lfd);
+    if (n->next_lfd >= 0)
+        close(n->next_lfd);
     free(n->exp);
     free(n->self);
     free(n);

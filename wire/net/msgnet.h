@@ -52,6 +52,11 @@ struct lbw_msgnet *lbw_msgnet_new(lbw_reactor *r, const struct lbw_msgnet_opts *
                                   lbw_msg_frame_cb on_request, void *ctx);
 /* Starts accepting on a listening socket (the net owns and closes it). */
 int lbw_msgnet_listen(struct lbw_msgnet *n, int listen_fd);
+/* Moves to a new identity and listening socket (the address changed):
+ * frames for the new self are ours from now on; connections accepted on
+ * the old socket are served on; the old socket and the idle outgoing
+ * connections (opened under the old identity) are closed. */
+int lbw_msgnet_relisten(struct lbw_msgnet *n, const char *self, int listen_fd);
 /* Closes everything, cancels pending sends (their callbacks get
  * -ECANCELED) and frees the net once the reactor has delivered the
  * cancellations; safe to call from a callback. */
