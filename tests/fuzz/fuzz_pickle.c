@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "invocation.h"
+#include "inspect.h"
 #include "json.h"
 #include "pickle.h"
 
