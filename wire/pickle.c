@@ -1118,6 +1118,146 @@ static int enc_immutable_seq(struct enc *e, struct lbw_pk *v)
     return 0;
 }
 
+/* The smallest of BININT1, BININT2, BININT, LONG1 that holds v, as
+ * CPython chooses. */
+static int enc_int(struct enc *e, int64_t i)
+{
+    if (i >= 0 && i < 256) {
+        emit1(e, BININT1);
+        emit1(e, (uint8_t)i);
+    } else if (i >= 0 && i < 65536) {
+        emit1(e, BININT2);
+        emit_le(e, (uint64_t)i, 2);
+    } else if (i >= INT32_MIN && i <= INT32_MAX) {
+        emit1(e, BININT);
+        emit_le(e, (uint64_t)i, 4);
+    } else {
+        uint8_t t[8];
+        size_t n = 8;
+        lbw_put_le(t, (uint64_t)i, 8);
+        while (n > 1 && ((t[n - 1] == 0 && !(t[n - 2] & 0x80)) ||
+                         (t[n - 1] == 0xff && (t[n - 2] & 0x80))))
+            n--;
+        emit1(e, LONG1);
+        emit1(e, (uint8_t)n);
+        emit(e, t, n);
+    }
+    return 0;
+}
+
+static int enc_bigint(struct enc *e, const struct lbw_pk *v)
+{
+    if (v->u.s.n < 256) {
+        emit1(e, LONG1);
+        emit1(e, (uint8_t)v->u.s.n);
+    } else {
+        emit1(e, LONG4);
+        emit_le(e, v->u.s.n, 4);
+    }
+    emit(e, v->u.s.p, v->u.s.n);
+    return 0;
+}
+
+static int enc_float(struct enc *e, double f)
+{
+    uint64_t u;
+    memcpy(&u, &f, 8);
+    uint8_t t[8];
+    lbw_put_be64(t, u);
+    emit1(e, BINFLOAT);
+    emit(e, t, 8);
+    return 0;
+}
+
+/* Protocol 4 has no BYTEARRAY8: builtins.bytearray(bytes). */
+static int enc_bytearray(struct enc *e, struct lbw_pk *v)
+{
+    static const uint8_t g[] = {SHORT_BINUNICODE, 8, 'b', 'u', 'i', 'l', 't', 'i', 'n', 's',
+                                SHORT_BINUNICODE, 9, 'b', 'y', 't', 'e', 'a', 'r', 'r', 'a', 'y',
+                                STACK_GLOBAL};
+    emit(e, g, sizeof(g));
+    emit_blob(e, SHORT_BINBYTES, BINBYTES, BINBYTES8, v->u.s.p, v->u.s.n);
+    emit1(e, TUPLE1);
+    emit1(e, REDUCE);
+    memoize(e, v);
+    return 0;
+}
+
+/* An empty container, memoized (so its items may refer to it), then its
+ * items in batches. */
+static int enc_container(struct enc *e, struct lbw_pk *v, uint8_t empty_op, size_t step,
+                         uint8_t batch_op, uint8_t one_op)
+{
+    emit1(e, empty_op);
+    memoize(e, v);
+    return enc_items(e, v, step, batch_op, one_op);
+}
+
+static int enc_global(struct enc *e, struct lbw_pk *v)
+{
+    size_t ml = strlen(v->u.g.module), nl = strlen(v->u.g.name);
+    emit_blob(e, SHORT_BINUNICODE, BINUNICODE, BINUNICODE8, (uint8_t *)v->u.g.module, ml);
+    emit1(e, MEMOIZE);
+    e->next_memo++;
+    emit_blob(e, SHORT_BINUNICODE, BINUNICODE, BINUNICODE8, (uint8_t *)v->u.g.name, nl);
+    emit1(e, MEMOIZE);
+    e->next_memo++;
+    emit1(e, STACK_GLOBAL);
+    memoize(e, v);
+    return 0;
+}
+
+/* func, args [, kwargs], REDUCE/NEWOBJ/NEWOBJ_EX, then state and BUILD. */
+static int enc_object(struct enc *e, struct lbw_pk *v)
+{
+    if (enc(e, v->u.obj.func) || enc(e, v->u.obj.args) ||
+        (v->u.obj.how == LBW_PK_NEWOBJ_EX && enc(e, v->u.obj.kwargs)))
+        return -1;
+    if (v->mark) { /* a cycle through its own arguments */
+        snprintf(e->err, e->errlen, "pickle: object refers to itself through its arguments");
+        return -1;
+    }
+    emit1(e, v->u.obj.how == LBW_PK_REDUCE ? REDUCE
+             : v->u.obj.how == LBW_PK_NEWOBJ ? NEWOBJ : NEWOBJ_EX);
+    memoize(e, v);
+    if (v->u.obj.state) {
+        if (enc(e, v->u.obj.state))
+            return -1;
+        emit1(e, BUILD);
+    }
+    return 0;
+}
+
+static int enc_kind(struct enc *e, struct lbw_pk *v)
+{
+    switch (v->kind) {
+    case LBW_PK_NONE: emit1(e, NONE); return 0;
+    case LBW_PK_BOOL: emit1(e, v->u.b ? NEWTRUE : NEWFALSE); return 0;
+    case LBW_PK_INT: return enc_int(e, v->u.i);
+    case LBW_PK_BIGINT: return enc_bigint(e, v);
+    case LBW_PK_FLOAT: return enc_float(e, v->u.f);
+    case LBW_PK_STR:
+        emit_blob(e, SHORT_BINUNICODE, BINUNICODE, BINUNICODE8, v->u.s.p, v->u.s.n);
+        memoize(e, v);
+        return 0;
+    case LBW_PK_BYTES:
+        emit_blob(e, SHORT_BINBYTES, BINBYTES, BINBYTES8, v->u.s.p, v->u.s.n);
+        memoize(e, v);
+        return 0;
+    case LBW_PK_BYTEARRAY: return enc_bytearray(e, v);
+    case LBW_PK_TUPLE:
+    case LBW_PK_FROZENSET: return enc_immutable_seq(e, v);
+    case LBW_PK_LIST: return enc_container(e, v, EMPTY_LIST, 1, APPENDS, APPEND);
+    case LBW_PK_DICT: return enc_container(e, v, EMPTY_DICT, 2, SETITEMS, SETITEM);
+    case LBW_PK_SET: return enc_container(e, v, EMPTY_SET, 1, ADDITEMS, 0);
+    case LBW_PK_GLOBAL: return enc_global(e, v);
+    case LBW_PK_OBJECT: return enc_object(e, v);
+    default:
+        snprintf(e->err, e->errlen, "pickle: corrupt value kind %d", v->kind);
+        return -1;
+    }
+}
+
 static int enc(struct enc *e, struct lbw_pk *v)
 {
     if (e->oom)
@@ -1130,132 +1270,7 @@ static int enc(struct enc *e, struct lbw_pk *v)
         snprintf(e->err, e->errlen, "pickle: nesting deeper than %zu", e->doc->lim.max_depth);
         return -1;
     }
-    int rc = 0;
-    switch (v->kind) {
-    case LBW_PK_NONE:
-        emit1(e, NONE);
-        break;
-    case LBW_PK_BOOL:
-        emit1(e, v->u.b ? NEWTRUE : NEWFALSE);
-        break;
-    case LBW_PK_INT:
-        if (v->u.i >= 0 && v->u.i < 256) {
-            emit1(e, BININT1);
-            emit1(e, (uint8_t)v->u.i);
-        } else if (v->u.i >= 0 && v->u.i < 65536) {
-            emit1(e, BININT2);
-            emit_le(e, (uint64_t)v->u.i, 2);
-        } else if (v->u.i >= INT32_MIN && v->u.i <= INT32_MAX) {
-            emit1(e, BININT);
-            emit_le(e, (uint64_t)v->u.i, 4);
-        } else {
-            uint8_t t[8];
-            size_t n = 8;
-            lbw_put_le(t, (uint64_t)v->u.i, 8);
-            while (n > 1 && ((t[n - 1] == 0 && !(t[n - 2] & 0x80)) ||
-                             (t[n - 1] == 0xff && (t[n - 2] & 0x80))))
-                n--;
-            emit1(e, LONG1);
-            emit1(e, (uint8_t)n);
-            emit(e, t, n);
-        }
-        break;
-    case LBW_PK_BIGINT:
-        if (v->u.s.n < 256) {
-            emit1(e, LONG1);
-            emit1(e, (uint8_t)v->u.s.n);
-        } else {
-            emit1(e, LONG4);
-            emit_le(e, v->u.s.n, 4);
-        }
-        emit(e, v->u.s.p, v->u.s.n);
-        break;
-    case LBW_PK_FLOAT: {
-        uint64_t u;
-        memcpy(&u, &v->u.f, 8);
-        uint8_t t[8];
-        lbw_put_be64(t, u);
-        emit1(e, BINFLOAT);
-        emit(e, t, 8);
-        break;
-    }
-    case LBW_PK_STR:
-        emit_blob(e, SHORT_BINUNICODE, BINUNICODE, BINUNICODE8, v->u.s.p, v->u.s.n);
-        memoize(e, v);
-        break;
-    case LBW_PK_BYTES:
-        emit_blob(e, SHORT_BINBYTES, BINBYTES, BINBYTES8, v->u.s.p, v->u.s.n);
-        memoize(e, v);
-        break;
-    case LBW_PK_BYTEARRAY: {
-        /* Protocol 4 has no BYTEARRAY8: builtins.bytearray(bytes). */
-        static const uint8_t g[] = {SHORT_BINUNICODE, 8, 'b', 'u', 'i', 'l', 't', 'i', 'n', 's',
-                                    SHORT_BINUNICODE, 9, 'b', 'y', 't', 'e', 'a', 'r', 'r', 'a', 'y',
-                                    STACK_GLOBAL};
-        emit(e, g, sizeof(g));
-        emit_blob(e, SHORT_BINBYTES, BINBYTES, BINBYTES8, v->u.s.p, v->u.s.n);
-        emit1(e, TUPLE1);
-        emit1(e, REDUCE);
-        memoize(e, v);
-        break;
-    }
-    case LBW_PK_TUPLE:
-    case LBW_PK_FROZENSET:
-        rc = enc_immutable_seq(e, v);
-        break;
-    case LBW_PK_LIST:
-        emit1(e, EMPTY_LIST);
-        memoize(e, v);
-        rc = enc_items(e, v, 1, APPENDS, APPEND);
-        break;
-    case LBW_PK_DICT:
-        emit1(e, EMPTY_DICT);
-        memoize(e, v);
-        rc = enc_items(e, v, 2, SETITEMS, SETITEM);
-        break;
-    case LBW_PK_SET:
-        emit1(e, EMPTY_SET);
-        memoize(e, v);
-        rc = enc_items(e, v, 1, ADDITEMS, 0);
-        break;
-    case LBW_PK_GLOBAL: {
-        size_t ml = strlen(v->u.g.module), nl = strlen(v->u.g.name);
-        emit_blob(e, SHORT_BINUNICODE, BINUNICODE, BINUNICODE8, (uint8_t *)v->u.g.module, ml);
-        emit1(e, MEMOIZE);
-        e->next_memo++;
-        emit_blob(e, SHORT_BINUNICODE, BINUNICODE, BINUNICODE8, (uint8_t *)v->u.g.name, nl);
-        emit1(e, MEMOIZE);
-        e->next_memo++;
-        emit1(e, STACK_GLOBAL);
-        memoize(e, v);
-        break;
-    }
-    case LBW_PK_OBJECT:
-        if (enc(e, v->u.obj.func) || enc(e, v->u.obj.args) ||
-            (v->u.obj.how == LBW_PK_NEWOBJ_EX && enc(e, v->u.obj.kwargs))) {
-            rc = -1;
-            break;
-        }
-        if (v->mark) { /* a cycle through its own arguments */
-            snprintf(e->err, e->errlen, "pickle: object refers to itself through its arguments");
-            rc = -1;
-            break;
-        }
-        emit1(e, v->u.obj.how == LBW_PK_REDUCE ? REDUCE
-                 : v->u.obj.how == LBW_PK_NEWOBJ ? NEWOBJ : NEWOBJ_EX);
-        memoize(e, v);
-        if (v->u.obj.state) {
-            if (enc(e, v->u.obj.state)) {
-                rc = -1;
-                break;
-            }
-            emit1(e, BUILD);
-        }
-        break;
-    default:
-        snprintf(e->err, e->errlen, "pickle: corrupt value kind %d", v->kind);
-        rc = -1;
-    }
+    int rc = enc_kind(e, v);
     e->depth--;
     return rc;
 }
