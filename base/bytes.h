@@ -1,6 +1,6 @@
 /* bytes.h — big-endian integers in wire buffers (frame headers, the
- * discovery datagram, the runtime API), shared so each codec does not
- * carry its own copy. */
+ * discovery datagram, the runtime API) and little-endian ones (pickle
+ * arguments), shared so each codec does not carry its own copy. */
 #ifndef LBW_BYTES_H
 #define LBW_BYTES_H
 
@@ -28,6 +28,23 @@ static inline void lbw_put_be64(uint8_t *p, uint64_t v)
 {
     lbw_put_be32(p, (uint32_t)(v >> 32));
     lbw_put_be32(p + 4, (uint32_t)v);
+}
+
+/* Little-endian, k bytes (k <= 8). */
+static inline uint64_t lbw_le(const uint8_t *p, unsigned k)
+{
+    uint64_t v = 0;
+    for (unsigned i = k; i-- > 0;)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static inline uint32_t lbw_le32(const uint8_t *p) { return (uint32_t)lbw_le(p, 4); }
+
+static inline void lbw_put_le(uint8_t *p, uint64_t v, unsigned k)
+{
+    for (unsigned i = 0; i < k; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 #endif

@@ -6,9 +6,253 @@
 #include <string.h>
 
 #include "address.h"
+#include "buf.h"
 #include "frame.h"
 #include "json.h"
 #include "pickle.h"
+
+/* ---- a pickle as readable JSON ------------------------------------------------ */
+
+/* Every value is shown once: a container, an object, or a blob longer than
+ * 64 bytes met again is {"$ref": N}, and one met again inside itself is
+ * {"$cycle": N}, N counting such values in the order they are first
+ * shown. So the output is linear in the pickle's size, whatever its
+ * sharing; nesting is bounded by the document's max_depth. */
+
+struct tj {
+    struct lbw_pk_doc *doc;
+    struct lbw_jw *w;
+    struct lbw_pk **seen; /* nodes whose mark we set, to reset afterwards */
+    size_t nseen, cseen;
+    size_t depth;
+    char *err;
+    size_t errlen;
+};
+
+/* Integers beyond LBW_PK_INT_MAX_DIGITS digits, as Python's hex() shows
+ * them (linear, unlike decimal): {"$int_hex": "-0x1f..."}. */
+static void big_hex(struct lbw_jw *w, const uint8_t *p, size_t n)
+{
+    static const char hx[] = "0123456789abcdef";
+    int neg = n && (p[n - 1] & 0x80);
+    uint8_t *mag = malloc(n + 1);
+    char *o = malloc(2 * n + 4);
+    if (!mag || !o) {
+        free(mag);
+        free(o);
+        w->err = 1;
+        return;
+    }
+    unsigned carry = 1;
+    for (size_t i = 0; i < n; i++) { /* magnitude = neg ? ~x + 1 : x */
+        unsigned b = neg ? (uint8_t)~p[i] + carry : p[i];
+        carry = neg ? b >> 8 : 0;
+        mag[i] = (uint8_t)b;
+    }
+    size_t k = 0, m = n;
+    while (m > 1 && mag[m - 1] == 0)
+        m--;
+    if (neg)
+        o[k++] = '-';
+    o[k++] = '0';
+    o[k++] = 'x';
+    for (size_t i = m; i-- > 0;) {
+        if (i + 1 < m || mag[i] >> 4)
+            o[k++] = hx[mag[i] >> 4];
+        o[k++] = hx[mag[i] & 15];
+    }
+    lbw_jw_obj(w);
+    lbw_jw_key(w, "$int_hex");
+    lbw_jw_str(w, o, k);
+    lbw_jw_obj_end(w);
+    free(mag);
+    free(o);
+}
+
+/* 1 if v was shown already (written as a reference), else gives it an id. */
+static int tj_seen(struct tj *t, struct lbw_pk *v)
+{
+    int shareable = (v->kind >= LBW_PK_TUPLE && v->kind != LBW_PK_GLOBAL) ||
+                    ((v->kind == LBW_PK_STR || v->kind == LBW_PK_BYTES ||
+                      v->kind == LBW_PK_BYTEARRAY || v->kind == LBW_PK_BIGINT) &&
+                     v->u.s.n > 64);
+    if (!shareable)
+        return 0;
+    if (v->mark) {
+        lbw_jw_obj(t->w);
+        lbw_jw_key(t->w, v->mark & 1 ? "$cycle" : "$ref");
+        lbw_jw_u64(t->w, v->mark >> 1);
+        lbw_jw_obj_end(t->w);
+        return 1;
+    }
+    if (lbw_grow(&t->seen, &t->cseen, t->nseen + 1, sizeof(*t->seen)) < 0) {
+        t->w->err = 1;
+        return 1;
+    }
+    t->seen[t->nseen++] = v;
+    v->mark = (uint32_t)t->nseen << 1 | 1; /* id, and "being shown" */
+    return 0;
+}
+
+static void b64(struct lbw_jw *w, const uint8_t *p, size_t n)
+{
+    static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *o = malloc(4 * ((n + 2) / 3) + 1);
+    size_t k = 0;
+    if (!o) {
+        w->err = 1;
+        return;
+    }
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t x = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
+                     (i + 2 < n ? p[i + 2] : 0);
+        o[k++] = t[x >> 18];
+        o[k++] = t[(x >> 12) & 63];
+        o[k++] = i + 1 < n ? t[(x >> 6) & 63] : '=';
+        o[k++] = i + 2 < n ? t[x & 63] : '=';
+    }
+    lbw_jw_str(w, o, k);
+    free(o);
+}
+
+static int tj(struct tj *t, struct lbw_pk *v)
+{
+    struct lbw_jw *w = t->w;
+    if (t->depth >= t->doc->lim.max_depth) {
+        snprintf(t->err, t->errlen, "pickle: nesting deeper than %zu", t->doc->lim.max_depth);
+        return -1;
+    }
+    if (tj_seen(t, v))
+        return 0;
+    t->depth++;
+    int rc = 0;
+    switch (v->kind) {
+    case LBW_PK_NONE: lbw_jw_null(w); break;
+    case LBW_PK_BOOL: lbw_jw_bool(w, v->u.b); break;
+    case LBW_PK_INT: lbw_jw_i64(w, v->u.i); break;
+    case LBW_PK_BIGINT: {
+        char txt[LBW_PK_INT_TEXT_CAP];
+        int tl = lbw_pk_bigint_text(v->u.s.p, v->u.s.n, txt, sizeof(txt));
+        if (tl >= 0)
+            lbw_jw_raw(w, txt, (size_t)tl);
+        else
+            big_hex(w, v->u.s.p, v->u.s.n);
+        break;
+    }
+    case LBW_PK_FLOAT: lbw_jw_double(w, v->u.f); break;
+    case LBW_PK_STR: lbw_jw_str(w, (const char *)v->u.s.p, v->u.s.n); break;
+    case LBW_PK_BYTES:
+    case LBW_PK_BYTEARRAY:
+        lbw_jw_obj(w);
+        lbw_jw_key(w, v->kind == LBW_PK_BYTES ? "$bytes" : "$bytearray");
+        b64(w, v->u.s.p, v->u.s.n);
+        lbw_jw_obj_end(w);
+        break;
+    case LBW_PK_TUPLE:
+    case LBW_PK_LIST:
+    case LBW_PK_SET:
+    case LBW_PK_FROZENSET:
+        if (v->kind != LBW_PK_LIST) {
+            lbw_jw_obj(w);
+            lbw_jw_key(w, v->kind == LBW_PK_TUPLE ? "$tuple" : v->kind == LBW_PK_SET ? "$set"
+                                                                                   : "$frozenset");
+        }
+        lbw_jw_arr(w);
+        for (size_t i = 0; i < v->u.seq.n && !rc; i++)
+            rc = tj(t, v->u.seq.v[i]);
+        lbw_jw_arr_end(w);
+        if (v->kind != LBW_PK_LIST)
+            lbw_jw_obj_end(w);
+        break;
+    case LBW_PK_DICT: {
+        int strkeys = 1;
+        for (size_t i = 0; i < v->u.seq.n; i += 2)
+            strkeys &= v->u.seq.v[i]->kind == LBW_PK_STR;
+        if (strkeys) {
+            lbw_jw_obj(w);
+            for (size_t i = 0; i + 1 < v->u.seq.n && !rc; i += 2) {
+                struct lbw_pk *k = v->u.seq.v[i];
+                char *ks = strndup((const char *)k->u.s.p, k->u.s.n);
+                lbw_jw_key(w, ks ? ks : "");
+                free(ks);
+                rc = tj(t, v->u.seq.v[i + 1]);
+            }
+            lbw_jw_obj_end(w);
+        } else { /* {"$dict": [[k, v], ...]} */
+            lbw_jw_obj(w);
+            lbw_jw_key(w, "$dict");
+            lbw_jw_arr(w);
+            for (size_t i = 0; i + 1 < v->u.seq.n && !rc; i += 2) {
+                lbw_jw_arr(w);
+                rc = tj(t, v->u.seq.v[i]);
+                if (!rc)
+                    rc = tj(t, v->u.seq.v[i + 1]);
+                lbw_jw_arr_end(w);
+            }
+            lbw_jw_arr_end(w);
+            lbw_jw_obj_end(w);
+        }
+        break;
+    }
+    case LBW_PK_GLOBAL: {
+        char buf[2100];
+        snprintf(buf, sizeof(buf), "%s.%s", v->u.g.module, v->u.g.name);
+        lbw_jw_obj(w);
+        lbw_jw_key(w, "$global");
+        lbw_jw_cstr(w, buf);
+        lbw_jw_obj_end(w);
+        break;
+    }
+    case LBW_PK_OBJECT: {
+        lbw_jw_obj(w);
+        struct lbw_pk *f = v->u.obj.func;
+        if (f->kind == LBW_PK_GLOBAL) {
+            char buf[2100];
+            snprintf(buf, sizeof(buf), "%s.%s", f->u.g.module, f->u.g.name);
+            lbw_jw_key(w, v->u.obj.how == LBW_PK_REDUCE ? "$call" : "$object");
+            lbw_jw_cstr(w, buf);
+        } else {
+            lbw_jw_key(w, v->u.obj.how == LBW_PK_REDUCE ? "$call" : "$object");
+            rc = tj(t, f);
+        }
+        if (!rc && v->u.obj.args && (v->u.obj.args->u.seq.n || v->u.obj.how == LBW_PK_REDUCE)) {
+            lbw_jw_key(w, "args");
+            lbw_jw_arr(w);
+            for (size_t i = 0; i < v->u.obj.args->u.seq.n && !rc; i++)
+                rc = tj(t, v->u.obj.args->u.seq.v[i]);
+            lbw_jw_arr_end(w);
+        }
+        if (!rc && v->u.obj.kwargs) {
+            lbw_jw_key(w, "kwargs");
+            rc = tj(t, v->u.obj.kwargs);
+        }
+        if (!rc && v->u.obj.state) {
+            lbw_jw_key(w, "state");
+            rc = tj(t, v->u.obj.state);
+        }
+        lbw_jw_obj_end(w);
+        break;
+    }
+    }
+    t->depth--;
+    v->mark &= ~1u;
+    return rc;
+}
+
+int lbw_pk_to_json(struct lbw_pk_doc *doc, struct lbw_pk *v, struct lbw_jw *w, char *err,
+                   size_t errlen)
+{
+    struct tj t = {.doc = doc, .w = w, .err = err, .errlen = errlen};
+    int rc = tj(&t, v);
+    for (size_t i = 0; i < t.nseen; i++)
+        t.seen[i]->mark = 0;
+    free(t.seen);
+    if (rc == 0 && w->err) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+    }
+    return rc;
+}
 
 static int pickle_json(const uint8_t *p, size_t n, struct lbw_jw *w, char *err, size_t errlen)
 {

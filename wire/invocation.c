@@ -5,10 +5,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+
 #define JK(k) "_InvocationJob__" k
 #define RK(k) "_InvocationRequirements__" k
 
-static const char *const allowed[][2] = {
+/* ---- what upstream's pickles may contain (PROTOCOL.md 3.1-3.3) -------------
+ *
+ * Every global reference is allowed only in the exact shape upstream's
+ * classes produce; anything else is refused before the job is used or
+ * returned, so the scheduler's pickle.loads never meets a call we did
+ * not recognise:
+ *   - a class below, instantiated: NEWOBJ(cls, ()) then BUILD(dict of str
+ *     keys), or copyreg._reconstructor(cls, builtins.object, None) then
+ *     BUILD (protocol 0/1);
+ *   - re._compile(pattern str|bytes, flags int), no state;
+ *   - an enum member: builtins.getattr(<enum class>, 'MEMBER') with an
+ *     upper-case member name, or <enum class>(value int|str), no state;
+ *   - builtins.set/frozenset(list), builtins.bytearray(bytes),
+ *     _codecs.encode(str, 'latin1'): folded into plain values while
+ *     decoding, so a reference to them that is still there is refused.
+ * A global anywhere else (a bare reference as a value, a call of a
+ * computed value, a getattr chain) is refused with its name and offset. */
+
+static const char *const classes[][2] = {
     {"lifeblood.invocationjob", "InvocationJob"},
     {"lifeblood.invocationjob", "InvocationEnvironment"},
     {"lifeblood.invocationjob", "InvocationRequirements"},
@@ -18,97 +38,201 @@ static const char *const allowed[][2] = {
     {"lifeblood.taskspawn", "NewTask"},
     {"lifeblood_connection", "TaskSpawn"},
     {"lifeblood_connection", "EnvironmentResolverArguments"},
-    {"re", "_compile"},
-    {"builtins", "getattr"},
-    {"builtins", "set"},
-    {"builtins", "frozenset"},
-    {"builtins", "bytearray"},
-    {"builtins", "object"},
-    {"copyreg", "_reconstructor"},
-    {"_codecs", "encode"},
 };
 
-int lbw_pk_global_allowed(const char *module, const char *name)
+/* lifeblood.enums classes (PROTOCOL.md 2.2). */
+static const char *const enums[] = {
+    "WorkerState", "WorkerPingReply", "TaskScheduleStatus", "WorkerType", "SpawnStatus",
+    "ProcessPriorityAdjustment", "InvocationState", "InvocationMessageResult",
+    "WorkerPingState", "TaskState",
+};
+
+static const char *const helpers[][2] = {
+    {"re", "_compile"},          {"builtins", "getattr"},   {"builtins", "set"},
+    {"builtins", "frozenset"},   {"builtins", "bytearray"}, {"builtins", "object"},
+    {"copyreg", "_reconstructor"}, {"_codecs", "encode"},
+};
+
+static int in_pairs(const char *const (*t)[2], size_t n, const char *module, const char *name)
 {
-    if (!strcmp(module, "lifeblood.enums"))
-        return 1; /* enum classes: WorkerType and friends */
-    for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
-        if (!strcmp(module, allowed[i][0]) && !strcmp(name, allowed[i][1]))
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(module, t[i][0]) && !strcmp(name, t[i][1]))
             return 1;
     return 0;
 }
 
+static int is_class(const struct lbw_pk *g)
+{
+    return g && g->kind == LBW_PK_GLOBAL &&
+           in_pairs(classes, sizeof(classes) / sizeof(classes[0]), g->u.g.module, g->u.g.name);
+}
+
+static int is_enum(const struct lbw_pk *g)
+{
+    if (!g || g->kind != LBW_PK_GLOBAL || strcmp(g->u.g.module, "lifeblood.enums"))
+        return 0;
+    for (size_t i = 0; i < sizeof(enums) / sizeof(enums[0]); i++)
+        if (!strcmp(g->u.g.name, enums[i]))
+            return 1;
+    return 0;
+}
+
+int lbw_pk_global_allowed(const char *module, const char *name)
+{
+    struct lbw_pk g = {.kind = LBW_PK_GLOBAL, .u.g = {(char *)module, (char *)name}};
+    return is_class(&g) || is_enum(&g) ||
+           in_pairs(helpers, sizeof(helpers) / sizeof(helpers[0]), module, name);
+}
+
 double lbw_num_value(const struct lbw_num *n) { return n->is_float ? n->f : (double)n->i; }
 
-/* Depth-first check of every global; marks visited nodes to stop at
- * cycles and shared subtrees, then clears the marks. */
-struct gcheck {
+/* An enum member name as upstream's enums spell them: upper case. */
+static int member_name(const struct lbw_pk *v)
+{
+    if (!v || v->kind != LBW_PK_STR || v->u.s.n == 0 || v->u.s.n > 64 ||
+        !(v->u.s.p[0] >= 'A' && v->u.s.p[0] <= 'Z'))
+        return 0;
+    for (size_t i = 0; i < v->u.s.n; i++) {
+        uint8_t c = v->u.s.p[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Depth-first walk; visited containers and objects are marked (sharing
+ * and cycles are walked once), the marks cleared afterwards. */
+struct shapes {
     struct lbw_pk **seen;
     size_t n, cap;
     size_t depth, max_depth;
     char *err;
     size_t errlen;
-    int bad;
 };
 
-static void gc_visit(struct gcheck *g, struct lbw_pk *v)
+static int refuse(struct shapes *c, const struct lbw_pk *g, const char *why)
 {
-    if (!v || g->bad || v->mark)
-        return;
-    if (g->depth >= g->max_depth) {
-        snprintf(g->err, g->errlen, "invocation: nesting deeper than %zu", g->max_depth);
-        g->bad = 1;
-        return;
+    if (g && g->kind == LBW_PK_GLOBAL)
+        snprintf(c->err, c->errlen, "invocation: refusing global %s.%s at offset %u: %s",
+                 g->u.g.module, g->u.g.name, g->at, why);
+    else
+        snprintf(c->err, c->errlen, "invocation: refusing the pickle at offset %u: %s",
+                 g ? g->at : 0, why);
+    return -1;
+}
+
+static int value(struct shapes *c, struct lbw_pk *v);
+
+static int state_dict(struct shapes *c, const struct lbw_pk *obj, struct lbw_pk *st)
+{
+    if (!st)
+        return 0;
+    if (st->kind != LBW_PK_DICT)
+        return refuse(c, obj->u.obj.func, "its instance state is not a dict");
+    for (size_t i = 0; i < st->u.seq.n; i += 2)
+        if (st->u.seq.v[i]->kind != LBW_PK_STR)
+            return refuse(c, obj->u.obj.func, "its instance state has a key that is not a str");
+    return value(c, st);
+}
+
+static int object(struct shapes *c, struct lbw_pk *v)
+{
+    struct lbw_pk *f = v->u.obj.func, *a = v->u.obj.args;
+    if (f->kind != LBW_PK_GLOBAL) {
+        /* name the global inside what is called, if it is misused there */
+        if (value(c, f) < 0)
+            return -1;
+        return refuse(c, v, "a call of a computed value (upstream calls only named classes)");
     }
-    if (g->n == g->cap) {
-        size_t cap = g->cap ? g->cap * 2 : 256;
-        struct lbw_pk **s = realloc(g->seen, cap * sizeof(*s));
-        if (!s) {
-            snprintf(g->err, g->errlen, "invocation: out of memory");
-            g->bad = 1;
-            return;
-        }
-        g->seen = s;
-        g->cap = cap;
+    size_t n = a ? a->u.seq.n : 0;
+    struct lbw_pk **av = a ? a->u.seq.v : NULL;
+    int reduce = v->u.obj.how == LBW_PK_REDUCE;
+    if (is_class(f)) {
+        if (v->u.obj.how != LBW_PK_NEWOBJ || n != 0)
+            return refuse(c, f, "upstream's classes are only created empty (NEWOBJ with no "
+                                "arguments) and filled by BUILD");
+        return state_dict(c, v, v->u.obj.state);
     }
-    g->seen[g->n++] = v;
-    v->mark = 1;
-    g->depth++;
+    if (lbw_pk_is_global(f, "copyreg", "_reconstructor")) {
+        if (!reduce || n != 3 || !is_class(av[0]) ||
+            !lbw_pk_is_global(av[1], "builtins", "object") || av[2]->kind != LBW_PK_NONE)
+            return refuse(c, f, "allowed only as _reconstructor(<upstream class>, "
+                                "builtins.object, None)");
+        return state_dict(c, v, v->u.obj.state);
+    }
+    if (v->u.obj.state)
+        return refuse(c, f, "BUILD on a value that upstream never gives a state");
+    if (lbw_pk_is_global(f, "re", "_compile")) {
+        if (!reduce || n != 2 || (av[0]->kind != LBW_PK_STR && av[0]->kind != LBW_PK_BYTES) ||
+            av[1]->kind != LBW_PK_INT)
+            return refuse(c, f, "allowed only as re._compile(pattern, flags)");
+        return 0;
+    }
+    if (lbw_pk_is_global(f, "builtins", "getattr")) {
+        if (!reduce || n != 2 || !is_enum(av[0]) || !member_name(av[1]))
+            return refuse(c, f, "allowed only as getattr(<lifeblood.enums class>, 'MEMBER')");
+        return 0;
+    }
+    if (is_enum(f)) {
+        if (!reduce || n != 1 || (av[0]->kind != LBW_PK_INT && av[0]->kind != LBW_PK_STR))
+            return refuse(c, f, "an enum class is only called with one value");
+        return 0;
+    }
+    if (lbw_pk_global_allowed(f->u.g.module, f->u.g.name))
+        return refuse(c, f, "not in the shape upstream pickles it");
+    return refuse(c, f, "not one of upstream's classes");
+}
+
+static int value(struct shapes *c, struct lbw_pk *v)
+{
+    if (!v || v->mark)
+        return 0;
     switch (v->kind) {
     case LBW_PK_GLOBAL:
-        if (!lbw_pk_global_allowed(v->u.g.module, v->u.g.name)) {
-            snprintf(g->err, g->errlen,
-                     "invocation: refusing global %s.%s (not one of upstream's classes)",
-                     v->u.g.module, v->u.g.name);
-            g->bad = 1;
-        }
-        break;
+        return refuse(c, v, lbw_pk_global_allowed(v->u.g.module, v->u.g.name)
+                                ? "a bare reference where upstream pickles a value"
+                                : "not one of upstream's classes");
     case LBW_PK_TUPLE:
     case LBW_PK_LIST:
     case LBW_PK_DICT:
     case LBW_PK_SET:
     case LBW_PK_FROZENSET:
-        for (size_t i = 0; i < v->u.seq.n; i++)
-            gc_visit(g, v->u.seq.v[i]);
-        break;
     case LBW_PK_OBJECT:
-        gc_visit(g, v->u.obj.func);
-        gc_visit(g, v->u.obj.args);
-        gc_visit(g, v->u.obj.kwargs);
-        gc_visit(g, v->u.obj.state);
         break;
+    default:
+        return 0; /* plain data */
     }
-    g->depth--;
+    if (c->depth >= c->max_depth) {
+        snprintf(c->err, c->errlen, "invocation: nesting deeper than %zu at offset %u",
+                 c->max_depth, v->at);
+        return -1;
+    }
+    if (lbw_grow(&c->seen, &c->cap, c->n + 1, sizeof(*c->seen)) < 0) {
+        snprintf(c->err, c->errlen, "invocation: out of memory");
+        return -1;
+    }
+    c->seen[c->n++] = v;
+    v->mark = 1;
+    c->depth++;
+    int rc = 0;
+    if (v->kind == LBW_PK_OBJECT) {
+        rc = object(c, v);
+    } else {
+        for (size_t i = 0; i < v->u.seq.n && rc == 0; i++)
+            rc = value(c, v->u.seq.v[i]);
+    }
+    c->depth--;
+    return rc;
 }
 
-static int check_globals(struct lbw_pk_doc *doc, struct lbw_pk *root, char *err, size_t errlen)
+int lbw_pk_check_upstream(struct lbw_pk_doc *doc, struct lbw_pk *root, char *err, size_t errlen)
 {
-    struct gcheck g = {.max_depth = doc->lim.max_depth, .err = err, .errlen = errlen};
-    gc_visit(&g, root);
-    for (size_t i = 0; i < g.n; i++)
-        g.seen[i]->mark = 0;
-    free(g.seen);
-    return g.bad ? -1 : 0;
+    struct shapes c = {.max_depth = doc->lim.max_depth, .err = err, .errlen = errlen};
+    int rc = value(&c, root);
+    for (size_t i = 0; i < c.n; i++)
+        c.seen[i]->mark = 0;
+    free(c.seen);
+    return rc;
 }
 
 /* NEWOBJ of module.cls with a dict state. */
@@ -126,7 +250,7 @@ int lbw_inv_load(struct lbw_inv *inv, const uint8_t *p, size_t n, char *err, siz
     memset(inv, 0, sizeof(*inv));
     if (lbw_pk_decode(&inv->doc, p, n, NULL, err, errlen) < 0)
         return -1;
-    if (check_globals(&inv->doc, inv->doc.root, err, errlen) < 0)
+    if (lbw_pk_check_upstream(&inv->doc, inv->doc.root, err, errlen) < 0)
         return -1;
     inv->job = inv->doc.root;
     inv->state = instance_state(inv->job, "lifeblood.invocationjob", "InvocationJob");

@@ -4,8 +4,11 @@
  * else re-encoded unchanged), and the WorkerResources builder for hello.
  *
  * Loading rejects any global reference outside the set upstream's classes
- * use (3.3), so a job can never name arbitrary code even for a later,
- * less careful consumer. Strings returned point into the job and live as
+ * use (3.3), and each allowed one outside the exact shape upstream pickles
+ * it in (a class created empty and filled by BUILD, re._compile(pattern,
+ * flags), getattr(<enum class>, 'MEMBER'), ...), naming the global and
+ * its offset: a job can never carry a call the scheduler's pickle.loads
+ * would run, even one built from allowed names. Strings returned point into the job and live as
  * long as it does. */
 #ifndef LBW_INVOCATION_H
 #define LBW_INVOCATION_H
@@ -110,5 +113,10 @@ int lbw_resources_decode(const uint8_t *p, size_t n, struct lbw_resources *r, ch
 
 /* 1 if (module, name) is a global upstream's pickles may contain. */
 int lbw_pk_global_allowed(const char *module, const char *name);
+/* Checks that every global in the tree at root is used in a shape upstream
+ * produces (see invocation.c). Returns 0, or -1 with a message naming the
+ * global and its offset in the pickle. */
+int lbw_pk_check_upstream(struct lbw_pk_doc *doc, struct lbw_pk *root, char *err,
+                          size_t errlen);
 
 #endif

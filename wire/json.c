@@ -1,8 +1,4 @@
 /* json.c — see json.h. */
-#define JSMN_STATIC
-#define JSMN_PARENT_LINKS
-#include <jsmn.h>
-
 #include "json.h"
 
 #include <errno.h>
@@ -12,13 +8,20 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "utf8.h"
 
+/* One token: a value, or an object key (a string whose size is 1). The
+ * tokens of a value's subtree follow it contiguously and end at `next`, so
+ * skipping a subtree is one step. */
 struct lbw_json_tok {
-    jsmntok_t t;
+    uint8_t type;      /* enum lbw_json_type of the token's text */
+    int start, end;    /* strings: inside the quotes */
+    int size;          /* elements, members; 1 for a key */
+    int next;          /* first token after this one's subtree */
 };
 
-#define TOK(j, i) (&(j)->tok[i].t)
+#define TOK(j, i) (&(j)->tok[i])
 
 /* ---- reading ------------------------------------------------------------ */
 
@@ -146,6 +149,223 @@ static int walk_string(const char *s, size_t n, cp_fn emit, void *ctx)
     return 0;
 }
 
+/* The tokenizer: one pass over the text, an explicit stack of the open
+ * containers (bounded by LBW_JSON_MAX_DEPTH), every byte looked at a
+ * bounded number of times. */
+struct parser {
+    const char *s;
+    size_t n, pos;
+    struct lbw_json *j;
+    size_t cap;
+    int stack[LBW_JSON_MAX_DEPTH];
+    int depth;
+    char *err;
+    size_t errlen;
+};
+
+static int perr(struct parser *p, const char *what)
+{
+    if (p->pos >= p->n)
+        snprintf(p->err, p->errlen, "truncated JSON text (%s expected at the end)", what);
+    else
+        snprintf(p->err, p->errlen, "malformed JSON text: %s expected at offset %zu", what,
+                 p->pos);
+    return -1;
+}
+
+static void ws(struct parser *p)
+{
+    while (p->pos < p->n) {
+        char c = p->s[p->pos];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+            break;
+        p->pos++;
+        p->j->work++;
+    }
+}
+
+static int new_tok(struct parser *p, enum lbw_json_type type, size_t start, size_t end)
+{
+    struct lbw_json *j = p->j;
+    if (lbw_grow(&j->tok, &p->cap, (size_t)j->ntok + 1, sizeof(*j->tok)) < 0) {
+        snprintf(p->err, p->errlen, "out of memory for %d JSON tokens", j->ntok + 1);
+        return -1;
+    }
+    int t = j->ntok++;
+    j->tok[t] = (struct lbw_json_tok){.type = (uint8_t)type, .start = (int)start,
+                                      .end = (int)end, .next = t + 1};
+    j->work++;
+    return t;
+}
+
+/* A string at p->pos (the opening quote): escapes are checked here, the
+ * UTF-8 and the code points when the string is read. */
+static int lex_string(struct parser *p, int key)
+{
+    size_t start = ++p->pos;
+    while (p->pos < p->n) {
+        unsigned char c = (unsigned char)p->s[p->pos];
+        p->j->work++;
+        if (c == '"') {
+            int t = new_tok(p, LBW_JSON_STRING, start, p->pos);
+            if (t < 0)
+                return -1;
+            p->j->tok[t].size = key;
+            p->pos++;
+            return 0;
+        }
+        if (c < 0x20) {
+            snprintf(p->err, p->errlen,
+                     "malformed JSON text: control character 0x%02x in a string at offset %zu",
+                     c, p->pos);
+            return -1;
+        }
+        if (c == '\\') {
+            uint32_t cp;
+            if (p->pos + 1 >= p->n)
+                break;
+            char e = p->s[p->pos + 1];
+            if (e == 'u') {
+                if (p->pos + 6 > p->n)
+                    break;
+                if (hex4(p->s + p->pos + 2, &cp) < 0) {
+                    snprintf(p->err, p->errlen, "malformed JSON text: bad \\u escape at offset %zu",
+                             p->pos);
+                    return -1;
+                }
+                p->pos += 6;
+                continue;
+            }
+            if (!strchr("\"\\/bfnrt", e) || e == 0) {
+                snprintf(p->err, p->errlen, "malformed JSON text: bad escape at offset %zu",
+                         p->pos);
+                return -1;
+            }
+            p->pos += 2;
+            continue;
+        }
+        p->pos++;
+    }
+    snprintf(p->err, p->errlen, "truncated JSON text (a string from offset %zu is not closed)",
+             start - 1);
+    return -1;
+}
+
+static int lex_literal(struct parser *p)
+{
+    size_t start = p->pos;
+    while (p->pos < p->n) {
+        char c = p->s[p->pos];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              c == '+' || c == '-' || c == '.'))
+            break;
+        p->pos++;
+        p->j->work++;
+    }
+    if (p->pos == start)
+        return perr(p, "a value");
+    if (prim_type(p->s + start, p->pos - start) == LBW_JSON_INVALID) {
+        snprintf(p->err, p->errlen, "invalid JSON literal at offset %zu", start);
+        return -1;
+    }
+    return new_tok(p, prim_type(p->s + start, p->pos - start), start, p->pos) < 0 ? -1 : 0;
+}
+
+/* An object member's key and colon, at p->pos. */
+static int lex_key(struct parser *p)
+{
+    ws(p);
+    if (p->pos >= p->n || p->s[p->pos] != '"') {
+        if (p->pos < p->n) {
+            snprintf(p->err, p->errlen, "object key is not a string at offset %zu", p->pos);
+            return -1;
+        }
+        return perr(p, "an object key");
+    }
+    if (lex_string(p, 1) < 0)
+        return -1;
+    ws(p);
+    if (p->pos >= p->n || p->s[p->pos] != ':')
+        return perr(p, "':'");
+    p->pos++;
+    return 0;
+}
+
+static int tokenize(struct parser *p)
+{
+    struct lbw_json *j = p->j;
+    ws(p);
+    if (p->pos >= p->n) {
+        snprintf(p->err, p->errlen, "empty JSON text");
+        return -1;
+    }
+    for (;;) {
+        /* A value at p->pos. */
+        ws(p);
+        if (p->pos >= p->n)
+            return perr(p, "a value");
+        char c = p->s[p->pos];
+        int closed_empty = 0;
+        if (c == '{' || c == '[') {
+            if (p->depth >= LBW_JSON_MAX_DEPTH) {
+                snprintf(p->err, p->errlen, "JSON nested deeper than %d at offset %zu",
+                         LBW_JSON_MAX_DEPTH, p->pos);
+                return -1;
+            }
+            int t = new_tok(p, c == '{' ? LBW_JSON_OBJECT : LBW_JSON_ARRAY, p->pos, p->pos);
+            if (t < 0)
+                return -1;
+            p->stack[p->depth++] = t;
+            p->pos++;
+            ws(p);
+            char close = c == '{' ? '}' : ']';
+            if (p->pos < p->n && p->s[p->pos] == close) {
+                closed_empty = 1; /* handled below as a finished container */
+            } else {
+                if (c == '{' && lex_key(p) < 0)
+                    return -1;
+                continue;
+            }
+        } else if (c == '"') {
+            if (lex_string(p, 0) < 0)
+                return -1;
+        } else if (lex_literal(p) < 0) {
+            return -1;
+        }
+        /* A value just ended (or an empty container is about to close):
+         * close containers, or move to the next element. */
+        for (;;) {
+            if (!closed_empty) {
+                ws(p);
+                if (p->depth == 0)
+                    return 0;
+            }
+            int top = p->stack[p->depth - 1];
+            int is_obj = j->tok[top].type == LBW_JSON_OBJECT;
+            if (!closed_empty)
+                j->tok[top].size++;
+            if (p->pos >= p->n)
+                return perr(p, is_obj ? "',' or '}'" : "',' or ']'");
+            char d = p->s[p->pos];
+            j->work++;
+            if (d == (is_obj ? '}' : ']')) {
+                j->tok[top].end = (int)p->pos + 1;
+                j->tok[top].next = j->ntok;
+                p->depth--;
+                p->pos++;
+                closed_empty = 0;
+                continue;
+            }
+            if (closed_empty || d != ',')
+                return perr(p, is_obj ? "',' or '}'" : "',' or ']'");
+            p->pos++;
+            if (is_obj && lex_key(p) < 0)
+                return -1;
+            break;
+        }
+    }
+}
+
 int lbw_json_parse(struct lbw_json *j, const char *s, size_t n, char *err, size_t errlen)
 {
     memset(j, 0, sizeof(*j));
@@ -154,71 +374,24 @@ int lbw_json_parse(struct lbw_json *j, const char *s, size_t n, char *err, size_
                  LBW_JSON_MAX_LEN);
         return -1;
     }
-    jsmn_parser p;
-    jsmn_init(&p);
-    int count = jsmn_parse(&p, s, n, NULL, 0);
-    if (count <= 0) {
-        snprintf(err, errlen, "%s", count == 0 ? "empty JSON text"
-                                   : count == JSMN_ERROR_PART ? "truncated JSON text"
-                                                              : "malformed JSON text");
+    struct parser *p = malloc(sizeof(*p));
+    if (!p) {
+        snprintf(err, errlen, "out of memory parsing JSON");
         return -1;
     }
-    j->tok = malloc((size_t)count * sizeof(*j->tok));
-    if (!j->tok) {
-        snprintf(err, errlen, "out of memory for %d JSON tokens", count);
-        return -1;
+    *p = (struct parser){.s = s, .n = n, .j = j, .err = err, .errlen = errlen};
+    int rc = tokenize(p);
+    if (rc == 0 && p->pos < n) {
+        snprintf(err, errlen, "extra data after the JSON value at offset %zu", p->pos);
+        rc = -1;
     }
-    jsmn_init(&p);
-    int got = jsmn_parse(&p, s, n, (jsmntok_t *)j->tok, (unsigned)count);
-    if (got != count) {
-        snprintf(err, errlen, "malformed JSON text");
+    free(p);
+    if (rc < 0) {
         lbw_json_free(j);
         return -1;
     }
     j->src = s;
     j->len = n;
-    j->ntok = count;
-    /* One top-level value, then only whitespace. */
-    jsmntok_t *t0 = TOK(j, 0);
-    for (size_t i = (size_t)t0->end + (t0->type == JSMN_STRING); i < n; i++) {
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r') {
-            snprintf(err, errlen, "extra data after the JSON value at offset %zu", i);
-            lbw_json_free(j);
-            return -1;
-        }
-    }
-    if (lbw_json_skip(j, 0) != count) {
-        snprintf(err, errlen, "more than one top-level JSON value");
-        lbw_json_free(j);
-        return -1;
-    }
-    for (int i = 0; i < count; i++) {
-        jsmntok_t *t = TOK(j, i);
-        if (t->type == JSMN_PRIMITIVE &&
-            prim_type(s + t->start, (size_t)(t->end - t->start)) == LBW_JSON_INVALID) {
-            snprintf(err, errlen, "invalid JSON literal at offset %d", t->start);
-            lbw_json_free(j);
-            return -1;
-        }
-        if (t->type == JSMN_OBJECT) {
-            /* Members alternate key, value: every key must be a string. */
-            int k = i + 1;
-            for (int m = 0; m < t->size; m++) {
-                if (k >= count || TOK(j, k)->type != JSMN_STRING || TOK(j, k)->size != 1) {
-                    snprintf(err, errlen, "object key is not a string at offset %d",
-                             k < count ? TOK(j, k)->start : t->start);
-                    lbw_json_free(j);
-                    return -1;
-                }
-                k = lbw_json_skip(j, k + 1);
-            }
-        }
-        if (t->type == JSMN_STRING && t->size > 1) {
-            snprintf(err, errlen, "malformed object at offset %d", t->start);
-            lbw_json_free(j);
-            return -1;
-        }
-    }
     return 0;
 }
 
@@ -233,14 +406,7 @@ enum lbw_json_type lbw_json_type(const struct lbw_json *j, int t)
 {
     if (t < 0 || t >= j->ntok)
         return LBW_JSON_INVALID;
-    jsmntok_t *k = TOK(j, t);
-    switch (k->type) {
-    case JSMN_OBJECT: return LBW_JSON_OBJECT;
-    case JSMN_ARRAY: return LBW_JSON_ARRAY;
-    case JSMN_STRING: return LBW_JSON_STRING;
-    case JSMN_PRIMITIVE: return prim_type(j->src + k->start, (size_t)(k->end - k->start));
-    default: return LBW_JSON_INVALID;
-    }
+    return (enum lbw_json_type)TOK(j, t)->type;
 }
 
 int lbw_json_size(const struct lbw_json *j, int t)
@@ -252,14 +418,9 @@ int lbw_json_size(const struct lbw_json *j, int t)
 
 int lbw_json_skip(const struct lbw_json *j, int t)
 {
-    /* Tokens of a subtree are contiguous and start within [start, end). */
     if (t < 0 || t >= j->ntok)
         return j->ntok;
-    int end = TOK(j, t)->end;
-    int i = t + 1;
-    while (i < j->ntok && TOK(j, i)->start < end)
-        i++;
-    return i;
+    return TOK(j, t)->next;
 }
 
 int lbw_json_get(const struct lbw_json *j, int t, const char *key)
@@ -267,10 +428,10 @@ int lbw_json_get(const struct lbw_json *j, int t, const char *key)
     if (lbw_json_type(j, t) != LBW_JSON_OBJECT)
         return -1;
     int n = TOK(j, t)->size, k = t + 1;
-    for (int m = 0; m < n && k < j->ntok; m++) {
+    for (int m = 0; m < n && k + 1 < j->ntok; m++) {
         if (lbw_json_str_eq(j, k, key))
             return k + 1;
-        k = lbw_json_skip(j, k + 1);
+        k = TOK(j, k + 1)->next;
     }
     return -1;
 }
@@ -281,7 +442,7 @@ int lbw_json_at(const struct lbw_json *j, int t, int i)
         return -1;
     int k = t + 1;
     while (i-- > 0)
-        k = lbw_json_skip(j, k);
+        k = TOK(j, k)->next;
     return k;
 }
 
@@ -291,7 +452,7 @@ const char *lbw_json_raw(const struct lbw_json *j, int t, size_t *len)
         *len = 0;
         return NULL;
     }
-    jsmntok_t *k = TOK(j, t);
+    struct lbw_json_tok *k = TOK(j, t);
     *len = (size_t)(k->end - k->start);
     return j->src + k->start;
 }
@@ -299,7 +460,7 @@ const char *lbw_json_raw(const struct lbw_json *j, int t, size_t *len)
 const char *lbw_json_text(const struct lbw_json *j, int t, size_t *len)
 {
     const char *p = lbw_json_raw(j, t, len);
-    if (p && TOK(j, t)->type == JSMN_STRING) {
+    if (p && TOK(j, t)->type == LBW_JSON_STRING) {
         p--;
         *len += 2;
     }
@@ -463,46 +624,40 @@ void lbw_jw_init(struct lbw_jw *w)
 
 void lbw_jw_free(struct lbw_jw *w)
 {
-    free(w->buf);
+    lbw_buf_free(&w->out);
+    lbw_buf_free(&w->first);
     memset(w, 0, sizeof(*w));
 }
 
 char *lbw_jw_take(struct lbw_jw *w, size_t *len)
 {
-    if (w->err) {
+    if (w->err || lbw_buf_terminate(&w->out) < 0) {
         lbw_jw_free(w);
         return NULL;
     }
-    char *b = w->buf;
-    if (!b)
-        b = calloc(1, 1);
-    *len = w->len;
-    memset(w, 0, sizeof(*w));
+    *len = w->out.len;
+    char *b = (char *)lbw_buf_steal(&w->out);
+    lbw_jw_free(w);
     return b;
 }
 
+/* Room for n more bytes and the NUL; NULL (and w->err) on failure. */
 static char *reserve(struct lbw_jw *w, size_t n)
 {
     if (w->err)
         return NULL;
-    if (w->len + n + 1 > w->cap) {
-        size_t cap = w->cap ? w->cap : 256;
-        while (cap < w->len + n + 1) {
-            if (cap > SIZE_MAX / 2) {
-                w->err = 1;
-                return NULL;
-            }
-            cap *= 2;
-        }
-        char *b = realloc(w->buf, cap);
-        if (!b) {
-            w->err = 1;
-            return NULL;
-        }
-        w->buf = b;
-        w->cap = cap;
+    if (n > SIZE_MAX - 1 || lbw_buf_reserve(&w->out, n + 1) < 0) {
+        w->err = 1;
+        return NULL;
     }
-    return w->buf + w->len;
+    return (char *)w->out.p + w->out.len;
+}
+
+/* Counts n bytes written at reserve()'s pointer. */
+static void commit(struct lbw_jw *w, size_t n)
+{
+    w->out.len += n;
+    w->out.p[w->out.len] = 0;
 }
 
 static void put(struct lbw_jw *w, const char *s, size_t n)
@@ -511,8 +666,7 @@ static void put(struct lbw_jw *w, const char *s, size_t n)
     if (!p)
         return;
     memcpy(p, s, n);
-    w->len += n;
-    w->buf[w->len] = 0;
+    commit(w, n);
 }
 
 /* Separator before a value: ", " between elements, nothing after a key. */
@@ -522,11 +676,11 @@ static void before_value(struct lbw_jw *w)
         w->after_key = 0;
         return;
     }
-    if (w->depth == 0)
+    if (w->first.len == 0)
         return;
-    uint64_t bit = 1ull << (w->depth & 63);
-    if (w->first & bit)
-        w->first &= ~bit;
+    uint8_t *first = &w->first.p[w->first.len - 1];
+    if (*first)
+        *first = 0;
     else
         put(w, ", ", 2);
 }
@@ -535,13 +689,14 @@ static void open_(struct lbw_jw *w, char c)
 {
     before_value(w);
     put(w, &c, 1);
-    w->depth++;
-    w->first |= 1ull << (w->depth & 63);
+    if (!w->err && lbw_buf_putc(&w->first, 1) < 0)
+        w->err = 1;
 }
 
 static void close_(struct lbw_jw *w, char c)
 {
-    w->depth--;
+    if (w->first.len)
+        w->first.len--;
     put(w, &c, 1);
 }
 
@@ -682,8 +837,7 @@ void lbw_jw_str(struct lbw_jw *w, const char *s, size_t n)
     size_t o;
     esc_bytes((const uint8_t *)s, n, 1, p + 1, &o);
     p[1 + o] = '"';
-    w->len += o + 2;
-    w->buf[w->len] = 0;
+    commit(w, o + 2);
 }
 
 void lbw_jw_cstr(struct lbw_jw *w, const char *s) { lbw_jw_str(w, s, strlen(s)); }
@@ -699,8 +853,7 @@ void lbw_jw_latin1(struct lbw_jw *w, const uint8_t *s, size_t n)
     for (size_t i = 0; i < n; i++)
         o += esc_cp(s[i], p + o);
     p[o++] = '"';
-    w->len += o;
-    w->buf[w->len] = 0;
+    commit(w, o);
 }
 
 void lbw_jw_i64(struct lbw_jw *w, int64_t v)

@@ -1,10 +1,13 @@
 /* json.h — the JSON command layer's text format (docs/PROTOCOL.md 2.1).
  *
- * Reading: jsmn tokenizes; this module validates what jsmn leaves loose
- * (number and literal grammar, string keys, one top-level value), unescapes
- * strings fully (\uXXXX with surrogate pairs; a lone surrogate is kept as
- * its 3-byte "surrogatepass" form, as Python keeps it), and maps Latin-1
- * strings back to bytes (how pickles and message data travel).
+ * Reading: one linear pass tokenizes and validates the grammar (numbers,
+ * literals, string keys, escapes, one top-level value) with containers
+ * nested at most LBW_JSON_MAX_DEPTH deep; every token knows where its
+ * subtree ends, so skipping a value is one step and a lookup is linear in
+ * the members of one object. Strings are unescaped fully when read
+ * (\uXXXX with surrogate pairs; a lone surrogate is kept as its 3-byte
+ * "surrogatepass" form, as Python keeps it), and Latin-1 strings map back
+ * to bytes (how pickles and message data travel).
  *
  * Writing: output that Python's json.dumps would produce with its defaults
  * (ensure_ascii, ", " and ": " separators, repr() floats, NaN/Infinity),
@@ -17,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "buf.h"
 
 enum lbw_json_type {
     LBW_JSON_INVALID = 0,
@@ -37,10 +42,15 @@ struct lbw_json {
     size_t len;
     struct lbw_json_tok *tok;
     int ntok;
+    uint64_t work;   /* steps the parse took (bytes and tokens visited) */
 };
 
-/* Largest JSON text accepted (jsmn offsets are ints). */
+/* Largest JSON text accepted (token offsets are ints). */
 #define LBW_JSON_MAX_LEN ((size_t)0x7ffffff0)
+/* Deepest nesting of arrays and objects accepted: deeper text is refused
+ * with "JSON nested deeper than 512 at offset N" (Python's json gives up
+ * near 1000; nothing upstream sends comes close). */
+#define LBW_JSON_MAX_DEPTH 512
 
 /* Parses s[0..n). Returns 0, or -1 with a message in err. The text must
  * stay alive while j is used. */
@@ -79,11 +89,9 @@ int lbw_json_bool(const struct lbw_json *j, int t, int *out);
 /* ---- writer ----------------------------------------------------------- */
 
 struct lbw_jw {
-    char *buf;
-    size_t len, cap;
-    int err;            /* set on allocation failure; later calls do nothing */
-    uint32_t depth;
-    uint64_t first;     /* bit per depth: no element written yet */
+    struct lbw_buf out;   /* the text, kept NUL-terminated */
+    struct lbw_buf first; /* a byte per open level: no element written yet */
+    int err;              /* set on allocation failure; later calls do nothing */
     int after_key;
 };
 

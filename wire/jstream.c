@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
+
 #define IN_CHUNK (64u * 1024u)
 
 struct piece {
@@ -52,14 +54,8 @@ void lbw_jstream_free(struct lbw_jstream *s)
 
 static struct piece *add(struct lbw_jstream *s)
 {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 8;
-        struct piece *p = realloc(s->p, cap * sizeof(*p));
-        if (!p)
-            return NULL;
-        s->p = p;
-        s->cap = cap;
-    }
+    if (lbw_grow(&s->p, &s->cap, s->n + 1, sizeof(*s->p)) < 0)
+        return NULL;
     struct piece *p = &s->p[s->n++];
     memset(p, 0, sizeof(*p));
     p->fd = -1;

@@ -1,4 +1,5 @@
-/* pickle.c — see pickle.h. Opcode names follow CPython's pickletools. */
+/* pickle.c — see pickle.h. Opcode names are the pickle format's own
+ * (CPython's pickletools). */
 #include "pickle.h"
 
 #include <errno.h>
@@ -8,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "buf.h"
+#include "bytes.h"
 #include "utf8.h"
 
 /* ---- arena ---------------------------------------------------------------- */
@@ -83,6 +85,7 @@ struct lbw_pk *lbw_pk_new(struct lbw_pk_doc *doc, enum lbw_pk_kind kind)
         return NULL;
     memset(v, 0, sizeof(*v));
     v->kind = (uint8_t)kind;
+    v->at = (uint32_t)(doc->at < UINT32_MAX ? doc->at : UINT32_MAX);
     doc->nodes++;
     return v;
 }
@@ -183,6 +186,31 @@ int lbw_pk_dict_set(struct lbw_pk_doc *doc, struct lbw_pk *d, const char *key, s
     return 0;
 }
 
+/* ---- opcodes ------------------------------------------------------------------ */
+
+/* The pickle format's own names (pickletools), shared by the decoder's
+ * dispatch table and the encoder. */
+enum pk_op {
+    MARK = '(', STOP = '.', POP = '0', POP_MARK = '1', DUP = '2', FLOAT = 'F', INT = 'I',
+    BININT = 'J', BININT1 = 'K', LONG = 'L', BININT2 = 'M', NONE = 'N', PERSID = 'P',
+    BINPERSID = 'Q', REDUCE = 'R', STRING = 'S', BINSTRING = 'T', SHORT_BINSTRING = 'U',
+    UNICODE = 'V', BINUNICODE = 'X', APPEND = 'a', BUILD = 'b', GLOBAL = 'c', DICT = 'd',
+    EMPTY_DICT = '}', APPENDS = 'e', GET = 'g', BINGET = 'h', INST = 'i', LONG_BINGET = 'j',
+    LIST = 'l', EMPTY_LIST = ']', OBJ = 'o', PUT = 'p', BINPUT = 'q', LONG_BINPUT = 'r',
+    SETITEM = 's', TUPLE = 't', EMPTY_TUPLE = ')', SETITEMS = 'u', BINFLOAT = 'G',
+    /* protocol 2 */
+    PROTO = 0x80, NEWOBJ = 0x81, EXT1 = 0x82, EXT2 = 0x83, EXT4 = 0x84, TUPLE1 = 0x85,
+    TUPLE2 = 0x86, TUPLE3 = 0x87, NEWTRUE = 0x88, NEWFALSE = 0x89, LONG1 = 0x8a, LONG4 = 0x8b,
+    /* protocol 3 */
+    BINBYTES = 'B', SHORT_BINBYTES = 'C',
+    /* protocol 4 */
+    SHORT_BINUNICODE = 0x8c, BINUNICODE8 = 0x8d, BINBYTES8 = 0x8e, EMPTY_SET = 0x8f,
+    ADDITEMS = 0x90, FROZENSET = 0x91, NEWOBJ_EX = 0x92, STACK_GLOBAL = 0x93, MEMOIZE = 0x94,
+    FRAME = 0x95,
+    /* protocol 5 */
+    BYTEARRAY8 = 0x96, NEXT_BUFFER = 0x97, READONLY_BUFFER = 0x98,
+};
+
 /* ---- decoder ---------------------------------------------------------------- */
 
 struct vm {
@@ -190,6 +218,8 @@ struct vm {
     int proto;
     const uint8_t *p;
     size_t n, pos, op_at;
+    uint8_t op;
+    int stopped;
     struct lbw_pk **stack;
     size_t sp, scap;
     size_t *marks;
@@ -200,6 +230,8 @@ struct vm {
     size_t errlen;
 };
 
+static const char *op_name(uint8_t op);
+
 static int fail(struct vm *m, const char *fmt, ...)
 {
     char msg[200];
@@ -207,8 +239,8 @@ static int fail(struct vm *m, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    snprintf(m->err, m->errlen, "pickle: %s (opcode 0x%02x at offset %zu)", msg,
-             m->op_at < m->n ? m->p[m->op_at] : 0, m->op_at);
+    snprintf(m->err, m->errlen, "pickle: %s (%s, opcode 0x%02x at offset %zu)", msg,
+             op_name(m->op), m->op, m->op_at);
     return -1;
 }
 
@@ -219,13 +251,17 @@ static int need(struct vm *m, size_t k)
     return 0;
 }
 
-static uint64_t le(const uint8_t *p, int k)
+/* The next k bytes of argument (checked), little-endian. */
+static int arg_le(struct vm *m, unsigned k, uint64_t *v)
 {
-    uint64_t v = 0;
-    for (int i = k - 1; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
+    if (need(m, k))
+        return -1;
+    *v = lbw_le(m->p + m->pos, k);
+    m->pos += k;
+    return 0;
 }
+
+static size_t floor_(struct vm *m) { return m->nmarks ? m->marks[m->nmarks - 1] : 0; }
 
 static int push(struct vm *m, struct lbw_pk *v)
 {
@@ -235,22 +271,15 @@ static int push(struct vm *m, struct lbw_pk *v)
                     m->doc->lim.max_nodes);
     if (m->sp + m->nmarks >= m->doc->lim.max_stack)
         return fail(m, "stack deeper than %zu", m->doc->lim.max_stack);
-    if (m->sp == m->scap) {
-        size_t cap = m->scap ? m->scap * 2 : 64;
-        struct lbw_pk **s = realloc(m->stack, cap * sizeof(*s));
-        if (!s)
-            return fail(m, "out of memory");
-        m->stack = s;
-        m->scap = cap;
-    }
+    if (lbw_grow(&m->stack, &m->scap, m->sp + 1, sizeof(*m->stack)) < 0)
+        return fail(m, "out of memory");
     m->stack[m->sp++] = v;
     return 0;
 }
 
 static struct lbw_pk *pop(struct vm *m)
 {
-    size_t floor = m->nmarks ? m->marks[m->nmarks - 1] : 0;
-    if (m->sp <= floor) {
+    if (m->sp <= floor_(m)) {
         fail(m, "stack underflow");
         return NULL;
     }
@@ -259,8 +288,7 @@ static struct lbw_pk *pop(struct vm *m)
 
 static struct lbw_pk *top(struct vm *m)
 {
-    size_t floor = m->nmarks ? m->marks[m->nmarks - 1] : 0;
-    if (m->sp <= floor) {
+    if (m->sp <= floor_(m)) {
         fail(m, "stack underflow");
         return NULL;
     }
@@ -282,17 +310,11 @@ static int memo_put(struct vm *m, size_t idx, struct lbw_pk *v)
         return -1;
     if (idx >= m->doc->lim.max_memo)
         return fail(m, "memo index %zu above the limit %zu", idx, m->doc->lim.max_memo);
-    if (idx >= m->memo_cap) {
-        size_t cap = m->memo_cap ? m->memo_cap : 64;
-        while (cap <= idx)
-            cap *= 2;
-        struct lbw_pk **a = realloc(m->memo, cap * sizeof(*a));
-        if (!a)
-            return fail(m, "out of memory");
-        memset(a + m->memo_cap, 0, (cap - m->memo_cap) * sizeof(*a));
-        m->memo = a;
-        m->memo_cap = cap;
-    }
+    size_t old = m->memo_cap;
+    if (lbw_grow(&m->memo, &m->memo_cap, idx + 1, sizeof(*m->memo)) < 0)
+        return fail(m, "out of memory");
+    if (m->memo_cap > old)
+        memset(m->memo + old, 0, (m->memo_cap - old) * sizeof(*m->memo));
     m->memo[idx] = v;
     return 0;
 }
@@ -302,17 +324,6 @@ static int memo_get(struct vm *m, size_t idx)
     if (idx >= m->memo_cap || !m->memo[idx])
         return fail(m, "memo key %zu not defined", idx);
     return push(m, m->memo[idx]);
-}
-
-static int op_str(struct vm *m, size_t len, enum lbw_pk_kind k)
-{
-    if (need(m, len))
-        return -1;
-    const uint8_t *s = m->p + m->pos;
-    if (k == LBW_PK_STR && !lbw_utf8_valid_ex(s, len, 1))
-        return fail(m, "str is not valid UTF-8");
-    m->pos += len;
-    return push(m, new_blob(m->doc, k, s, len));
 }
 
 /* Reads a '\n'-terminated argument (text opcodes). */
@@ -325,23 +336,6 @@ static int line(struct vm *m, const char **s, size_t *len)
     *len = (size_t)(nl - (m->p + m->pos));
     m->pos += *len + 1;
     return 0;
-}
-
-/* Minimal little-endian two's complement bytes -> INT or BIGINT node. */
-static struct lbw_pk *make_long(struct lbw_pk_doc *doc, const uint8_t *b, size_t n)
-{
-    while (n > 1 && ((b[n - 1] == 0 && !(b[n - 2] & 0x80)) ||
-                     (b[n - 1] == 0xff && (b[n - 2] & 0x80))))
-        n--;
-    if (n == 0)
-        return lbw_pk_new_int(doc, 0);
-    if (n <= 8) {
-        uint64_t u = le(b, (int)n);
-        if (n < 8 && (b[n - 1] & 0x80))
-            u |= ~0ull << (8 * n);
-        return lbw_pk_new_int(doc, (int64_t)u);
-    }
-    return new_blob(doc, LBW_PK_BIGINT, b, n);
 }
 
 static int parse_text_int(struct vm *m, const char *s, size_t n, int64_t *out)
@@ -362,6 +356,31 @@ static int parse_text_int(struct vm *m, const char *s, size_t n, int64_t *out)
     return 0;
 }
 
+/* A text integer argument (PUT, GET, LONG). */
+static int text_int(struct vm *m, int64_t *v)
+{
+    const char *s;
+    size_t sl;
+    return line(m, &s, &sl) || parse_text_int(m, s, sl, v) ? -1 : 0;
+}
+
+/* Minimal little-endian two's complement bytes -> INT or BIGINT node. */
+static struct lbw_pk *make_long(struct lbw_pk_doc *doc, const uint8_t *b, size_t n)
+{
+    while (n > 1 && ((b[n - 1] == 0 && !(b[n - 2] & 0x80)) ||
+                     (b[n - 1] == 0xff && (b[n - 2] & 0x80))))
+        n--;
+    if (n == 0)
+        return lbw_pk_new_int(doc, 0);
+    if (n <= 8) {
+        uint64_t u = lbw_le(b, (unsigned)n);
+        if (n < 8 && (b[n - 1] & 0x80))
+            u |= ~0ull << (8 * n);
+        return lbw_pk_new_int(doc, (int64_t)u);
+    }
+    return new_blob(doc, LBW_PK_BIGINT, b, n);
+}
+
 static struct lbw_pk *make_seq(struct vm *m, enum lbw_pk_kind k, size_t first)
 {
     struct lbw_pk *t = lbw_pk_new(m->doc, k);
@@ -379,18 +398,6 @@ static struct lbw_pk *make_seq(struct vm *m, enum lbw_pk_kind k, size_t first)
     return t;
 }
 
-static int extend(struct vm *m, struct lbw_pk *target, size_t first, int pairs)
-{
-    size_t cnt = m->sp - first;
-    if (pairs && (cnt & 1))
-        return fail(m, "odd number of items for SETITEMS");
-    for (size_t i = 0; i < cnt; i++)
-        if (lbw_pk_seq_push(m->doc, target, m->stack[first + i]))
-            return fail(m, "out of memory");
-    m->sp = first;
-    return 0;
-}
-
 /* Pure constructors folded into values (see pickle.h). */
 static struct lbw_pk *fold_reduce(struct vm *m, struct lbw_pk *f, struct lbw_pk *a)
 {
@@ -403,6 +410,8 @@ static struct lbw_pk *fold_reduce(struct vm *m, struct lbw_pk *f, struct lbw_pk 
         /* str of code points <= U+00FF back to bytes */
         uint8_t *tmp = malloc(v[0]->u.s.n + 1);
         size_t k = 0;
+        if (!tmp)
+            return NULL;
         for (size_t i = 0; i < v[0]->u.s.n;) {
             uint32_t cp;
             size_t l = lbw_utf8_decode(v[0]->u.s.p + i, v[0]->u.s.n - i, &cp, 1);
@@ -473,397 +482,494 @@ static void py2_names(const char **mod, size_t *ml, const char **name, size_t *n
     }
 }
 
+/* ---- one helper per opcode (or family); each returns 0 or -1 ---------------- */
+
+static int do_proto(struct vm *m)
+{
+    if (need(m, 1))
+        return -1;
+    if (m->p[m->pos] > 5)
+        return fail(m, "unsupported pickle protocol %d", m->p[m->pos]);
+    m->proto = m->p[m->pos++];
+    return 0;
+}
+
+static int do_frame(struct vm *m) /* a hint; its contents follow inline */
+{
+    uint64_t len;
+    if (arg_le(m, 8, &len))
+        return -1;
+    if (len > m->n - m->pos)
+        return fail(m, "frame longer than the data");
+    return 0;
+}
+
+static int do_stop(struct vm *m)
+{
+    if (m->sp != 1 || m->nmarks)
+        return fail(m, "STOP with %zu values and %zu marks on the stack", m->sp, m->nmarks);
+    m->doc->root = m->stack[0];
+    m->stopped = 1;
+    return 0;
+}
+
+static int do_mark(struct vm *m)
+{
+    if (m->sp + m->nmarks >= m->doc->lim.max_stack)
+        return fail(m, "stack deeper than %zu", m->doc->lim.max_stack);
+    if (lbw_grow(&m->marks, &m->mcap, m->nmarks + 1, sizeof(*m->marks)) < 0)
+        return fail(m, "out of memory");
+    m->marks[m->nmarks++] = m->sp;
+    return 0;
+}
+
+static int do_pop(struct vm *m)
+{
+    if (m->nmarks && m->marks[m->nmarks - 1] == m->sp) {
+        m->nmarks--; /* popping a mark, as CPython does */
+        return 0;
+    }
+    return pop(m) ? 0 : -1;
+}
+
+static int do_pop_mark(struct vm *m)
+{
+    size_t first = 0;
+    if (pop_mark(m, &first))
+        return -1;
+    m->sp = first;
+    return 0;
+}
+
+static int do_dup(struct vm *m)
+{
+    struct lbw_pk *a = top(m);
+    return a ? push(m, a) : -1;
+}
+
+static int do_none(struct vm *m) { return push(m, lbw_pk_new(m->doc, LBW_PK_NONE)); }
+
+static int push_bool(struct vm *m, int b)
+{
+    struct lbw_pk *a = lbw_pk_new(m->doc, LBW_PK_BOOL);
+    if (a)
+        a->u.b = b;
+    return push(m, a);
+}
+
+static int do_newtrue(struct vm *m) { return push_bool(m, 1); }
+static int do_newfalse(struct vm *m) { return push_bool(m, 0); }
+
+static int do_binint_n(struct vm *m, unsigned width, int is_signed)
+{
+    uint64_t u;
+    if (arg_le(m, width, &u))
+        return -1;
+    int64_t v = is_signed ? (int32_t)(uint32_t)u : (int64_t)u;
+    return push(m, lbw_pk_new_int(m->doc, v));
+}
+
+static int do_binint1(struct vm *m) { return do_binint_n(m, 1, 0); }
+static int do_binint2(struct vm *m) { return do_binint_n(m, 2, 0); }
+static int do_binint(struct vm *m) { return do_binint_n(m, 4, 1); }
+
+static int do_long_n(struct vm *m, unsigned width)
+{
+    uint64_t len;
+    if (arg_le(m, width, &len))
+        return -1;
+    if (width == 4 && (int32_t)len < 0)
+        return fail(m, "negative LONG4 length");
+    if (need(m, (size_t)len))
+        return -1;
+    if (push(m, make_long(m->doc, m->p + m->pos, (size_t)len)))
+        return -1;
+    m->pos += (size_t)len;
+    return 0;
+}
+
+static int do_long1(struct vm *m) { return do_long_n(m, 1); }
+static int do_long4(struct vm *m) { return do_long_n(m, 4); }
+
+static int do_long(struct vm *m) /* text: LONG, and INT beyond its bool forms */
+{
+    int64_t iv = 0;
+    return text_int(m, &iv) || push(m, lbw_pk_new_int(m->doc, iv)) ? -1 : 0;
+}
+
+static int do_int(struct vm *m)
+{
+    const char *s;
+    size_t sl;
+    if (line(m, &s, &sl))
+        return -1;
+    if (sl == 2 && (!memcmp(s, "00", 2) || !memcmp(s, "01", 2)))
+        return push_bool(m, s[1] == '1');
+    m->pos -= sl + 1; /* an ordinary integer: parse it as LONG does */
+    return do_long(m);
+}
+
+static int do_float(struct vm *m) /* text */
+{
+    char buf[64];
+    const char *s;
+    size_t sl;
+    if (line(m, &s, &sl))
+        return -1;
+    if (sl == 0 || sl >= sizeof(buf))
+        return fail(m, "bad text float");
+    memcpy(buf, s, sl);
+    buf[sl] = 0;
+    char *end;
+    double f = strtod(buf, &end);
+    if (*end)
+        return fail(m, "bad text float");
+    return push(m, lbw_pk_new_float(m->doc, f));
+}
+
+static int do_binfloat(struct vm *m) /* big-endian IEEE 754 double */
+{
+    if (need(m, 8))
+        return -1;
+    uint64_t u = lbw_be64(m->p + m->pos);
+    double f;
+    memcpy(&f, &u, 8);
+    m->pos += 8;
+    return push(m, lbw_pk_new_float(m->doc, f));
+}
+
+/* str/bytes/bytearray with a little-endian length of `width` bytes. */
+static int do_blob(struct vm *m, unsigned width, enum lbw_pk_kind k)
+{
+    uint64_t len;
+    if (arg_le(m, width, &len))
+        return -1;
+    if (len > m->n - m->pos)
+        return fail(m, "truncated: %llu-byte argument, %zu bytes left", (unsigned long long)len,
+                    m->n - m->pos);
+    const uint8_t *s = m->p + m->pos;
+    if (k == LBW_PK_STR && !lbw_utf8_valid_ex(s, (size_t)len, 1))
+        return fail(m, "str is not valid UTF-8");
+    m->pos += (size_t)len;
+    return push(m, new_blob(m->doc, k, s, (size_t)len));
+}
+
+static int do_short_binunicode(struct vm *m) { return do_blob(m, 1, LBW_PK_STR); }
+static int do_binunicode(struct vm *m) { return do_blob(m, 4, LBW_PK_STR); }
+static int do_binunicode8(struct vm *m) { return do_blob(m, 8, LBW_PK_STR); }
+static int do_short_binbytes(struct vm *m) { return do_blob(m, 1, LBW_PK_BYTES); }
+static int do_binbytes(struct vm *m) { return do_blob(m, 4, LBW_PK_BYTES); }
+static int do_binbytes8(struct vm *m) { return do_blob(m, 8, LBW_PK_BYTES); }
+static int do_bytearray8(struct vm *m) { return do_blob(m, 8, LBW_PK_BYTEARRAY); }
+
+static int do_empty(struct vm *m, enum lbw_pk_kind k) { return push(m, lbw_pk_new(m->doc, k)); }
+static int do_empty_tuple(struct vm *m) { return do_empty(m, LBW_PK_TUPLE); }
+static int do_empty_list(struct vm *m) { return do_empty(m, LBW_PK_LIST); }
+static int do_empty_dict(struct vm *m) { return do_empty(m, LBW_PK_DICT); }
+static int do_empty_set(struct vm *m) { return do_empty(m, LBW_PK_SET); }
+
+static int do_tuple_n(struct vm *m) /* TUPLE1, TUPLE2, TUPLE3 */
+{
+    size_t k = (size_t)(m->op - TUPLE1 + 1);
+    if (m->sp < floor_(m) + k)
+        return fail(m, "stack underflow");
+    return push(m, make_seq(m, LBW_PK_TUPLE, m->sp - k));
+}
+
+/* TUPLE, LIST, FROZENSET, DICT: everything above the mark. */
+static int do_from_mark(struct vm *m, enum lbw_pk_kind k)
+{
+    size_t first = 0;
+    if (pop_mark(m, &first))
+        return -1;
+    if (k == LBW_PK_DICT && ((m->sp - first) & 1))
+        return fail(m, "odd number of items for DICT");
+    return push(m, make_seq(m, k, first));
+}
+
+static int do_tuple(struct vm *m) { return do_from_mark(m, LBW_PK_TUPLE); }
+static int do_list(struct vm *m) { return do_from_mark(m, LBW_PK_LIST); }
+static int do_frozenset(struct vm *m) { return do_from_mark(m, LBW_PK_FROZENSET); }
+static int do_dict(struct vm *m) { return do_from_mark(m, LBW_PK_DICT); }
+
+static int do_append(struct vm *m)
+{
+    struct lbw_pk *a, *b;
+    if (!(b = pop(m)) || !(a = top(m)))
+        return -1;
+    if (a->kind != LBW_PK_LIST)
+        return fail(m, "APPEND to a non-list");
+    return lbw_pk_seq_push(m->doc, a, b) ? fail(m, "out of memory") : 0;
+}
+
+static int do_setitem(struct vm *m)
+{
+    struct lbw_pk *a, *b, *c;
+    if (!(c = pop(m)) || !(b = pop(m)) || !(a = top(m)))
+        return -1;
+    if (a->kind != LBW_PK_DICT)
+        return fail(m, "SETITEM to a non-dict");
+    if (lbw_pk_seq_push(m->doc, a, b) || lbw_pk_seq_push(m->doc, a, c))
+        return fail(m, "out of memory");
+    return 0;
+}
+
+/* APPENDS, SETITEMS, ADDITEMS: the items above the mark into the value
+ * below it. */
+static int do_extend(struct vm *m)
+{
+    enum lbw_pk_kind want = m->op == APPENDS ? LBW_PK_LIST
+                            : m->op == SETITEMS ? LBW_PK_DICT : LBW_PK_SET;
+    size_t first = 0;
+    if (pop_mark(m, &first))
+        return -1;
+    if (first == 0 || (m->nmarks && m->marks[m->nmarks - 1] >= first))
+        return fail(m, "no target below the MARK");
+    struct lbw_pk *a = m->stack[first - 1];
+    if (a->kind != want)
+        return fail(m, "%s to the wrong kind of value", op_name(m->op));
+    size_t cnt = m->sp - first;
+    if (want == LBW_PK_DICT && (cnt & 1))
+        return fail(m, "odd number of items for SETITEMS");
+    for (size_t i = 0; i < cnt; i++)
+        if (lbw_pk_seq_push(m->doc, a, m->stack[first + i]))
+            return fail(m, "out of memory");
+    m->sp = first;
+    return 0;
+}
+
+static int do_memoize(struct vm *m)
+{
+    struct lbw_pk *a = top(m);
+    if (!a || memo_put(m, m->memo_len, a))
+        return -1;
+    m->memo_len++;
+    return 0;
+}
+
+static int do_binput_n(struct vm *m, unsigned width)
+{
+    uint64_t idx;
+    struct lbw_pk *a;
+    if (arg_le(m, width, &idx) || !(a = top(m)))
+        return -1;
+    return memo_put(m, (size_t)idx, a);
+}
+
+static int do_binput(struct vm *m) { return do_binput_n(m, 1); }
+static int do_long_binput(struct vm *m) { return do_binput_n(m, 4); }
+
+static int do_put(struct vm *m)
+{
+    int64_t iv = 0;
+    struct lbw_pk *a;
+    if (text_int(m, &iv) || iv < 0 || !(a = top(m)))
+        return iv < 0 ? fail(m, "negative memo index") : -1;
+    return memo_put(m, (size_t)iv, a);
+}
+
+static int do_binget_n(struct vm *m, unsigned width)
+{
+    uint64_t idx;
+    return arg_le(m, width, &idx) || memo_get(m, (size_t)idx) ? -1 : 0;
+}
+
+static int do_binget(struct vm *m) { return do_binget_n(m, 1); }
+static int do_long_binget(struct vm *m) { return do_binget_n(m, 4); }
+
+static int do_get(struct vm *m)
+{
+    int64_t iv = 0;
+    if (text_int(m, &iv))
+        return -1;
+    return iv < 0 ? fail(m, "negative memo index") : memo_get(m, (size_t)iv);
+}
+
+/* A global reference: names checked, Python 2 names mapped; what a
+ * global may be used for is the consumer's business (invocation.c). */
+static int push_global(struct vm *m, const char *mod, size_t ml, const char *name, size_t nl)
+{
+    if (ml > 1024 || nl > 1024 || memchr(mod, 0, ml) || memchr(name, 0, nl) ||
+        !lbw_utf8_valid((const uint8_t *)mod, ml) || !lbw_utf8_valid((const uint8_t *)name, nl))
+        return fail(m, "bad global name");
+    if (m->proto < 3)
+        py2_names(&mod, &ml, &name, &nl);
+    struct lbw_pk *c = lbw_pk_new(m->doc, LBW_PK_GLOBAL);
+    if (c) {
+        c->u.g.module = arena_alloc(m->doc, ml + 1);
+        c->u.g.name = arena_alloc(m->doc, nl + 1);
+        if (!c->u.g.module || !c->u.g.name)
+            c = NULL;
+    }
+    if (c) {
+        memcpy(c->u.g.module, mod, ml);
+        c->u.g.module[ml] = 0;
+        memcpy(c->u.g.name, name, nl);
+        c->u.g.name[nl] = 0;
+    }
+    return push(m, c);
+}
+
+static int do_global(struct vm *m) /* text: module\nname\n */
+{
+    const char *mod, *name;
+    size_t ml, nl;
+    if (line(m, &mod, &ml) || line(m, &name, &nl))
+        return -1;
+    return push_global(m, mod, ml, name, nl);
+}
+
+static int do_stack_global(struct vm *m)
+{
+    struct lbw_pk *a, *b;
+    if (!(b = pop(m)) || !(a = pop(m)))
+        return -1;
+    if (a->kind != LBW_PK_STR || b->kind != LBW_PK_STR)
+        return fail(m, "STACK_GLOBAL needs two str");
+    return push_global(m, (const char *)a->u.s.p, a->u.s.n, (const char *)b->u.s.p, b->u.s.n);
+}
+
+static int push_object(struct vm *m, enum lbw_pk_how how, struct lbw_pk *f, struct lbw_pk *args,
+                       struct lbw_pk *kw)
+{
+    struct lbw_pk *c = lbw_pk_new(m->doc, LBW_PK_OBJECT);
+    if (c) {
+        c->u.obj.how = (uint8_t)how;
+        c->u.obj.func = f;
+        c->u.obj.args = args;
+        c->u.obj.kwargs = kw;
+    }
+    return push(m, c);
+}
+
+static int do_reduce(struct vm *m) /* REDUCE and NEWOBJ */
+{
+    struct lbw_pk *a, *b, *c;
+    if (!(b = pop(m)) || !(a = pop(m)))
+        return -1;
+    if (b->kind != LBW_PK_TUPLE)
+        return fail(m, "%s arguments are not a tuple", op_name(m->op));
+    if (m->op == REDUCE && (c = fold_reduce(m, a, b)) != NULL)
+        return push(m, c);
+    return push_object(m, m->op == REDUCE ? LBW_PK_REDUCE : LBW_PK_NEWOBJ, a, b, NULL);
+}
+
+static int do_newobj_ex(struct vm *m)
+{
+    struct lbw_pk *a, *b, *kw;
+    if (!(kw = pop(m)) || !(b = pop(m)) || !(a = pop(m)))
+        return -1;
+    if (b->kind != LBW_PK_TUPLE || kw->kind != LBW_PK_DICT)
+        return fail(m, "NEWOBJ_EX needs a tuple and a dict");
+    return push_object(m, LBW_PK_NEWOBJ_EX, a, b, kw);
+}
+
+static int do_build(struct vm *m)
+{
+    struct lbw_pk *a, *b;
+    if (!(b = pop(m)) || !(a = top(m)))
+        return -1;
+    if (a->kind != LBW_PK_OBJECT)
+        return fail(m, "BUILD on a value that is not an object");
+    if (a->u.obj.state)
+        return fail(m, "repeated BUILD on one object is not supported");
+    a->u.obj.state = b;
+    return 0;
+}
+
+/* The opcode table: every opcode of protocols 0-5 by name; those without a
+ * helper (persistent ids, extension registry, INST/OBJ, out-of-band
+ * buffers, protocol-0 string forms) are refused. */
+static const struct pk_opdef {
+    const char *name;
+    int (*run)(struct vm *m);
+} optab[256] = {
+    [MARK] = {"MARK", do_mark},
+    [STOP] = {"STOP", do_stop},
+    [POP] = {"POP", do_pop},
+    [POP_MARK] = {"POP_MARK", do_pop_mark},
+    [DUP] = {"DUP", do_dup},
+    [FLOAT] = {"FLOAT", do_float},
+    [INT] = {"INT", do_int},
+    [BININT] = {"BININT", do_binint},
+    [BININT1] = {"BININT1", do_binint1},
+    [LONG] = {"LONG", do_long},
+    [BININT2] = {"BININT2", do_binint2},
+    [NONE] = {"NONE", do_none},
+    [PERSID] = {"PERSID", NULL},
+    [BINPERSID] = {"BINPERSID", NULL},
+    [REDUCE] = {"REDUCE", do_reduce},
+    [STRING] = {"STRING", NULL},
+    [BINSTRING] = {"BINSTRING", NULL},
+    [SHORT_BINSTRING] = {"SHORT_BINSTRING", NULL},
+    [UNICODE] = {"UNICODE", NULL},
+    [BINUNICODE] = {"BINUNICODE", do_binunicode},
+    [APPEND] = {"APPEND", do_append},
+    [BUILD] = {"BUILD", do_build},
+    [GLOBAL] = {"GLOBAL", do_global},
+    [DICT] = {"DICT", do_dict},
+    [EMPTY_DICT] = {"EMPTY_DICT", do_empty_dict},
+    [APPENDS] = {"APPENDS", do_extend},
+    [GET] = {"GET", do_get},
+    [BINGET] = {"BINGET", do_binget},
+    [INST] = {"INST", NULL},
+    [LONG_BINGET] = {"LONG_BINGET", do_long_binget},
+    [LIST] = {"LIST", do_list},
+    [EMPTY_LIST] = {"EMPTY_LIST", do_empty_list},
+    [OBJ] = {"OBJ", NULL},
+    [PUT] = {"PUT", do_put},
+    [BINPUT] = {"BINPUT", do_binput},
+    [LONG_BINPUT] = {"LONG_BINPUT", do_long_binput},
+    [SETITEM] = {"SETITEM", do_setitem},
+    [TUPLE] = {"TUPLE", do_tuple},
+    [EMPTY_TUPLE] = {"EMPTY_TUPLE", do_empty_tuple},
+    [SETITEMS] = {"SETITEMS", do_extend},
+    [BINFLOAT] = {"BINFLOAT", do_binfloat},
+    [PROTO] = {"PROTO", do_proto},
+    [NEWOBJ] = {"NEWOBJ", do_reduce},
+    [EXT1] = {"EXT1", NULL},
+    [EXT2] = {"EXT2", NULL},
+    [EXT4] = {"EXT4", NULL},
+    [TUPLE1] = {"TUPLE1", do_tuple_n},
+    [TUPLE2] = {"TUPLE2", do_tuple_n},
+    [TUPLE3] = {"TUPLE3", do_tuple_n},
+    [NEWTRUE] = {"NEWTRUE", do_newtrue},
+    [NEWFALSE] = {"NEWFALSE", do_newfalse},
+    [LONG1] = {"LONG1", do_long1},
+    [LONG4] = {"LONG4", do_long4},
+    [BINBYTES] = {"BINBYTES", do_binbytes},
+    [SHORT_BINBYTES] = {"SHORT_BINBYTES", do_short_binbytes},
+    [SHORT_BINUNICODE] = {"SHORT_BINUNICODE", do_short_binunicode},
+    [BINUNICODE8] = {"BINUNICODE8", do_binunicode8},
+    [BINBYTES8] = {"BINBYTES8", do_binbytes8},
+    [EMPTY_SET] = {"EMPTY_SET", do_empty_set},
+    [ADDITEMS] = {"ADDITEMS", do_extend},
+    [FROZENSET] = {"FROZENSET", do_frozenset},
+    [NEWOBJ_EX] = {"NEWOBJ_EX", do_newobj_ex},
+    [STACK_GLOBAL] = {"STACK_GLOBAL", do_stack_global},
+    [MEMOIZE] = {"MEMOIZE", do_memoize},
+    [FRAME] = {"FRAME", do_frame},
+    [BYTEARRAY8] = {"BYTEARRAY8", do_bytearray8},
+    [NEXT_BUFFER] = {"NEXT_BUFFER", NULL},
+    [READONLY_BUFFER] = {"READONLY_BUFFER", NULL},
+};
+
+static const char *op_name(uint8_t op) { return optab[op].name ? optab[op].name : "unknown"; }
+
 static int run(struct vm *m)
 {
-    for (;;) {
+    while (!m->stopped) {
         if (m->pos >= m->n)
             return fail(m, "no STOP opcode before the end of the data");
         m->op_at = m->pos;
-        uint8_t op = m->p[m->pos++];
-        size_t first = 0;
-        struct lbw_pk *a, *b, *c;
-        const char *s;
-        size_t sl;
-        int64_t iv;
-        switch (op) {
-        case 0x80: /* PROTO */
-            if (need(m, 1))
-                return -1;
-            if (m->p[m->pos] > 5)
-                return fail(m, "unsupported pickle protocol %d", m->p[m->pos]);
-            m->proto = m->p[m->pos];
-            m->pos++;
-            break;
-        case 0x95: /* FRAME: a hint; its contents follow inline */
-            if (need(m, 8))
-                return -1;
-            if (le(m->p + m->pos, 8) > m->n - m->pos - 8)
-                return fail(m, "frame longer than the data");
-            m->pos += 8;
-            break;
-        case '.': /* STOP */
-            if (m->sp != 1 || m->nmarks)
-                return fail(m, "STOP with %zu values and %zu marks on the stack", m->sp,
-                            m->nmarks);
-            m->doc->root = m->stack[0];
-            return 0;
-        case '(': /* MARK */
-            if (m->sp + m->nmarks >= m->doc->lim.max_stack)
-                return fail(m, "stack deeper than %zu", m->doc->lim.max_stack);
-            if (m->nmarks == m->mcap) {
-                size_t cap = m->mcap ? m->mcap * 2 : 32;
-                size_t *mk = realloc(m->marks, cap * sizeof(*mk));
-                if (!mk)
-                    return fail(m, "out of memory");
-                m->marks = mk;
-                m->mcap = cap;
-            }
-            m->marks[m->nmarks++] = m->sp;
-            break;
-        case '0': /* POP */
-            if (m->nmarks && m->marks[m->nmarks - 1] == m->sp) {
-                m->nmarks--; /* popping a mark, as CPython does */
-                break;
-            }
-            if (!pop(m))
-                return -1;
-            break;
-        case '1': /* POP_MARK */
-            if (pop_mark(m, &first))
-                return -1;
-            m->sp = first;
-            break;
-        case '2': /* DUP */
-            if (!(a = top(m)) || push(m, a))
-                return -1;
-            break;
-        case 'N':
-            if (push(m, lbw_pk_new(m->doc, LBW_PK_NONE)))
-                return -1;
-            break;
-        case 0x88:
-        case 0x89:
-            a = lbw_pk_new(m->doc, LBW_PK_BOOL);
-            if (a)
-                a->u.b = op == 0x88;
-            if (push(m, a))
-                return -1;
-            break;
-        case 'K':
-            if (need(m, 1) || push(m, lbw_pk_new_int(m->doc, m->p[m->pos])))
-                return -1;
-            m->pos += 1;
-            break;
-        case 'M':
-            if (need(m, 2) || push(m, lbw_pk_new_int(m->doc, (int64_t)le(m->p + m->pos, 2))))
-                return -1;
-            m->pos += 2;
-            break;
-        case 'J':
-            if (need(m, 4) ||
-                push(m, lbw_pk_new_int(m->doc, (int32_t)(uint32_t)le(m->p + m->pos, 4))))
-                return -1;
-            m->pos += 4;
-            break;
-        case 0x8a: /* LONG1 */
-        case 0x8b: { /* LONG4 */
-            int w = op == 0x8a ? 1 : 4;
-            if (need(m, (size_t)w))
-                return -1;
-            uint64_t len = le(m->p + m->pos, w);
-            if (op == 0x8b && (int32_t)len < 0)
-                return fail(m, "negative LONG4 length");
-            m->pos += (size_t)w;
-            if (need(m, (size_t)len))
-                return -1;
-            if (push(m, make_long(m->doc, m->p + m->pos, (size_t)len)))
-                return -1;
-            m->pos += (size_t)len;
-            break;
-        }
-        case 'I': /* INT (text) */
-            if (line(m, &s, &sl))
-                return -1;
-            if (sl == 2 && (!memcmp(s, "00", 2) || !memcmp(s, "01", 2))) {
-                a = lbw_pk_new(m->doc, LBW_PK_BOOL);
-                if (a)
-                    a->u.b = s[1] == '1';
-                if (push(m, a))
-                    return -1;
-                break;
-            }
-            m->pos -= sl + 1; /* an ordinary integer: parse it as LONG does */
-            /* fall through */
-        case 'L': /* LONG (text) */
-            if (line(m, &s, &sl) || parse_text_int(m, s, sl, &iv) ||
-                push(m, lbw_pk_new_int(m->doc, iv)))
-                return -1;
-            break;
-        case 'F': { /* FLOAT (text) */
-            char buf[64];
-            if (line(m, &s, &sl))
-                return -1;
-            if (sl == 0 || sl >= sizeof(buf))
-                return fail(m, "bad text float");
-            memcpy(buf, s, sl);
-            buf[sl] = 0;
-            char *end;
-            double f = strtod(buf, &end);
-            if (*end)
-                return fail(m, "bad text float");
-            if (push(m, lbw_pk_new_float(m->doc, f)))
-                return -1;
-            break;
-        }
-        case 'G': { /* BINFLOAT, big-endian */
-            if (need(m, 8))
-                return -1;
-            uint64_t u = 0;
-            for (int i = 0; i < 8; i++)
-                u = (u << 8) | m->p[m->pos + (size_t)i];
-            double f;
-            memcpy(&f, &u, 8);
-            m->pos += 8;
-            if (push(m, lbw_pk_new_float(m->doc, f)))
-                return -1;
-            break;
-        }
-        case 0x8c: /* SHORT_BINUNICODE */
-            if (need(m, 1))
-                return -1;
-            m->pos++;
-            if (op_str(m, m->p[m->pos - 1], LBW_PK_STR))
-                return -1;
-            break;
-        case 'X': /* BINUNICODE */
-        case 'B': /* BINBYTES */
-            if (need(m, 4))
-                return -1;
-            m->pos += 4;
-            if (op_str(m, (size_t)le(m->p + m->pos - 4, 4), op == 'X' ? LBW_PK_STR : LBW_PK_BYTES))
-                return -1;
-            break;
-        case 0x8d: /* BINUNICODE8 */
-        case 0x8e: /* BINBYTES8 */
-        case 0x96: { /* BYTEARRAY8 */
-            if (need(m, 8))
-                return -1;
-            uint64_t len = le(m->p + m->pos, 8);
-            m->pos += 8;
-            if (len > m->n)
-                return fail(m, "length %llu beyond the data", (unsigned long long)len);
-            if (op_str(m, (size_t)len, op == 0x8d ? LBW_PK_STR : op == 0x8e ? LBW_PK_BYTES
-                                                                            : LBW_PK_BYTEARRAY))
-                return -1;
-            break;
-        }
-        case 'C': /* SHORT_BINBYTES */
-            if (need(m, 1))
-                return -1;
-            m->pos++;
-            if (op_str(m, m->p[m->pos - 1], LBW_PK_BYTES))
-                return -1;
-            break;
-        case ')':
-            if (push(m, lbw_pk_new(m->doc, LBW_PK_TUPLE)))
-                return -1;
-            break;
-        case 0x85:
-        case 0x86:
-        case 0x87: {
-            size_t k = (size_t)(op - 0x84);
-            size_t floor = m->nmarks ? m->marks[m->nmarks - 1] : 0;
-            if (m->sp < floor + k)
-                return fail(m, "stack underflow");
-            if (push(m, make_seq(m, LBW_PK_TUPLE, m->sp - k)))
-                return -1;
-            break;
-        }
-        case 't':
-        case 'l':
-        case 0x91: /* FROZENSET */
-            if (pop_mark(m, &first) ||
-                push(m, make_seq(m, op == 't' ? LBW_PK_TUPLE : op == 'l' ? LBW_PK_LIST
-                                                                         : LBW_PK_FROZENSET,
-                                 first)))
-                return -1;
-            break;
-        case 'd':
-            if (pop_mark(m, &first))
-                return -1;
-            if ((m->sp - first) & 1)
-                return fail(m, "odd number of items for DICT");
-            if (push(m, make_seq(m, LBW_PK_DICT, first)))
-                return -1;
-            break;
-        case ']':
-            if (push(m, lbw_pk_new(m->doc, LBW_PK_LIST)))
-                return -1;
-            break;
-        case '}':
-            if (push(m, lbw_pk_new(m->doc, LBW_PK_DICT)))
-                return -1;
-            break;
-        case 0x8f:
-            if (push(m, lbw_pk_new(m->doc, LBW_PK_SET)))
-                return -1;
-            break;
-        case 'a': /* APPEND */
-            if (!(b = pop(m)) || !(a = top(m)))
-                return -1;
-            if (a->kind != LBW_PK_LIST)
-                return fail(m, "APPEND to a non-list");
-            if (lbw_pk_seq_push(m->doc, a, b))
-                return fail(m, "out of memory");
-            break;
-        case 'e': /* APPENDS */
-        case 0x90: /* ADDITEMS */
-        case 'u': /* SETITEMS */
-            if (pop_mark(m, &first))
-                return -1;
-            if (first == 0 || (m->nmarks && m->marks[m->nmarks - 1] >= first))
-                return fail(m, "no target below the MARK");
-            a = m->stack[first - 1];
-            if (a->kind != (op == 'e' ? LBW_PK_LIST : op == 'u' ? LBW_PK_DICT : LBW_PK_SET))
-                return fail(m, "%s to the wrong kind of value",
-                            op == 'e' ? "APPENDS" : op == 'u' ? "SETITEMS" : "ADDITEMS");
-            if (extend(m, a, first, op == 'u'))
-                return -1;
-            break;
-        case 's': /* SETITEM */
-            if (!(c = pop(m)) || !(b = pop(m)) || !(a = top(m)))
-                return -1;
-            if (a->kind != LBW_PK_DICT)
-                return fail(m, "SETITEM to a non-dict");
-            if (lbw_pk_seq_push(m->doc, a, b) || lbw_pk_seq_push(m->doc, a, c))
-                return fail(m, "out of memory");
-            break;
-        case 0x94: /* MEMOIZE */
-            if (!(a = top(m)) || memo_put(m, m->memo_len, a))
-                return -1;
-            m->memo_len++;
-            break;
-        case 'q':
-        case 'r': { /* BINPUT, LONG_BINPUT */
-            int w = op == 'q' ? 1 : 4;
-            if (need(m, (size_t)w) || !(a = top(m)))
-                return -1;
-            size_t idx = (size_t)le(m->p + m->pos, w);
-            m->pos += (size_t)w;
-            if (memo_put(m, idx, a))
-                return -1;
-            break;
-        }
-        case 'p': /* PUT (text) */
-            if (line(m, &s, &sl) || parse_text_int(m, s, sl, &iv) || iv < 0 || !(a = top(m)) ||
-                memo_put(m, (size_t)iv, a))
-                return -1;
-            break;
-        case 'h':
-        case 'j': { /* BINGET, LONG_BINGET */
-            int w = op == 'h' ? 1 : 4;
-            if (need(m, (size_t)w))
-                return -1;
-            size_t idx = (size_t)le(m->p + m->pos, w);
-            m->pos += (size_t)w;
-            if (memo_get(m, idx))
-                return -1;
-            break;
-        }
-        case 'g': /* GET (text) */
-            if (line(m, &s, &sl) || parse_text_int(m, s, sl, &iv) || iv < 0 ||
-                memo_get(m, (size_t)iv))
-                return -1;
-            break;
-        case 'c': /* GLOBAL (text) */
-        case 0x93: { /* STACK_GLOBAL */
-            const char *mod, *name;
-            size_t ml, nl;
-            if (op == 'c') {
-                if (line(m, &mod, &ml) || line(m, &name, &nl))
-                    return -1;
-            } else {
-                if (!(b = pop(m)) || !(a = pop(m)))
-                    return -1;
-                if (a->kind != LBW_PK_STR || b->kind != LBW_PK_STR)
-                    return fail(m, "STACK_GLOBAL needs two str");
-                mod = (const char *)a->u.s.p;
-                ml = a->u.s.n;
-                name = (const char *)b->u.s.p;
-                nl = b->u.s.n;
-            }
-            if (ml > 1024 || nl > 1024 || memchr(mod, 0, ml) || memchr(name, 0, nl) ||
-                !lbw_utf8_valid((const uint8_t *)mod, ml) || !lbw_utf8_valid((const uint8_t *)name, nl))
-                return fail(m, "bad global name");
-            if (m->proto < 3)
-                py2_names(&mod, &ml, &name, &nl);
-            c = lbw_pk_new(m->doc, LBW_PK_GLOBAL);
-            if (c) {
-                c->u.g.module = arena_alloc(m->doc, ml + 1);
-                c->u.g.name = arena_alloc(m->doc, nl + 1);
-                if (!c->u.g.module || !c->u.g.name)
-                    c = NULL;
-            }
-            if (c) {
-                memcpy(c->u.g.module, mod, ml);
-                c->u.g.module[ml] = 0;
-                memcpy(c->u.g.name, name, nl);
-                c->u.g.name[nl] = 0;
-            }
-            if (push(m, c))
-                return -1;
-            break;
-        }
-        case 'R': /* REDUCE */
-        case 0x81: /* NEWOBJ */
-            if (!(b = pop(m)) || !(a = pop(m)))
-                return -1;
-            if (b->kind != LBW_PK_TUPLE)
-                return fail(m, "%s arguments are not a tuple", op == 'R' ? "REDUCE" : "NEWOBJ");
-            if (op == 'R' && (c = fold_reduce(m, a, b)) != NULL) {
-                if (push(m, c))
-                    return -1;
-                break;
-            }
-            c = lbw_pk_new(m->doc, LBW_PK_OBJECT);
-            if (c) {
-                c->u.obj.how = op == 'R' ? LBW_PK_REDUCE : LBW_PK_NEWOBJ;
-                c->u.obj.func = a;
-                c->u.obj.args = b;
-            }
-            if (push(m, c))
-                return -1;
-            break;
-        case 0x92: { /* NEWOBJ_EX */
-            struct lbw_pk *kw;
-            if (!(kw = pop(m)) || !(b = pop(m)) || !(a = pop(m)))
-                return -1;
-            if (b->kind != LBW_PK_TUPLE || kw->kind != LBW_PK_DICT)
-                return fail(m, "NEWOBJ_EX needs a tuple and a dict");
-            c = lbw_pk_new(m->doc, LBW_PK_OBJECT);
-            if (c) {
-                c->u.obj.how = LBW_PK_NEWOBJ_EX;
-                c->u.obj.func = a;
-                c->u.obj.args = b;
-                c->u.obj.kwargs = kw;
-            }
-            if (push(m, c))
-                return -1;
-            break;
-        }
-        case 'b': /* BUILD */
-            if (!(b = pop(m)) || !(a = top(m)))
-                return -1;
-            if (a->kind != LBW_PK_OBJECT)
-                return fail(m, "BUILD on a value that is not an object");
-            if (a->u.obj.state)
-                return fail(m, "repeated BUILD on one object is not supported");
-            a->u.obj.state = b;
-            break;
-        default:
-            return fail(m, "unsupported opcode 0x%02x", op);
-        }
+        m->op = m->p[m->pos++];
+        m->doc->at = m->op_at;
+        if (!optab[m->op].run)
+            return fail(m, "unsupported opcode 0x%02x", m->op);
+        if (optab[m->op].run(m) < 0)
+            return -1;
     }
+    return 0;
 }
 
 int lbw_pk_decode(struct lbw_pk_doc *doc, const uint8_t *buf, size_t n,
@@ -880,6 +986,7 @@ int lbw_pk_decode(struct lbw_pk_doc *doc, const uint8_t *buf, size_t n,
     free(m.stack);
     free(m.marks);
     free(m.memo);
+    doc->at = 0;
     if (rc == 0 && m.pos != n) {
         snprintf(err, errlen, "pickle: %zu bytes of garbage after STOP", n - m.pos);
         rc = -1;
@@ -893,8 +1000,7 @@ int lbw_pk_decode(struct lbw_pk_doc *doc, const uint8_t *buf, size_t n,
 
 struct enc {
     struct lbw_pk_doc *doc;
-    uint8_t *b;
-    size_t len, cap;
+    struct lbw_buf out;
     uint32_t next_memo;
     struct lbw_pk **marked; /* nodes whose mark we set, to reset afterwards */
     size_t nmarked, cmarked;
@@ -906,22 +1012,8 @@ struct enc {
 
 static void emit(struct enc *e, const void *p, size_t n)
 {
-    if (e->oom)
-        return;
-    if (e->len + n > e->cap) {
-        size_t cap = e->cap ? e->cap : 1024;
-        while (cap < e->len + n)
-            cap *= 2;
-        uint8_t *nb = realloc(e->b, cap);
-        if (!nb) {
-            e->oom = 1;
-            return;
-        }
-        e->b = nb;
-        e->cap = cap;
-    }
-    memcpy(e->b + e->len, p, n);
-    e->len += n;
+    if (!e->oom && lbw_buf_append(&e->out, p, n) < 0)
+        e->oom = 1;
 }
 
 static void emit1(struct enc *e, uint8_t c) { emit(e, &c, 1); }
@@ -929,35 +1021,28 @@ static void emit1(struct enc *e, uint8_t c) { emit(e, &c, 1); }
 static void emit_le(struct enc *e, uint64_t v, int w)
 {
     uint8_t t[8];
-    for (int i = 0; i < w; i++)
-        t[i] = (uint8_t)(v >> (8 * i));
+    lbw_put_le(t, v, (unsigned)w);
     emit(e, t, (size_t)w);
 }
 
 static void memoize(struct enc *e, struct lbw_pk *v)
 {
-    if (e->nmarked == e->cmarked) {
-        size_t cap = e->cmarked ? e->cmarked * 2 : 64;
-        struct lbw_pk **a = realloc(e->marked, cap * sizeof(*a));
-        if (!a) {
-            e->oom = 1;
-            return;
-        }
-        e->marked = a;
-        e->cmarked = cap;
+    if (lbw_grow(&e->marked, &e->cmarked, e->nmarked + 1, sizeof(*e->marked)) < 0) {
+        e->oom = 1;
+        return;
     }
     e->marked[e->nmarked++] = v;
     v->mark = ++e->next_memo; /* memo index + 1 */
-    emit1(e, 0x94);
+    emit1(e, MEMOIZE);
 }
 
 static void emit_get(struct enc *e, uint32_t idx)
 {
     if (idx < 256) {
-        emit1(e, 'h');
+        emit1(e, BINGET);
         emit1(e, (uint8_t)idx);
     } else {
-        emit1(e, 'j');
+        emit1(e, LONG_BINGET);
         emit_le(e, idx, 4);
     }
 }
@@ -991,7 +1076,7 @@ static int enc_items(struct enc *e, struct lbw_pk *v, size_t step, uint8_t batch
                     return -1;
             emit1(e, one_op);
         } else {
-            emit1(e, '(');
+            emit1(e, MARK);
             for (size_t j = 0; j < k; j++)
                 if (enc(e, v->u.seq.v[i + j]))
                     return -1;
@@ -1011,26 +1096,166 @@ static int enc_immutable_seq(struct enc *e, struct lbw_pk *v)
     size_t n = v->u.seq.n;
     int small = v->kind == LBW_PK_TUPLE && n <= 3;
     if (v->kind == LBW_PK_TUPLE && n == 0) {
-        emit1(e, ')');
+        emit1(e, EMPTY_TUPLE);
         return 0;
     }
     if (!small)
-        emit1(e, '(');
+        emit1(e, MARK);
     for (size_t i = 0; i < n; i++)
         if (enc(e, v->u.seq.v[i]))
             return -1;
     if (v->mark) {
         if (small)
             for (size_t i = 0; i < n; i++)
-                emit1(e, '0');
+                emit1(e, POP);
         else
-            emit1(e, '1');
+            emit1(e, POP_MARK);
         emit_get(e, v->mark - 1);
         return 0;
     }
-    emit1(e, v->kind == LBW_PK_FROZENSET ? 0x91 : small ? (uint8_t)(0x84 + n) : 't');
+    emit1(e, v->kind == LBW_PK_FROZENSET ? FROZENSET : small ? (uint8_t)(TUPLE1 + n - 1) : TUPLE);
     memoize(e, v);
     return 0;
+}
+
+/* The smallest of BININT1, BININT2, BININT, LONG1 that holds v, as
+ * CPython chooses. */
+static int enc_int(struct enc *e, int64_t i)
+{
+    if (i >= 0 && i < 256) {
+        emit1(e, BININT1);
+        emit1(e, (uint8_t)i);
+    } else if (i >= 0 && i < 65536) {
+        emit1(e, BININT2);
+        emit_le(e, (uint64_t)i, 2);
+    } else if (i >= INT32_MIN && i <= INT32_MAX) {
+        emit1(e, BININT);
+        emit_le(e, (uint64_t)i, 4);
+    } else {
+        uint8_t t[8];
+        size_t n = 8;
+        lbw_put_le(t, (uint64_t)i, 8);
+        while (n > 1 && ((t[n - 1] == 0 && !(t[n - 2] & 0x80)) ||
+                         (t[n - 1] == 0xff && (t[n - 2] & 0x80))))
+            n--;
+        emit1(e, LONG1);
+        emit1(e, (uint8_t)n);
+        emit(e, t, n);
+    }
+    return 0;
+}
+
+static int enc_bigint(struct enc *e, const struct lbw_pk *v)
+{
+    if (v->u.s.n < 256) {
+        emit1(e, LONG1);
+        emit1(e, (uint8_t)v->u.s.n);
+    } else {
+        emit1(e, LONG4);
+        emit_le(e, v->u.s.n, 4);
+    }
+    emit(e, v->u.s.p, v->u.s.n);
+    return 0;
+}
+
+static int enc_float(struct enc *e, double f)
+{
+    uint64_t u;
+    memcpy(&u, &f, 8);
+    uint8_t t[8];
+    lbw_put_be64(t, u);
+    emit1(e, BINFLOAT);
+    emit(e, t, 8);
+    return 0;
+}
+
+/* Protocol 4 has no BYTEARRAY8: builtins.bytearray(bytes). */
+static int enc_bytearray(struct enc *e, struct lbw_pk *v)
+{
+    static const uint8_t g[] = {SHORT_BINUNICODE, 8, 'b', 'u', 'i', 'l', 't', 'i', 'n', 's',
+                                SHORT_BINUNICODE, 9, 'b', 'y', 't', 'e', 'a', 'r', 'r', 'a', 'y',
+                                STACK_GLOBAL};
+    emit(e, g, sizeof(g));
+    emit_blob(e, SHORT_BINBYTES, BINBYTES, BINBYTES8, v->u.s.p, v->u.s.n);
+    emit1(e, TUPLE1);
+    emit1(e, REDUCE);
+    memoize(e, v);
+    return 0;
+}
+
+/* An empty container, memoized (so its items may refer to it), then its
+ * items in batches. */
+static int enc_container(struct enc *e, struct lbw_pk *v, uint8_t empty_op, size_t step,
+                         uint8_t batch_op, uint8_t one_op)
+{
+    emit1(e, empty_op);
+    memoize(e, v);
+    return enc_items(e, v, step, batch_op, one_op);
+}
+
+static int enc_global(struct enc *e, struct lbw_pk *v)
+{
+    size_t ml = strlen(v->u.g.module), nl = strlen(v->u.g.name);
+    emit_blob(e, SHORT_BINUNICODE, BINUNICODE, BINUNICODE8, (uint8_t *)v->u.g.module, ml);
+    emit1(e, MEMOIZE);
+    e->next_memo++;
+    emit_blob(e, SHORT_BINUNICODE, BINUNICODE, BINUNICODE8, (uint8_t *)v->u.g.name, nl);
+    emit1(e, MEMOIZE);
+    e->next_memo++;
+    emit1(e, STACK_GLOBAL);
+    memoize(e, v);
+    return 0;
+}
+
+/* func, args [, kwargs], REDUCE/NEWOBJ/NEWOBJ_EX, then state and BUILD. */
+static int enc_object(struct enc *e, struct lbw_pk *v)
+{
+    if (enc(e, v->u.obj.func) || enc(e, v->u.obj.args) ||
+        (v->u.obj.how == LBW_PK_NEWOBJ_EX && enc(e, v->u.obj.kwargs)))
+        return -1;
+    if (v->mark) { /* a cycle through its own arguments */
+        snprintf(e->err, e->errlen, "pickle: object refers to itself through its arguments");
+        return -1;
+    }
+    emit1(e, v->u.obj.how == LBW_PK_REDUCE ? REDUCE
+             : v->u.obj.how == LBW_PK_NEWOBJ ? NEWOBJ : NEWOBJ_EX);
+    memoize(e, v);
+    if (v->u.obj.state) {
+        if (enc(e, v->u.obj.state))
+            return -1;
+        emit1(e, BUILD);
+    }
+    return 0;
+}
+
+static int enc_kind(struct enc *e, struct lbw_pk *v)
+{
+    switch (v->kind) {
+    case LBW_PK_NONE: emit1(e, NONE); return 0;
+    case LBW_PK_BOOL: emit1(e, v->u.b ? NEWTRUE : NEWFALSE); return 0;
+    case LBW_PK_INT: return enc_int(e, v->u.i);
+    case LBW_PK_BIGINT: return enc_bigint(e, v);
+    case LBW_PK_FLOAT: return enc_float(e, v->u.f);
+    case LBW_PK_STR:
+        emit_blob(e, SHORT_BINUNICODE, BINUNICODE, BINUNICODE8, v->u.s.p, v->u.s.n);
+        memoize(e, v);
+        return 0;
+    case LBW_PK_BYTES:
+        emit_blob(e, SHORT_BINBYTES, BINBYTES, BINBYTES8, v->u.s.p, v->u.s.n);
+        memoize(e, v);
+        return 0;
+    case LBW_PK_BYTEARRAY: return enc_bytearray(e, v);
+    case LBW_PK_TUPLE:
+    case LBW_PK_FROZENSET: return enc_immutable_seq(e, v);
+    case LBW_PK_LIST: return enc_container(e, v, EMPTY_LIST, 1, APPENDS, APPEND);
+    case LBW_PK_DICT: return enc_container(e, v, EMPTY_DICT, 2, SETITEMS, SETITEM);
+    case LBW_PK_SET: return enc_container(e, v, EMPTY_SET, 1, ADDITEMS, 0);
+    case LBW_PK_GLOBAL: return enc_global(e, v);
+    case LBW_PK_OBJECT: return enc_object(e, v);
+    default:
+        snprintf(e->err, e->errlen, "pickle: corrupt value kind %d", v->kind);
+        return -1;
+    }
 }
 
 static int enc(struct enc *e, struct lbw_pk *v)
@@ -1045,132 +1270,7 @@ static int enc(struct enc *e, struct lbw_pk *v)
         snprintf(e->err, e->errlen, "pickle: nesting deeper than %zu", e->doc->lim.max_depth);
         return -1;
     }
-    int rc = 0;
-    switch (v->kind) {
-    case LBW_PK_NONE:
-        emit1(e, 'N');
-        break;
-    case LBW_PK_BOOL:
-        emit1(e, v->u.b ? 0x88 : 0x89);
-        break;
-    case LBW_PK_INT:
-        if (v->u.i >= 0 && v->u.i < 256) {
-            emit1(e, 'K');
-            emit1(e, (uint8_t)v->u.i);
-        } else if (v->u.i >= 0 && v->u.i < 65536) {
-            emit1(e, 'M');
-            emit_le(e, (uint64_t)v->u.i, 2);
-        } else if (v->u.i >= INT32_MIN && v->u.i <= INT32_MAX) {
-            emit1(e, 'J');
-            emit_le(e, (uint64_t)v->u.i, 4);
-        } else {
-            uint8_t t[8];
-            size_t n = 8;
-            for (int i = 0; i < 8; i++)
-                t[i] = (uint8_t)((uint64_t)v->u.i >> (8 * i));
-            while (n > 1 && ((t[n - 1] == 0 && !(t[n - 2] & 0x80)) ||
-                             (t[n - 1] == 0xff && (t[n - 2] & 0x80))))
-                n--;
-            emit1(e, 0x8a);
-            emit1(e, (uint8_t)n);
-            emit(e, t, n);
-        }
-        break;
-    case LBW_PK_BIGINT:
-        if (v->u.s.n < 256) {
-            emit1(e, 0x8a);
-            emit1(e, (uint8_t)v->u.s.n);
-        } else {
-            emit1(e, 0x8b);
-            emit_le(e, v->u.s.n, 4);
-        }
-        emit(e, v->u.s.p, v->u.s.n);
-        break;
-    case LBW_PK_FLOAT: {
-        uint64_t u;
-        memcpy(&u, &v->u.f, 8);
-        uint8_t t[8];
-        for (int i = 0; i < 8; i++)
-            t[i] = (uint8_t)(u >> (56 - 8 * i));
-        emit1(e, 'G');
-        emit(e, t, 8);
-        break;
-    }
-    case LBW_PK_STR:
-        emit_blob(e, 0x8c, 'X', 0x8d, v->u.s.p, v->u.s.n);
-        memoize(e, v);
-        break;
-    case LBW_PK_BYTES:
-        emit_blob(e, 'C', 'B', 0x8e, v->u.s.p, v->u.s.n);
-        memoize(e, v);
-        break;
-    case LBW_PK_BYTEARRAY: {
-        /* Protocol 4 has no BYTEARRAY8: builtins.bytearray(bytes). */
-        static uint8_t g[] = {0x8c, 8, 'b', 'u', 'i', 'l', 't', 'i', 'n', 's',
-                              0x8c, 9, 'b', 'y', 't', 'e', 'a', 'r', 'r', 'a', 'y', 0x93};
-        emit(e, g, sizeof(g));
-        emit_blob(e, 'C', 'B', 0x8e, v->u.s.p, v->u.s.n);
-        emit1(e, 0x85);
-        emit1(e, 'R');
-        memoize(e, v);
-        break;
-    }
-    case LBW_PK_TUPLE:
-    case LBW_PK_FROZENSET:
-        rc = enc_immutable_seq(e, v);
-        break;
-    case LBW_PK_LIST:
-        emit1(e, ']');
-        memoize(e, v);
-        rc = enc_items(e, v, 1, 'e', 'a');
-        break;
-    case LBW_PK_DICT:
-        emit1(e, '}');
-        memoize(e, v);
-        rc = enc_items(e, v, 2, 'u', 's');
-        break;
-    case LBW_PK_SET:
-        emit1(e, 0x8f);
-        memoize(e, v);
-        rc = enc_items(e, v, 1, 0x90, 0);
-        break;
-    case LBW_PK_GLOBAL: {
-        size_t ml = strlen(v->u.g.module), nl = strlen(v->u.g.name);
-        emit_blob(e, 0x8c, 'X', 0x8d, (uint8_t *)v->u.g.module, ml);
-        emit1(e, 0x94);
-        e->next_memo++;
-        emit_blob(e, 0x8c, 'X', 0x8d, (uint8_t *)v->u.g.name, nl);
-        emit1(e, 0x94);
-        e->next_memo++;
-        emit1(e, 0x93);
-        memoize(e, v);
-        break;
-    }
-    case LBW_PK_OBJECT:
-        if (enc(e, v->u.obj.func) || enc(e, v->u.obj.args) ||
-            (v->u.obj.how == LBW_PK_NEWOBJ_EX && enc(e, v->u.obj.kwargs))) {
-            rc = -1;
-            break;
-        }
-        if (v->mark) { /* a cycle through its own arguments */
-            snprintf(e->err, e->errlen, "pickle: object refers to itself through its arguments");
-            rc = -1;
-            break;
-        }
-        emit1(e, v->u.obj.how == LBW_PK_REDUCE ? 'R' : v->u.obj.how == LBW_PK_NEWOBJ ? 0x81 : 0x92);
-        memoize(e, v);
-        if (v->u.obj.state) {
-            if (enc(e, v->u.obj.state)) {
-                rc = -1;
-                break;
-            }
-            emit1(e, 'b');
-        }
-        break;
-    default:
-        snprintf(e->err, e->errlen, "pickle: corrupt value kind %d", v->kind);
-        rc = -1;
-    }
+    int rc = enc_kind(e, v);
     e->depth--;
     return rc;
 }
@@ -1179,12 +1279,12 @@ int lbw_pk_encode(struct lbw_pk_doc *doc, struct lbw_pk *v, uint8_t **out, size_
                   char *err, size_t errlen)
 {
     struct enc e = {.doc = doc, .err = err, .errlen = errlen};
-    emit1(&e, 0x80);
+    emit1(&e, PROTO);
     emit1(&e, 4);
     int rc = v ? enc(&e, v) : -1;
     if (!v)
         snprintf(err, errlen, "pickle: nothing to encode");
-    emit1(&e, '.');
+    emit1(&e, STOP);
     for (size_t i = 0; i < e.nmarked; i++)
         e.marked[i]->mark = 0;
     free(e.marked);
@@ -1193,227 +1293,73 @@ int lbw_pk_encode(struct lbw_pk_doc *doc, struct lbw_pk *v, uint8_t **out, size_
         rc = -1;
     }
     if (rc) {
-        free(e.b);
+        lbw_buf_free(&e.out);
         return -1;
     }
-    *out = e.b;
-    *len = e.len;
+    *len = e.out.len;
+    *out = lbw_buf_steal(&e.out);
     return 0;
 }
 
-/* ---- JSON view --------------------------------------------------------------- */
+/* ---- integers as text ---------------------------------------------------------- */
 
-struct tj {
-    struct lbw_pk_doc *doc;
-    struct lbw_jw *w;
-    struct lbw_pk **path;
-    size_t depth;
-    char *err;
-    size_t errlen;
-};
-
-static void b64(struct lbw_jw *w, const uint8_t *p, size_t n)
+/* Decimal text of a little-endian two's complement integer, refused
+ * above LBW_PK_INT_MAX_DIGITS digits as Python refuses int -> str. Work is
+ * bounded: a magnitude of more than 1788 significant bytes has more than
+ * 4300 digits and is refused before any arithmetic; below that, division
+ * by 10^9 on 32-bit limbs. */
+int lbw_pk_bigint_text(const uint8_t *p, size_t n, char *out, size_t cap)
 {
-    static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *o = malloc(4 * ((n + 2) / 3) + 1);
-    size_t k = 0;
-    if (!o) {
-        w->err = 1;
-        return;
-    }
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t x = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
-                     (i + 2 < n ? p[i + 2] : 0);
-        o[k++] = t[x >> 18];
-        o[k++] = t[(x >> 12) & 63];
-        o[k++] = i + 1 < n ? t[(x >> 6) & 63] : '=';
-        o[k++] = i + 2 < n ? t[x & 63] : '=';
-    }
-    lbw_jw_str(w, o, k);
-    free(o);
-}
-
-/* Decimal text of a little-endian two's complement integer. */
-void lbw_pk_bigint_text(const uint8_t *p, size_t n, char *out, size_t cap)
-{
+    if (cap)
+        out[0] = 0;
+    if (cap < LBW_PK_INT_TEXT_CAP)
+        return -1;
     int neg = n && (p[n - 1] & 0x80);
-    uint8_t *mag = malloc(n ? n : 1);
-    if (!mag) {
-        snprintf(out, cap, "0");
-        return;
-    }
-    int carry = 1;
-    for (size_t i = 0; i < n; i++) { /* magnitude = neg ? ~x + 1 : x */
-        unsigned b = neg ? (uint8_t)~p[i] + (unsigned)carry : p[i];
-        if (neg)
-            carry = b > 0xff;
-        mag[i] = (uint8_t)b;
-    }
-    char *d = malloc(n * 3 + 2);
-    size_t nd = 0, len = n;
-    while (len > 0) {
-        unsigned rem = 0;
-        for (size_t i = len; i-- > 0;) {
-            unsigned cur = rem << 8 | mag[i];
-            mag[i] = (uint8_t)(cur / 10);
-            rem = cur % 10;
-        }
-        d[nd++] = (char)('0' + rem);
-        while (len > 0 && mag[len - 1] == 0)
-            len--;
-    }
-    size_t k = 0;
-    if (neg && k + 1 < cap)
-        out[k++] = '-';
-    if (nd == 0 && k + 1 < cap)
-        out[k++] = '0';
-    while (nd > 0 && k + 1 < cap)
-        out[k++] = d[--nd];
-    out[k] = 0;
-    free(d);
-    free(mag);
-}
-
-static int tj(struct tj *t, struct lbw_pk *v)
-{
-    struct lbw_jw *w = t->w;
-    for (size_t i = 0; i < t->depth; i++) {
-        if (t->path[i] == v) {
-            lbw_jw_obj(w);
-            lbw_jw_key(w, "$cycle");
-            lbw_jw_u64(w, i);
-            lbw_jw_obj_end(w);
-            return 0;
-        }
-    }
-    if (t->depth >= t->doc->lim.max_depth) {
-        snprintf(t->err, t->errlen, "pickle: nesting deeper than %zu", t->doc->lim.max_depth);
+    size_t m = n;
+    while (m > 0 && p[m - 1] == (neg ? 0xff : 0))
+        m--;
+    if (m > 1788) /* magnitude >= 2^(8 * 1788): more than 4300 digits */
         return -1;
+    /* magnitude as little-endian bytes: u, or 2^(8m) - u when negative */
+    uint8_t mag[1792] = {0};
+    size_t ml = m + 1;
+    memcpy(mag, p, m);
+    if (neg) {
+        mag[m] = 0xff;
+        unsigned carry = 1;
+        for (size_t i = 0; i < ml; i++) {
+            unsigned b = (uint8_t)~mag[i] + carry;
+            mag[i] = (uint8_t)b;
+            carry = b >> 8;
+        }
     }
-    t->path[t->depth++] = v;
-    int rc = 0;
-    switch (v->kind) {
-    case LBW_PK_NONE: lbw_jw_null(w); break;
-    case LBW_PK_BOOL: lbw_jw_bool(w, v->u.b); break;
-    case LBW_PK_INT: lbw_jw_i64(w, v->u.i); break;
-    case LBW_PK_BIGINT: {
-        char *txt = malloc(v->u.s.n * 3 + 4);
-        if (!txt)
+    uint32_t limb[448];
+    size_t nl = (ml + 3) / 4;
+    for (size_t i = 0; i < nl; i++)
+        limb[i] = lbw_le32(mag + 4 * i);
+    while (nl > 0 && limb[nl - 1] == 0)
+        nl--;
+    /* base-10^9 chunks, least significant first */
+    uint32_t chunk[LBW_PK_INT_MAX_DIGITS / 9 + 2];
+    size_t nc = 0;
+    while (nl > 0) {
+        if (nc == sizeof(chunk) / sizeof(chunk[0]))
             return -1;
-        lbw_pk_bigint_text(v->u.s.p, v->u.s.n, txt, v->u.s.n * 3 + 4);
-        lbw_jw_raw(w, txt, strlen(txt));
-        free(txt);
-        break;
+        uint64_t rem = 0;
+        for (size_t i = nl; i-- > 0;) {
+            uint64_t cur = rem << 32 | limb[i];
+            limb[i] = (uint32_t)(cur / 1000000000u);
+            rem = cur % 1000000000u;
+        }
+        chunk[nc++] = (uint32_t)rem;
+        while (nl > 0 && limb[nl - 1] == 0)
+            nl--;
     }
-    case LBW_PK_FLOAT: lbw_jw_double(w, v->u.f); break;
-    case LBW_PK_STR: lbw_jw_str(w, (const char *)v->u.s.p, v->u.s.n); break;
-    case LBW_PK_BYTES:
-    case LBW_PK_BYTEARRAY:
-        lbw_jw_obj(w);
-        lbw_jw_key(w, v->kind == LBW_PK_BYTES ? "$bytes" : "$bytearray");
-        b64(w, v->u.s.p, v->u.s.n);
-        lbw_jw_obj_end(w);
-        break;
-    case LBW_PK_TUPLE:
-    case LBW_PK_LIST:
-    case LBW_PK_SET:
-    case LBW_PK_FROZENSET:
-        if (v->kind != LBW_PK_LIST) {
-            lbw_jw_obj(w);
-            lbw_jw_key(w, v->kind == LBW_PK_TUPLE ? "$tuple" : v->kind == LBW_PK_SET ? "$set"
-                                                                                   : "$frozenset");
-        }
-        lbw_jw_arr(w);
-        for (size_t i = 0; i < v->u.seq.n && !rc; i++)
-            rc = tj(t, v->u.seq.v[i]);
-        lbw_jw_arr_end(w);
-        if (v->kind != LBW_PK_LIST)
-            lbw_jw_obj_end(w);
-        break;
-    case LBW_PK_DICT: {
-        int strkeys = 1;
-        for (size_t i = 0; i < v->u.seq.n; i += 2)
-            strkeys &= v->u.seq.v[i]->kind == LBW_PK_STR;
-        if (strkeys) {
-            lbw_jw_obj(w);
-            for (size_t i = 0; i + 1 < v->u.seq.n && !rc; i += 2) {
-                struct lbw_pk *k = v->u.seq.v[i];
-                char *ks = strndup((const char *)k->u.s.p, k->u.s.n);
-                lbw_jw_key(w, ks ? ks : "");
-                free(ks);
-                rc = tj(t, v->u.seq.v[i + 1]);
-            }
-            lbw_jw_obj_end(w);
-        } else { /* {"$dict": [[k, v], ...]} */
-            lbw_jw_obj(w);
-            lbw_jw_key(w, "$dict");
-            lbw_jw_arr(w);
-            for (size_t i = 0; i + 1 < v->u.seq.n && !rc; i += 2) {
-                lbw_jw_arr(w);
-                rc = tj(t, v->u.seq.v[i]);
-                if (!rc)
-                    rc = tj(t, v->u.seq.v[i + 1]);
-                lbw_jw_arr_end(w);
-            }
-            lbw_jw_arr_end(w);
-            lbw_jw_obj_end(w);
-        }
-        break;
-    }
-    case LBW_PK_GLOBAL: {
-        char buf[2100];
-        snprintf(buf, sizeof(buf), "%s.%s", v->u.g.module, v->u.g.name);
-        lbw_jw_obj(w);
-        lbw_jw_key(w, "$global");
-        lbw_jw_cstr(w, buf);
-        lbw_jw_obj_end(w);
-        break;
-    }
-    case LBW_PK_OBJECT: {
-        lbw_jw_obj(w);
-        struct lbw_pk *f = v->u.obj.func;
-        if (f->kind == LBW_PK_GLOBAL) {
-            char buf[2100];
-            snprintf(buf, sizeof(buf), "%s.%s", f->u.g.module, f->u.g.name);
-            lbw_jw_key(w, v->u.obj.how == LBW_PK_REDUCE ? "$call" : "$object");
-            lbw_jw_cstr(w, buf);
-        } else {
-            lbw_jw_key(w, v->u.obj.how == LBW_PK_REDUCE ? "$call" : "$object");
-            rc = tj(t, f);
-        }
-        if (!rc && v->u.obj.args && (v->u.obj.args->u.seq.n || v->u.obj.how == LBW_PK_REDUCE)) {
-            lbw_jw_key(w, "args");
-            lbw_jw_arr(w);
-            for (size_t i = 0; i < v->u.obj.args->u.seq.n && !rc; i++)
-                rc = tj(t, v->u.obj.args->u.seq.v[i]);
-            lbw_jw_arr_end(w);
-        }
-        if (!rc && v->u.obj.kwargs) {
-            lbw_jw_key(w, "kwargs");
-            rc = tj(t, v->u.obj.kwargs);
-        }
-        if (!rc && v->u.obj.state) {
-            lbw_jw_key(w, "state");
-            rc = tj(t, v->u.obj.state);
-        }
-        lbw_jw_obj_end(w);
-        break;
-    }
-    }
-    t->depth--;
-    return rc;
-}
-
-int lbw_pk_to_json(struct lbw_pk_doc *doc, struct lbw_pk *v, struct lbw_jw *w, char *err,
-                   size_t errlen)
-{
-    struct tj t = {.doc = doc, .w = w, .err = err, .errlen = errlen};
-    t.path = malloc(doc->lim.max_depth * sizeof(*t.path));
-    if (!t.path) {
-        snprintf(err, errlen, "out of memory");
+    char digits[LBW_PK_INT_TEXT_CAP + 16];
+    int k = nc ? snprintf(digits, sizeof(digits), "%u", chunk[nc - 1]) : snprintf(digits, sizeof(digits), "0");
+    for (size_t i = nc > 0 ? nc - 1 : 0; i-- > 0;)
+        k += snprintf(digits + k, sizeof(digits) - (size_t)k, "%09u", chunk[i]);
+    if (k > LBW_PK_INT_MAX_DIGITS)
         return -1;
-    }
-    int rc = tj(&t, v);
-    free(t.path);
-    return rc;
+    return snprintf(out, cap, "%s%s", neg ? "-" : "", digits);
 }

@@ -46,6 +46,7 @@ enum lbw_pk_how { LBW_PK_REDUCE = 1, LBW_PK_NEWOBJ, LBW_PK_NEWOBJ_EX };
 struct lbw_pk {
     uint8_t kind;
     uint32_t mark;    /* scratch for walkers (encoder memo index, ...) */
+    uint32_t at;      /* decoded: offset of the opcode that made it */
     union {
         int b;
         int64_t i;
@@ -81,6 +82,7 @@ struct lbw_pk_doc {
     /* arena */
     struct lbw_pk_chunk *chunks;
     size_t nodes;
+    size_t at;        /* offset stamped on nodes made now (decoder) */
     struct lbw_pk_limits lim;
 };
 
@@ -116,14 +118,15 @@ int lbw_pk_is_global(const struct lbw_pk *v, const char *module, const char *nam
 /* 1 if v is a str equal to s. */
 int lbw_pk_str_eq(const struct lbw_pk *v, const char *s);
 
-/* Decimal text of a BIGINT's bytes (cap >= 3 * n + 4). */
-void lbw_pk_bigint_text(const uint8_t *p, size_t n, char *out, size_t cap);
+/* Python refuses int -> str above 4,300 digits (sys.int_info.
+ * default_max_str_digits); so does every conversion here, which keeps it
+ * bounded in time whatever the size of the integer. */
+#define LBW_PK_INT_MAX_DIGITS 4300
+#define LBW_PK_INT_TEXT_CAP (LBW_PK_INT_MAX_DIGITS + 2) /* sign, digits, NUL */
 
-/* Writes v as readable JSON (objects as {"$object": "module.name", ...},
- * bytes as {"$bytes": "<base64>"}, big ints as numbers, sets as
- * {"$set": [...]}, shared nodes shown once and cycles as {"$cycle": N}). */
-struct lbw_jw;
-int lbw_pk_to_json(struct lbw_pk_doc *doc, struct lbw_pk *v, struct lbw_jw *w, char *err,
-                   size_t errlen);
+/* Decimal text of little-endian two's complement bytes (a BIGINT's) into
+ * out (cap >= LBW_PK_INT_TEXT_CAP). Returns its length, or -1 when the
+ * integer has more than LBW_PK_INT_MAX_DIGITS digits (out is ""). */
+int lbw_pk_bigint_text(const uint8_t *p, size_t n, char *out, size_t cap);
 
 #endif

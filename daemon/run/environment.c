@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "log.h"
 
 void lbw_env_init(struct lbw_env *e) { memset(e, 0, sizeof(*e)); }
 
@@ -289,13 +290,11 @@ static int py_repr(struct sb *s, const struct lbw_pk *v, int depth, int top_str)
         snprintf(b, sizeof(b), "%lld", (long long)v->u.i);
         sputs(s, b);
         return 0;
-    case LBW_PK_BIGINT: {
-        char *t = malloc(v->u.s.n * 3 + 4);
-        if (!t)
+    case LBW_PK_BIGINT: { /* above 4,300 digits str() raises, as in Python */
+        char t[LBW_PK_INT_TEXT_CAP];
+        if (lbw_pk_bigint_text(v->u.s.p, v->u.s.n, t, sizeof(t)) < 0)
             return -1;
-        lbw_pk_bigint_text(v->u.s.p, v->u.s.n, t, v->u.s.n * 3 + 4);
         sputs(s, t);
-        free(t);
         return 0;
     }
     case LBW_PK_FLOAT: py_float(s, v->u.f); return 0;
@@ -659,6 +658,12 @@ int lbw_env_for_job(const struct lbw_env_inputs *in, struct lbw_env *out, char *
             v->kind != LBW_PK_BOOL && v->kind != LBW_PK_FLOAT)
             continue;
         char *val = lbw_pk_pystr(v);
+        if (!val && v->kind == LBW_PK_BIGINT) {
+            LBW_WARN("environment", "task attribute '%s' is an integer of more than %d digits: "
+                     "not exported as LBATTR_%s", (const char *)k->u.s.p,
+                     LBW_PK_INT_MAX_DIGITS, (const char *)k->u.s.p);
+            continue;
+        }
         size_t nl = k->u.s.n + 8;
         char *name = malloc(nl);
         if (!val || !name) {

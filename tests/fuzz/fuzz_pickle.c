@@ -1,11 +1,13 @@
 /* fuzz_pickle.c — the pickle VM on arbitrary bytes (small limits so the
  * limit paths are exercised); whatever decodes must re-encode, decode
- * again and re-encode to the same bytes; the job loader and the JSON view
- * must not crash either. */
+ * again and re-encode to the same bytes; the upstream-shape check, the
+ * job loader, integers as text and the inspect view must not crash
+ * either. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "invocation.h"
+#include "inspect.h"
 #include "json.h"
 #include "pickle.h"
 
@@ -37,6 +39,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         lbw_jw_init(&w);
         lbw_pk_to_json(&d, d.root, &w, err, sizeof(err));
         lbw_jw_free(&w);
+        lbw_pk_check_upstream(&d, d.root, err, sizeof(err));
+        if (d.root->kind == LBW_PK_BIGINT) {
+            char txt[LBW_PK_INT_TEXT_CAP];
+            lbw_pk_bigint_text(d.root->u.s.p, d.root->u.s.n, txt, sizeof(txt));
+        }
     }
     lbw_pk_doc_free(&d);
     struct lbw_inv inv;
