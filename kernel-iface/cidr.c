@@ -53,7 +53,7 @@ int lbw_cidr_parse(const char *s, struct lbw_cidr *out)
                 return -EINVAL;
             bits = bits * 10 + (unsigned)(*p - '0');
         }
-        unsigned max = out->fam == 4 ? 32 : 128;
+        unsigned max = strchr(ip, ':') ? 128 : 32;
         if (bits > max)
             return -EINVAL;
         /* an IPv4-mapped network keeps its IPv4 part of the prefix */
