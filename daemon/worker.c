@@ -1188,7 +1188,7 @@ struct lbw_worker *lbw_worker_start(const struct lbw_worker_opts *o, char *err, 
     } else {
         w->own = strdup(w->self);
     }
-    struct lbw_msgnet_opts no = {.self = w->self};
+    struct lbw_msgnet_opts no = {.self = w->self, .allow = o->scheduler_allow};
     w->net = w->own ? lbw_msgnet_new(w->r, &no, on_request, w) : NULL;
     if (!w->net) {
         close(lfd);
@@ -1199,6 +1199,7 @@ struct lbw_worker *lbw_worker_start(const struct lbw_worker_opts *o, char *err, 
         snprintf(err, errlen, "cannot accept on %s", w->self);
         goto fail;
     }
+    lbw_msgnet_prefer(w->net, o->scheduler); /* its room is kept under a flood */
     struct lbw_rt_opts rto = {
         .r = w->r,
         .listen_fd = w->rt_fd,

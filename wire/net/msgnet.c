@@ -19,6 +19,7 @@
 #include "address.h"
 #include "cidr.h"
 #include "log.h"
+#include "resolve.h"
 #include "sock.h"
 
 #define RBUF 65536
@@ -145,6 +146,47 @@ void lbw_session_new(uint8_t out[16])
     }
     out[6] = (uint8_t)((out[6] & 0x0f) | 0x40);
     out[8] = (uint8_t)((out[8] & 0x3f) | 0x80);
+}
+
+int lbw_msgnet_resolve_chain(const char *chain, char *out, size_t cap, uint64_t timeout_ns,
+                             char *err, size_t errlen)
+{
+    const char *s = chain;
+    size_t len = strlen(chain), o = 0;
+    lbw_chain_trim(&s, &len);
+    if (!len || !lbw_chain_is_valid(s, len)) {
+        snprintf(err, errlen, "'%s' is not an address chain (host:port|...)", chain);
+        return -EINVAL;
+    }
+    while (len) {
+        size_t hl = lbw_chain_first_len(s, len);
+        char host[LBW_ADDR_MAX + 1], ip[64];
+        uint16_t port;
+        if (lbw_addr_split(s, hl, host, sizeof(host), &port) < 0) {
+            snprintf(err, errlen, "'%s' is not an address chain (host:port|...)", chain);
+            return -EINVAL;
+        }
+        int rc = lbw_resolve_host(host, ip, sizeof(ip), timeout_ns, err, errlen);
+        if (rc < 0)
+            return rc;
+        if (strchr(ip, ':')) {
+            snprintf(err, errlen, "cannot resolve %s: it has no IPv4 address", host);
+            return -EAFNOSUPPORT;
+        }
+        int k = snprintf(out + o, cap - o, "%s%s:%u", o ? "|" : "", ip, (unsigned)port);
+        if (k < 0 || (size_t)k >= cap - o) {
+            snprintf(err, errlen, "the address chain '%s' is too long", chain);
+            return -ENAMETOOLONG;
+        }
+        o += (size_t)k;
+        s += hl;
+        len -= hl;
+        if (len) {
+            s++;
+            len--;
+        }
+    }
+    return 0;
 }
 
 void lbw_msgnet_stats(const struct lbw_msgnet *n, struct lbw_msgnet_stats *s)

@@ -128,6 +128,13 @@ struct lbw_msgnet_stats {
 };
 void lbw_msgnet_stats(const struct lbw_msgnet *n, struct lbw_msgnet_stats *s);
 
+/* Rewrites every hop of an address chain given by a person (a config or a
+ * command line) to numeric hosts, resolving names off the event loop with
+ * a deadline per name (kernel-iface/resolve). 0, or -errno with err saying
+ * "cannot resolve NAME: ...". */
+int lbw_msgnet_resolve_chain(const char *chain, char *out, size_t cap, uint64_t timeout_ns,
+                             char *err, size_t errlen);
+
 /* A random (version 4) session UUID. */
 void lbw_session_new(uint8_t out[16]);
 
