@@ -422,7 +422,6 @@ struct lbw_acceptor *lbw_acceptor_new(lbw_reactor *r, int listen_fd,
     struct lbw_acceptor *a = calloc(1, sizeof(*a));
     if (!a || !o->on_conn || !o->evict) {
         free(a);
-        close(listen_fd);
         return NULL;
     }
     a->r = r;
@@ -441,7 +440,6 @@ struct lbw_acceptor *lbw_acceptor_new(lbw_reactor *r, int listen_fd,
     lbw_list_init(&a->idles);
     lbw_list_init(&a->busies);
     if (lbw_accept(r, &a->aop, listen_fd, accept_cb) < 0) {
-        close(listen_fd);
         free(a);
         return NULL;
     }

@@ -74,7 +74,7 @@ struct lbw_acceptor_stats {
 };
 
 /* Starts accepting on listen_fd (the acceptor owns and closes it). NULL on
- * failure (listen_fd is then closed too). */
+ * failure (listen_fd is then still the caller's). */
 struct lbw_acceptor *lbw_acceptor_new(lbw_reactor *r, int listen_fd,
                                       const struct lbw_acceptor_opts *o);
 /* Stops accepting, forgets every counted connection (their owners close

@@ -894,8 +894,9 @@ static int out_slot(struct lbw_msgnet *n, const char *hop, size_t hl, int pref,
             to_hop += (size_t)same;
         else if (same)
             *reuse = c;
-        else if (!*victim || c->last_used < (*victim)->last_used)
-            *victim = c;
+        else if ((pref || !hop_is_preferred(n, c->hop, strlen(c->hop))) &&
+                 (!*victim || c->last_used < (*victim)->last_used))
+            *victim = c; /* never the scheduler's idle connection for a stranger */
         if (same && c->state == OC_IDLE && !c->reusing)
             to_hop++;
     }
@@ -1236,9 +1237,13 @@ int lbw_msgnet_listen(struct lbw_msgnet *n, int fd)
         .ctx = n,
     };
     n->acc = lbw_acceptor_new(n->r, fd, &ao);
-    for (size_t i = 0; n->acc && i < n->npref; i++)
+    if (!n->acc) {
+        close(fd); /* the net owns it either way */
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n->npref; i++)
         lbw_acceptor_prefer(n->acc, n->pref_ip[i]);
-    return n->acc ? 0 : -ENOMEM;
+    return 0;
 }
 
 static void net_maybe_free(struct lbw_msgnet *n)
@@ -1265,7 +1270,8 @@ void lbw_msgnet_close(struct lbw_msgnet *n)
     while (!lbw_list_empty(&n->queue)) {
         struct send_job *j = lbw_list_entry(n->queue.next, struct send_job, qlink);
         lbw_list_del(&j->qlink);
-        n->nqueued--;
+        if (!j->preferred)
+            n->nqueued--;
         job_fail(j, -ECANCELED);
     }
     for (struct in_conn *c = n->ins, *next; c; c = next) {
