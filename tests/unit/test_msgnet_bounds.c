@@ -6,6 +6,7 @@
  * allowlist, and resident memory after a large frame. Raw peers run in
  * threads (bound to 127.0.0.x sources) while the reactor thread serves. */
 #include <errno.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 #include "cidr.h"
 #include "fixture.h"
@@ -348,6 +351,64 @@ static void test_allowlist(void)
     finish(r, &n, 1);
 }
 
+/* Out of descriptors (RLIMIT_NOFILE reached by a flood from another
+ * process): the acceptor closes the oldest silent connection and backs
+ * off, and the scheduler's connection (a second process) is served. */
+static void test_fd_exhaustion(void)
+{
+    lbw_reactor *r = mk();
+    char self[64];
+    int lfd = listen_any(self, sizeof(self));
+    int port = lbw_sock_port(lfd);
+    struct lbw_msgnet_opts o = {.self = self};
+    struct lbw_msgnet *n = lbw_msgnet_new(r, &o, count_req, NULL);
+    CU_ASSERT_FATAL(lbw_msgnet_listen(n, lfd) == 0);
+    spin(r, 0.05);
+    int lg = log_capture();
+    struct rlimit old;
+    getrlimit(RLIMIT_NOFILE, &old);
+    pid_t flood = fork();
+    if (flood == 0) {
+        int fds[40];
+        for (int i = 0; i < 40; i++)
+            fds[i] = dial("127.0.0.1", port);
+        sleep(4);
+        for (int i = 0; i < 40; i++)
+            if (fds[i] >= 0)
+                close(fds[i]);
+        _exit(0);
+    }
+    struct rlimit low = {(rlim_t)count_fds() + 8, old.rlim_max};
+    setrlimit(RLIMIT_NOFILE, &low);
+    spin(r, 0.5);
+    uint8_t f[256];
+    size_t fl = mkframe(f, "127.0.0.2:1", LBW_MSG_DEFAULT, "127.0.0.2:1", self, "{}", 2, 0);
+    g_reqs = 0;
+    pid_t sched = fork();
+    if (sched == 0) {
+        struct raw w = {.src_ip = "127.0.0.2", .port = port, .out = f, .outlen = fl,
+                        .want_in = 1};
+        raw_peer(&w);
+        _exit(w.inlen == 1 && w.in[0] == 1 ? 0 : 1);
+    }
+    int status = -1;
+    uint64_t end = lbw_now_ns() + 5000 * MS;
+    while (lbw_now_ns() < end) {
+        lbw_reactor_run_once(r, 10 * MS);
+        if (waitpid(sched, &status, WNOHANG) == sched)
+            break;
+    }
+    setrlimit(RLIMIT_NOFILE, &old);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CU_ASSERT_EQUAL(g_reqs, 1);
+    kill(flood, SIGKILL);
+    waitpid(flood, NULL, 0);
+    lbw_log_set_fd(-1);
+    CU_ASSERT(log_has(lg, "cannot accept a connection: Too many open files"));
+    close(lg);
+    finish(r, &n, 1);
+}
+
 /* ---- memory ------------------------------------------------------------------------- */
 
 /* Partial frames together stay within max_buffered: the second hog is
@@ -588,6 +649,7 @@ static const struct lbw_test tests[] = {
     {"a silent connection is closed at the preamble deadline", test_preamble_deadline},
     {"room reserved for the preferred peer", test_reserved_for_scheduler},
     {"allowlist: others refused and logged once", test_allowlist},
+    {"out of descriptors: the oldest silent connection makes room", test_fd_exhaustion},
     {"partial frames share one memory budget", test_inbound_budget},
     {"resident memory returns after a 48 MiB frame", test_rss_after_large_frame},
     {"outgoing connections bounded per destination, queue bounded", test_outbound_bounds},
