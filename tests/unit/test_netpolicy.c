@@ -3,6 +3,7 @@
  * scheduler broadcasts (wire/net/discover), the latter once per reactor
  * backend on a private UDP port. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,8 @@
 #include "cidr.h"
 #include "discover.h"
 #include "log.h"
+#include "msgnet.h"
+#include "resolve.h"
 #include "sock.h"
 #include "suites.h"
 
@@ -59,6 +62,28 @@ static void test_cidr(void)
         snprintf(ip, sizeof(ip), "10.0.%d.%d", i / 256, i % 256);
         CU_ASSERT(lbw_seen_due(&seen, ip, 2000, 60));
     }
+}
+
+/* Names given by a person are resolved off the loop with a deadline; a
+ * name that does not resolve says so (not "No route to host"). */
+static void test_resolve(void)
+{
+    char ip[64], err[256] = "", out[256];
+    CU_ASSERT(lbw_resolve_host("10.1.2.3", ip, sizeof(ip), 1000000000ull, err, sizeof(err)) == 0);
+    CU_ASSERT_STRING_EQUAL(ip, "10.1.2.3");
+    CU_ASSERT(lbw_resolve_host("localhost", ip, sizeof(ip), 5000000000ull, err, sizeof(err)) == 0);
+    CU_ASSERT(strcmp(ip, "127.0.0.1") == 0 || strcmp(ip, "::1") == 0);
+    CU_ASSERT(lbw_resolve_host("no-such-host.invalid", ip, sizeof(ip), 5000000000ull, err,
+                               sizeof(err)) < 0);
+    CU_ASSERT(strncmp(err, "cannot resolve no-such-host.invalid: ", 37) == 0);
+    CU_ASSERT(lbw_msgnet_resolve_chain("localhost:1386|10.0.0.2:22", out, sizeof(out),
+                                       5000000000ull, err, sizeof(err)) == 0);
+    CU_ASSERT_STRING_EQUAL(out, "127.0.0.1:1386|10.0.0.2:22");
+    CU_ASSERT(lbw_msgnet_resolve_chain("10.0.0.1:1|no-such-host.invalid:2", out, sizeof(out),
+                                       5000000000ull, err, sizeof(err)) < 0);
+    CU_ASSERT(strstr(err, "cannot resolve no-such-host.invalid") != NULL);
+    CU_ASSERT(lbw_msgnet_resolve_chain("not a chain", out, sizeof(out), 1000000000ull, err,
+                                       sizeof(err)) == -EINVAL);
 }
 
 static lbw_reactor *mk(void)
@@ -134,6 +159,7 @@ static void test_discover_allow(void)
 
 static const struct lbw_test cidr_tests[] = {
     {"networks: parse, match, once-a-minute memory", test_cidr},
+    {"names resolved with a deadline; unresolvable ones say so", test_resolve},
     {NULL, NULL},
 };
 static const struct lbw_test disc_tests[] = {
