@@ -1496,7 +1496,7 @@ static int start_listener(struct lbw_worker *w, const char *ip, char *err, size_
         return -1;
     snprintf(w->self, sizeof(w->self), "%s:%u", ip, (unsigned)port);
     w->own = own_address(w, w->self);
-    struct lbw_msgnet_opts no = {.self = w->self};
+    struct lbw_msgnet_opts no = {.self = w->self, .allow = w->o.scheduler_allow};
     w->net = w->own ? lbw_msgnet_new(w->r, &no, on_request, w) : NULL;
     if (!w->net) {
         close(lfd);
@@ -1507,6 +1507,7 @@ static int start_listener(struct lbw_worker *w, const char *ip, char *err, size_
         snprintf(err, errlen, "cannot accept on %s", w->self);
         return -1;
     }
+    lbw_msgnet_prefer(w->net, w->o.scheduler); /* its room is kept under a flood */
     return 0;
 }
 

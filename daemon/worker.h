@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 
+#include "cidr.h"
 #include "reactor.h"
 #include "resources.h"
 #include "toml.h"
@@ -68,6 +69,7 @@ struct lbw_worker_opts {
     uint64_t kill_grace_ns;       /* 0 = 10 s */
     uint64_t runtime_request_timeout_ns; /* runtime API request deadline; 0 = 60 s */
     const struct lbw_sdnotify *notify;   /* service manager (READY/STATUS), or NULL */
+    const struct lbw_cidr_set *scheduler_allow; /* worker.scheduler_allow; NULL = all */
     /* The instance has stopped (everything closed); free it after this. */
     void (*on_end)(void *ctx, enum lbw_worker_end why);
     void *ctx;

@@ -18,6 +18,7 @@
 #include "fs.h"
 #include "invcg.h"
 #include "log.h"
+#include "msgnet.h"
 #include "probe.h"
 #include "proc.h"
 #include "resources.h"
@@ -352,6 +353,31 @@ static int cgroup_parent(char *out, size_t cap, char *why, size_t whylen)
     return lbw_invcg_setup(NULL, out, cap, why, whylen) < 0 ? -1 : 0;
 }
 
+/* worker.scheduler_allow: a list of addresses/networks (or one string). */
+static int read_scheduler_allow(const struct lbw_toml *cfg, struct lbw_cidr_set *allow)
+{
+    const struct lbw_toml *t = lbw_toml_get(cfg, "worker.scheduler_allow");
+    char err[256];
+    if (!t)
+        return 0;
+    size_t n = t->type == LBW_TOML_ARRAY ? t->u.arr.n : 1;
+    for (size_t i = 0; i < n; i++) {
+        const struct lbw_toml *e = t->type == LBW_TOML_ARRAY ? t->u.arr.v[i] : t;
+        if (e->type != LBW_TOML_STRING || lbw_cidr_set_add(allow, e->u.str.s, err,
+                                                           sizeof(err)) < 0) {
+            LBW_CRIT("worker", "worker.scheduler_allow: %s", e->type == LBW_TOML_STRING ? err
+                     : "expected a list of strings (addresses or networks, e.g. "
+                       "[\"10.0.0.0/8\"])");
+            lbw_cidr_set_free(allow);
+            return -1;
+        }
+    }
+    if (allow->n)
+        LBW_INFO("worker", "only schedulers in worker.scheduler_allow (%zu networks) are "
+                           "answered", allow->n);
+    return 0;
+}
+
 /* ---- the loop ------------------------------------------------------------------------ */
 
 struct loop {
@@ -404,11 +430,14 @@ static void on_worker_end(void *ctx, enum lbw_worker_end why)
 
 static void start_worker(struct loop *L, const char *address)
 {
-    snprintf(L->sched, sizeof(L->sched), "%s", address);
-    L->wo.scheduler = L->sched;
-    lbw_sdnotify_status(L->notify, "saying hello to the scheduler at %s", L->sched);
+    lbw_sdnotify_status(L->notify, "saying hello to the scheduler at %s", address);
     char err[512];
-    L->w = lbw_worker_start(&L->wo, err, sizeof(err));
+    /* names resolved here, bounded, never inside the transport */
+    if (lbw_msgnet_resolve_chain(address, L->sched, sizeof(L->sched), 5 * SEC, err,
+                                 sizeof(err)) == 0) {
+        L->wo.scheduler = L->sched;
+        L->w = lbw_worker_start(&L->wo, err, sizeof(err));
+    }
     if (!L->w) {
         LBW_ERROR("worker", "cannot start the worker: %s", err);
         if (L->a->no_loop || L->signalled) {
@@ -437,6 +466,8 @@ static void next_instance(struct loop *L)
         lbw_sdnotify_status(L->notify, "waiting for the scheduler's broadcast");
         char err[256];
         L->disc = lbw_discover_start(L->r, 0, on_found, L, err, sizeof(err));
+        if (L->disc)
+            lbw_discover_set_allow(L->disc, L->wo.scheduler_allow);
         if (!L->disc) {
             LBW_ERROR("worker", "%s", err);
             L->exit_code = 1;
@@ -641,6 +672,14 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
         .on_end = on_worker_end,
         .ctx = &L,
     };
+    struct lbw_cidr_set allow = {0};
+    if (read_scheduler_allow(cfg, &allow) < 0) {
+        lbw_reactor_free(r);
+        lbw_toml_free(cfg);
+        lbw_toml_free(stdres);
+        return 2;
+    }
+    L.wo.scheduler_allow = &allow;
     const struct lbw_toml *lb = lbw_toml_get(cfg, "worker.listen_to_broadcast");
     L.broadcast = !(lb && lb->type == LBW_TOML_BOOL && !lb->u.b);
     if (a.no_listen_broadcast || a.scheduler_address)
@@ -669,5 +708,6 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
     lbw_sdnotify_close(&notify);
     lbw_toml_free(cfg);
     lbw_toml_free(stdres);
+    lbw_cidr_set_free(&allow);
     return L.exit_code;
 }

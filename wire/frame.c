@@ -21,6 +21,7 @@ const char *lbw_frame_strerror(int err)
     case LBW_FE_ADDR: return "address chain is not valid UTF-8 host:port|... text";
     case LBW_FE_PREAMBLE: return "bad connection preamble (expected the sender's host:port)";
     case LBW_FE_NOMEM: return "out of memory";
+    case LBW_FE_BUDGET: return "the memory budget for incoming frames is exhausted";
     }
     return "unknown frame error";
 }
@@ -39,12 +40,27 @@ void lbw_frame_dec_init(struct lbw_frame_dec *d, const struct lbw_frame_limits *
 {
     memset(d, 0, sizeof(*d));
     d->max_frame = lim && lim->max_frame ? lim->max_frame : LBW_FRAME_MAX_DEFAULT;
+    d->charge = lim ? lim->charge : NULL;
+    d->charge_ctx = lim ? lim->charge_ctx : NULL;
     d->state = expect_preamble ? LBW_DEC_PRE_LEN : LBW_DEC_HDR;
 }
+
+/* The frame in progress ends (handed out, reset or failed): give back
+ * what it was charged. */
+static void discharge(struct lbw_frame_dec *d)
+{
+    if (d->charged && d->charge)
+        d->charge(d->charge_ctx, -(int64_t)d->charged);
+    d->charged = 0;
+    d->body_cap = 0;
+}
+
+uint64_t lbw_frame_dec_buffered(const struct lbw_frame_dec *d) { return d->body_cap; }
 
 void lbw_frame_dec_reset(struct lbw_frame_dec *d)
 {
     lbw_frame_free(&d->cur);
+    discharge(d);
     d->have = 0;
     d->got = d->need = 0;
     if (d->state == LBW_DEC_REST)
@@ -94,20 +110,41 @@ static int start_frame(struct lbw_frame_dec *d)
     if (!f->src)
         return LBW_FE_NOMEM;
     f->dst = f->src + sl + 1;
-    if (f->body_len) {
-        f->body = malloc((size_t)f->body_len);
-        if (!f->body) {
-            lbw_frame_free(f);
-            return LBW_FE_NOMEM;
-        }
-    }
+    d->body_cap = 0; /* the body grows as it arrives (grow_body) */
     d->need = size - LBW_FRAME_SIZE_BASE;
     d->got = 0;
     return 0;
 }
 
+/* Makes room for body bytes up to `upto`: doubling from 64 KiB, capped at
+ * the body's length, each growth charged first. */
+static int grow_body(struct lbw_frame_dec *d, uint64_t upto)
+{
+    struct lbw_frame *f = &d->cur;
+    if (upto <= d->body_cap)
+        return 0;
+    uint64_t cap = d->body_cap ? d->body_cap * 2 : 65536;
+    if (cap < upto)
+        cap = upto;
+    if (cap > f->body_len)
+        cap = f->body_len;
+    uint64_t delta = cap - d->body_cap;
+    if (d->charge && d->charge(d->charge_ctx, (int64_t)delta) < 0)
+        return LBW_FE_BUDGET;
+    uint8_t *b = realloc(f->body, (size_t)cap);
+    if (!b) {
+        if (d->charge)
+            d->charge(d->charge_ctx, -(int64_t)delta);
+        return LBW_FE_NOMEM;
+    }
+    f->body = b;
+    d->body_cap = cap;
+    d->charged += delta;
+    return 0;
+}
+
 /* Copies rest-of-frame bytes to where they belong: src, dst, session, body. */
-static size_t take_rest(struct lbw_frame_dec *d, const uint8_t *p, size_t n)
+static ssize_t take_rest(struct lbw_frame_dec *d, const uint8_t *p, size_t n)
 {
     struct lbw_frame *f = &d->cur;
     size_t used = 0;
@@ -125,8 +162,15 @@ static size_t take_rest(struct lbw_frame_dec *d, const uint8_t *p, size_t n)
             seg_end = f->src_len + f->dst_len + 16;
             dst = f->session + (at - f->src_len - f->dst_len);
         } else {
+            uint64_t boff = at - (d->need - f->body_len);
+            uint64_t want = d->need - at;
+            if (want > n - used)
+                want = n - used;
+            int rc = grow_body(d, boff + want);
+            if (rc < 0)
+                return rc;
             seg_end = d->need;
-            dst = f->body + (at - (d->need - f->body_len));
+            dst = f->body + boff;
         }
         uint64_t k = seg_end - at;
         if (k > n - used)
@@ -135,7 +179,7 @@ static size_t take_rest(struct lbw_frame_dec *d, const uint8_t *p, size_t n)
         used += (size_t)k;
         d->got += k;
     }
-    return used;
+    return (ssize_t)used;
 }
 
 ssize_t lbw_frame_dec_feed(struct lbw_frame_dec *d, const uint8_t *p, size_t n,
@@ -197,13 +241,21 @@ ssize_t lbw_frame_dec_feed(struct lbw_frame_dec *d, const uint8_t *p, size_t n,
             d->state = LBW_DEC_REST;
             break;
         }
-        case LBW_DEC_REST:
-            used += take_rest(d, p + used, n - used);
+        case LBW_DEC_REST: {
+            ssize_t t = take_rest(d, p + used, n - used);
+            if (t < 0) {
+                lbw_frame_free(&d->cur);
+                discharge(d);
+                d->state = LBW_DEC_HDR;
+                return t;
+            }
+            used += (size_t)t;
             if (d->got < d->need)
                 return (ssize_t)used;
             d->cur.src[d->cur.src_len] = 0;
             d->cur.dst[d->cur.dst_len] = 0;
             d->state = LBW_DEC_HDR;
+            discharge(d);
             if (!valid_chain_bytes(d->cur.src, d->cur.src_len) ||
                 !valid_chain_bytes(d->cur.dst, d->cur.dst_len)) {
                 lbw_frame_free(&d->cur);
@@ -213,6 +265,7 @@ ssize_t lbw_frame_dec_feed(struct lbw_frame_dec *d, const uint8_t *p, size_t n,
             memset(&d->cur, 0, sizeof(d->cur));
             *complete = 1;
             return (ssize_t)used;
+        }
         }
     }
     return (ssize_t)used;

@@ -13,7 +13,10 @@
 
 #define LBW_FRAME_FIXED 27      /* Q size, Q src_len, Q dst_len, ? session, H type */
 #define LBW_FRAME_SIZE_BASE 19  /* what `size` counts besides src, dst, session, body */
-#define LBW_FRAME_MAX_DEFAULT (512ull << 20)
+/* The largest frame a worker takes by default: a task frame carries one
+ * pickled job (tens of MiB at most); anything bigger is refused before a
+ * byte of it is buffered. */
+#define LBW_FRAME_MAX_DEFAULT (64ull << 20)
 
 enum lbw_msg_type {
     LBW_MSG_DEFAULT = 0x0000,
@@ -30,6 +33,7 @@ enum lbw_frame_err {
     LBW_FE_ADDR = -5,         /* address not UTF-8 or not a valid chain */
     LBW_FE_PREAMBLE = -6,     /* bad connection preamble */
     LBW_FE_NOMEM = -7,
+    LBW_FE_BUDGET = -8,       /* the receiver's memory budget refused the body */
 };
 const char *lbw_frame_strerror(int err);
 
@@ -50,6 +54,14 @@ void lbw_frame_free(struct lbw_frame *f);
 
 struct lbw_frame_limits {
     uint64_t max_frame; /* largest `size` accepted; 0 = LBW_FRAME_MAX_DEFAULT */
+    /* Optional memory accounting. The body buffer grows as its bytes
+     * arrive (never ahead of them by more than it already holds, so a
+     * header that only claims a size costs nothing). charge(ctx, +n) is
+     * asked before each growth (return < 0 to refuse: the feed fails with
+     * LBW_FE_BUDGET); charge(ctx, -n) gives back what a finished, reset or
+     * failed frame held. */
+    int (*charge)(void *ctx, int64_t delta);
+    void *charge_ctx;
 };
 
 enum { LBW_DEC_PRE_LEN, LBW_DEC_PRE, LBW_DEC_HDR, LBW_DEC_REST };
@@ -57,6 +69,9 @@ enum { LBW_DEC_PRE_LEN, LBW_DEC_PRE, LBW_DEC_HDR, LBW_DEC_REST };
 struct lbw_frame_dec {
     int state;
     uint64_t max_frame;
+    int (*charge)(void *ctx, int64_t delta);
+    void *charge_ctx;
+    uint64_t body_cap, charged; /* bytes allocated for cur.body / charged */
     uint8_t hdr[LBW_FRAME_FIXED];
     size_t have;
     uint64_t need, got;
@@ -70,6 +85,8 @@ struct lbw_frame_dec {
 void lbw_frame_dec_init(struct lbw_frame_dec *d, const struct lbw_frame_limits *lim,
                         int expect_preamble);
 void lbw_frame_dec_reset(struct lbw_frame_dec *d);
+/* Bytes the decoder holds for the frame in progress. */
+uint64_t lbw_frame_dec_buffered(const struct lbw_frame_dec *d);
 /* Consumes up to n bytes. Returns the number consumed (>= 0) or a negative
  * lbw_frame_err (the connection must then be closed). When a frame is
  * complete it stops right after it, sets *complete and moves the frame into

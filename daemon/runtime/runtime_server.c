@@ -15,11 +15,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "acceptor.h"
 #include "bytes.h"
+#include "cidr.h"
 #include "json.h"
 #include "log.h"
 #include "rpc.h"
 #include "sock.h"
+#include "sockowner.h"
 #include "utf8.h"
 
 #define SEC 1000000000ull
@@ -285,6 +288,7 @@ struct delivery;
 
 struct conn {
     struct lbw_rt *rt;
+    struct lbw_acc_conn ac;    /* admission (kernel-iface/acceptor) */
     int fd;
     enum conn_state state;
     struct lbw_op rop, wop;
@@ -325,10 +329,9 @@ struct delivery {
 struct lbw_rt {
     struct lbw_rt_opts o;
     lbw_reactor *r;
-    int lfd;
-    struct lbw_op aop;         /* accept */
-    struct lbw_op retry_t;     /* accept again after an error */
-    unsigned live;             /* accept, retry and end timers, delivery timers */
+    struct lbw_acceptor *acc;
+    struct lbw_seen seen;      /* refused users, for once-a-minute lines */
+    unsigned live;             /* end timer, delivery timers */
     struct conn *conns;
     size_t nconns;
     size_t buffered;
@@ -338,7 +341,6 @@ struct lbw_rt {
     int closing;
     int closed_sent;
     struct lbw_op end_t;
-    int warned_full;
 };
 
 static void conn_close(struct conn *c);
@@ -359,6 +361,7 @@ static void conn_maybe_free(struct conn *c)
         c->next->prev = c->prev;
     rt->nconns--;
     rt->buffered -= c->cap;
+    lbw_acc_conn_done(&c->ac);
     close(c->fd);
     free(c->buf);
     free(c->out);
@@ -375,6 +378,7 @@ static void conn_close(struct conn *c)
         return;
     c->closed = 1;
     c->state = C_CLOSING;
+    lbw_acc_conn_done(&c->ac); /* its slot is free at once */
     lbw_reactor *r = c->rt->r;
     if (lbw_op_pending(&c->rop))
         lbw_cancel(r, &c->rop);
@@ -817,6 +821,7 @@ static int conn_parse(struct conn *c)
             return 0;
         }
         c->hello_len = used;
+        lbw_acc_conn_set(&c->ac, LBW_ACC_BUSY); /* a real client: no longer evictable */
         static const uint8_t v[8] = {0, 0, 0, 1, 0, 0, 0, 0};
         conn_answer(c, v, sizeof(v), 0);
         if (c->closed)
@@ -903,73 +908,63 @@ static void request_timer_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
 
 /* ---- accepting ---------------------------------------------------------------------- */
 
-static void accept_cb(lbw_reactor *r, struct lbw_op *op, int64_t res);
-static void retry_cb(lbw_reactor *r, struct lbw_op *op, int64_t res);
-
-static void accept_again(struct lbw_rt *rt, uint64_t delay_ns)
+/* Only the payload's own processes (the worker's user, which payloads run
+ * as) may use the API: anyone else on the host could spawn tasks and set
+ * attributes in the payload's name. */
+static int rt_admit(void *ctx, int fd, const struct sockaddr_storage *peer, const char *ip)
 {
-    int rc = delay_ns ? lbw_timer(rt->r, &rt->retry_t, delay_ns, 0, retry_cb)
-                      : lbw_accept(rt->r, &rt->aop, rt->lfd, accept_cb);
-    if (rc == 0)
-        rt->live++;
+    struct lbw_rt *rt = ctx;
+    uid_t uid;
+    unsigned long inode;
+    int rc = lbw_sock_peer_owner(fd, &uid, &inode);
+    if (rc == 0 && uid == rt->o.owner_uid)
+        return 0;
+    char key[48];
+    snprintf(key, sizeof(key), "uid %ld", rc == 0 ? (long)uid : -1L);
+    if (!lbw_seen_due(&rt->seen, key, lbw_now_ns(), 60 * SEC))
+        return -1;
+    if (rc < 0) {
+        LBW_WARN("runtime", "refusing a runtime API connection from %s: its owner cannot be "
+                            "found (%s)", ip, strerror(-rc));
+        return -1;
+    }
+    pid_t pid = 0;
+    char who[48] = "pid unknown";
+    if (lbw_sock_inode_pid(inode, uid, &pid) == 0)
+        snprintf(who, sizeof(who), "pid %ld", (long)pid);
+    LBW_WARN("runtime", "refusing a runtime API connection from uid %ld (%s): only the "
+                        "payload's user (uid %ld) may use it (shown once a minute per user)",
+             (long)uid, who, (long)rt->o.owner_uid);
+    return -1;
 }
 
-static void retry_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
+static struct lbw_acc_conn *rt_new_conn(void *ctx, int fd, const char *peer)
 {
-    struct lbw_rt *rt = op->user;
-    rt->live--;
-    if (rt->closing)
-        rt_maybe_end(rt);
-    else
-        accept_again(rt, 0);
+    struct lbw_rt *rt = ctx;
+    struct conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    lbw_acc_conn_init(&c->ac);
+    lbw_tcp_nodelay(fd); /* answers are small and awaited */
+    c->rt = rt;
+    c->fd = fd;
+    c->rop.user = c->wop.user = c->top.user = c->sop.user = c;
+    c->next = rt->conns;
+    if (rt->conns)
+        rt->conns->prev = c;
+    rt->conns = c;
+    rt->nconns++;
+    if (lbw_timer(rt->r, &c->top, rt->o.request_timeout_ns, 0, request_timer_cb) == 0)
+        c->pending++;
+    conn_read(c);
+    return &c->ac;
 }
 
-static void accept_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
+static void rt_evict(void *ctx, struct lbw_acc_conn *ac, const char *why)
 {
-    struct lbw_rt *rt = op->user;
-    rt->live--;
-    if (rt->closing) {
-        if (res >= 0)
-            close((int)res);
-        rt_maybe_end(rt);
-        return;
-    }
-    if (res < 0) {
-        if (res == -EAGAIN || res == -EINTR || res == -ECONNABORTED) {
-            accept_again(rt, 0);
-            return;
-        }
-        LBW_ERROR("runtime", "accepting payload connections failed: %s; retrying in 1 s",
-                  strerror((int)-res));
-        accept_again(rt, SEC);
-        return;
-    }
-    int fd = (int)res;
-    struct conn *c = NULL;
-    if (rt->nconns >= rt->o.max_conns) {
-        if (!rt->warned_full)
-            LBW_WARN("runtime", "refusing payload connections: %zu already open",
-                     rt->nconns);
-        rt->warned_full = 1;
-        close(fd);
-    } else if (!(c = calloc(1, sizeof(*c)))) {
-        close(fd);
-    } else {
-        rt->warned_full = 0;
-        lbw_tcp_nodelay(fd); /* answers are small and awaited */
-        c->rt = rt;
-        c->fd = fd;
-        c->rop.user = c->wop.user = c->top.user = c->sop.user = c;
-        c->next = rt->conns;
-        if (rt->conns)
-            rt->conns->prev = c;
-        rt->conns = c;
-        rt->nconns++;
-        if (lbw_timer(r, &c->top, rt->o.request_timeout_ns, 0, request_timer_cb) == 0)
-            c->pending++;
-        conn_read(c);
-    }
-    accept_again(rt, 0);
+    struct conn *c = lbw_list_entry(ac, struct conn, ac);
+    LBW_DEBUG("runtime", "closing a payload connection: %s", why);
+    conn_close(c);
 }
 
 /* ---- server lifetime ----------------------------------------------------------------- */
@@ -988,8 +983,6 @@ static void rt_maybe_end(struct lbw_rt *rt)
     if (!rt->closing || rt->closed_sent || rt->live || rt->conns || rt->dels)
         return;
     rt->closed_sent = 1;
-    close(rt->lfd); /* only now: the accept op referred to its number */
-    rt->lfd = -1;
     if (lbw_timer(rt->r, &rt->end_t, 1, 0, end_cb) == 0)
         rt->live++;
 }
@@ -1001,7 +994,6 @@ struct lbw_rt *lbw_rt_start(const struct lbw_rt_opts *o)
         return NULL;
     rt->o = *o;
     rt->r = o->r;
-    rt->lfd = o->listen_fd;
     if (!rt->o.max_conns)
         rt->o.max_conns = 1024;
     if (!rt->o.max_body)
@@ -1010,9 +1002,22 @@ struct lbw_rt *lbw_rt_start(const struct lbw_rt_opts *o)
         rt->o.max_buffered = 256u << 20;
     if (!rt->o.request_timeout_ns)
         rt->o.request_timeout_ns = 60 * SEC;
-    rt->aop.user = rt->retry_t.user = rt->end_t.user = rt;
-    accept_again(rt, 0);
-    if (!rt->live) {
+    if (!rt->o.hello_timeout_ns)
+        rt->o.hello_timeout_ns = 10 * SEC;
+    if (!rt->o.any_local_user)
+        rt->o.owner_uid = o->owner_uid ? o->owner_uid : geteuid();
+    rt->end_t.user = rt;
+    struct lbw_acceptor_opts ao = {
+        .name = "runtime",
+        .max_conns = rt->o.max_conns,
+        .probation_ns = rt->o.hello_timeout_ns,
+        .admit = rt->o.any_local_user ? NULL : rt_admit,
+        .on_conn = rt_new_conn,
+        .evict = rt_evict,
+        .ctx = rt,
+    };
+    rt->acc = lbw_acceptor_new(rt->r, o->listen_fd, &ao);
+    if (!rt->acc) {
         free(rt);
         return NULL;
     }
@@ -1049,10 +1054,8 @@ void lbw_rt_close(struct lbw_rt *rt)
         return;
     lbw_rt_invocation_end(rt);
     rt->closing = 1;
-    if (lbw_op_pending(&rt->aop))
-        lbw_cancel(rt->r, &rt->aop);
-    if (lbw_op_pending(&rt->retry_t))
-        lbw_cancel(rt->r, &rt->retry_t);
+    lbw_acceptor_close(rt->acc);
+    rt->acc = NULL;
     for (struct conn *c = rt->conns, *n; c; c = n) {
         n = c->next;
         conn_close(c);

@@ -14,6 +14,13 @@
  * across all connections, a request must arrive within a deadline, and a
  * client that breaks a rule loses its connection and nothing else.
  *
+ * Admission (kernel-iface/acceptor): only sockets owned by the payload's
+ * user (the worker's own uid unless told otherwise; found with sock_diag)
+ * are served — any other local user is refused with a WARNING naming its
+ * uid and pid; a connection must complete the version negotiation within
+ * hello_timeout_ns; when all max_conns are taken the oldest connection
+ * that has not negotiated yet is closed for the new one.
+ *
  * The request parser is a pure function (lbw_rt_parse_*) so the unit tests
  * and the fuzzer drive it without sockets. */
 #ifndef LBW_RUNTIME_H
@@ -21,6 +28,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "msgnet.h"
 #include "reactor.h"
@@ -89,6 +97,9 @@ struct lbw_rt_opts {
     size_t max_body;             /* one request; 0 = 64 MiB */
     size_t max_buffered;         /* all connections together; 0 = 256 MiB */
     uint64_t request_timeout_ns; /* to send a whole request / a reply byte; 0 = 60 s */
+    uint64_t hello_timeout_ns;   /* to send the version negotiation; 0 = 10 s */
+    uid_t owner_uid;             /* the payload's user; 0 = our effective uid */
+    int any_local_user;          /* 1: no owner check (tests of the parser only) */
     /* The server closed everything after lbw_rt_close. */
     void (*on_closed)(void *ctx);
     void *ctx;

@@ -81,12 +81,15 @@ struct lbw_discover {
     void (*cb)(void *ctx, const char *address);
     void *ctx;
     int cancelled;
+    struct lbw_cidr_set allow; /* announced schedulers admitted; empty = all */
+    struct lbw_seen seen;
 };
 
 static void d_free(struct lbw_discover *d)
 {
     if (d->fd >= 0)
         close(d->fd);
+    lbw_cidr_set_free(&d->allow);
     free(d->buf);
     free(d);
 }
@@ -108,6 +111,32 @@ static void resend_local(const struct lbw_discover *d, const uint8_t *body, size
     close(fd);
 }
 
+/* worker.scheduler_allow: the announced scheduler's host must be in the
+ * list (the worker would talk to it); refused ones are logged once a
+ * minute per host. */
+static int announced_allowed(struct lbw_discover *d, const char *addr)
+{
+    if (!d->allow.n)
+        return 1;
+    char host[1024];
+    uint16_t port;
+    size_t fl = lbw_chain_first_len(addr, strlen(addr));
+    if (lbw_addr_split(addr, fl, host, sizeof(host), &port) == 0 &&
+        lbw_cidr_set_match_ip(&d->allow, host))
+        return 1;
+    if (lbw_seen_due(&d->seen, fl < 48 ? addr : "(long)", lbw_now_ns(), 60000000000ull))
+        LBW_WARN("discover", "ignored a broadcast announcing %s: not in the allowed scheduler "
+                             "addresses (shown once a minute per address)", addr);
+    return 0;
+}
+
+void lbw_discover_set_allow(struct lbw_discover *d, const struct lbw_cidr_set *allow)
+{
+    lbw_cidr_set_free(&d->allow);
+    if (lbw_cidr_set_copy(&d->allow, allow) < 0)
+        d->allow.n = 0, d->allow.v = NULL;
+}
+
 static void d_recv_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
 {
     struct lbw_discover *d = op->user;
@@ -120,7 +149,9 @@ static void d_recv_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
         size_t bo, bl;
         int rc = lbw_discover_parse(d->buf, (size_t)res, addr, sizeof(addr), &bo, &bl, err,
                                     sizeof(err));
-        if (rc == 0) {
+        if (rc == 0 && !announced_allowed(d, addr)) {
+            rc = -3;
+        } else if (rc == 0) {
             close(d->fd);
             d->fd = -1;
             LBW_INFO("discover", "scheduler found by broadcast: %s", addr);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cidr.h"
 #include "reactor.h"
 
 #define LBW_BROADCAST_PORT 34305
@@ -29,6 +30,9 @@ struct lbw_discover;
 struct lbw_discover *lbw_discover_start(lbw_reactor *r, uint16_t port,
                                         void (*cb)(void *ctx, const char *address), void *ctx,
                                         char *err, size_t errlen);
+/* Only broadcasts announcing a scheduler whose host is in `allow` are
+ * taken (copied; NULL or empty = all); others are logged once a minute. */
+void lbw_discover_set_allow(struct lbw_discover *d, const struct lbw_cidr_set *allow);
 /* Stops listening (no callback after this returns... once the reactor
  * delivered the cancellation the object frees itself). */
 void lbw_discover_cancel(struct lbw_discover *d);

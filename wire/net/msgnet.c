@@ -7,6 +7,7 @@
 #include "msgnet.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,12 +15,16 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "acceptor.h"
 #include "address.h"
+#include "cidr.h"
 #include "log.h"
+#include "resolve.h"
 #include "sock.h"
 
 #define RBUF 65536
 #define STREAM_CHUNK (256u * 1024u)
+#define LARGE (1u << 20)
 #define S(ns) ((ns) / 1000000000ull)
 
 struct in_conn;
@@ -39,15 +44,22 @@ struct lbw_msgnet {
     size_t self_len;
     lbw_msg_frame_cb on_request;
     void *ctx;
-    int lfd;
-    int next_lfd; /* lbw_msgnet_relisten: taken when the accept op comes back */
-    struct lbw_op aop;
+    struct lbw_acceptor *acc;
+    struct lbw_cidr_set allow;
+    struct lbw_seen seen;
+    uint64_t buffered; /* partial frames of all connections */
     int closing;
     int draining; /* refuse new exchanges (ack 0), keep serving replies */
     size_t live; /* connections + pending net-level ops + queued jobs */
     struct in_conn *ins;
     size_t nins;
     struct out_conn *outs;
+    struct lbw_list queue;    /* sends waiting for a connection */
+    size_t nqueued;           /* of them, to peers that are not preferred */
+    struct lbw_op kick;       /* deferred dispatch of the queue */
+    char pref_ip[8][48];
+    char pref_hop[8][LBW_ADDR_MAX + 1];
+    size_t npref, pref_next;
     struct expect *exp;
     size_t nexp, cexp;
     struct lbw_msgnet_stats st;
@@ -55,6 +67,7 @@ struct lbw_msgnet {
 
 struct in_conn {
     struct lbw_msgnet *net;
+    struct lbw_acc_conn ac;
     int fd;
     int closing;
     unsigned pending;
@@ -64,6 +77,8 @@ struct in_conn {
     size_t len, pos;
     uint8_t ackb;
     int was_mid;
+    uint64_t frames;
+    uint64_t charged; /* inbound budget held by the frame in progress */
     uint64_t deadline;
     char peer[80];
     struct in_conn *next, *prev;
@@ -89,6 +104,9 @@ struct send_job {
     lbw_msg_sent_cb cb;
     void *ctx;
     unsigned attempt;
+    int preferred;       /* to the peer we are registered with */
+    int queued;
+    struct lbw_list qlink;
     struct lbw_op backoff;
 };
 
@@ -100,6 +118,10 @@ struct out_conn {
     int state, phase, waiting_ack;
     char hop[LBW_ADDR_MAX + 1];
     struct lbw_op cop, hop_send, body_send, rop, top;
+    struct lbw_op irop, itop; /* while idle: the peer's close, the pool life */
+    int idle_ops;             /* of irop/itop still pending */
+    int reusing, idle_broke;
+    uint8_t idleb;
     uint8_t *head;
     size_t head_len;
     uint8_t ackb;
@@ -110,6 +132,7 @@ struct out_conn {
 
 static void net_maybe_free(struct lbw_msgnet *n);
 static void job_attempt(struct send_job *j);
+static void schedule_kick(struct lbw_msgnet *n);
 static void job_fail(struct send_job *j, int err);
 
 void lbw_session_new(uint8_t out[16])
@@ -125,7 +148,80 @@ void lbw_session_new(uint8_t out[16])
     out[8] = (uint8_t)((out[8] & 0x3f) | 0x80);
 }
 
-void lbw_msgnet_stats(const struct lbw_msgnet *n, struct lbw_msgnet_stats *s) { *s = n->st; }
+int lbw_msgnet_resolve_chain(const char *chain, char *out, size_t cap, uint64_t timeout_ns,
+                             char *err, size_t errlen)
+{
+    const char *s = chain;
+    size_t len = strlen(chain), o = 0;
+    lbw_chain_trim(&s, &len);
+    if (!len || !lbw_chain_is_valid(s, len)) {
+        snprintf(err, errlen, "'%s' is not an address chain (host:port|...)", chain);
+        return -EINVAL;
+    }
+    while (len) {
+        size_t hl = lbw_chain_first_len(s, len);
+        char host[LBW_ADDR_MAX + 1], ip[64];
+        uint16_t port;
+        if (lbw_addr_split(s, hl, host, sizeof(host), &port) < 0) {
+            snprintf(err, errlen, "'%s' is not an address chain (host:port|...)", chain);
+            return -EINVAL;
+        }
+        int rc = lbw_resolve_host(host, ip, sizeof(ip), timeout_ns, err, errlen);
+        if (rc < 0)
+            return rc;
+        if (strchr(ip, ':')) {
+            snprintf(err, errlen, "cannot resolve %s: it has no IPv4 address", host);
+            return -EAFNOSUPPORT;
+        }
+        int k = snprintf(out + o, cap - o, "%s%s:%u", o ? "|" : "", ip, (unsigned)port);
+        if (k < 0 || (size_t)k >= cap - o) {
+            snprintf(err, errlen, "the address chain '%s' is too long", chain);
+            return -ENAMETOOLONG;
+        }
+        o += (size_t)k;
+        s += hl;
+        len -= hl;
+        if (len) {
+            s++;
+            len--;
+        }
+    }
+    return 0;
+}
+
+void lbw_msgnet_stats(const struct lbw_msgnet *n, struct lbw_msgnet_stats *s)
+{
+    *s = n->st;
+    s->buffered = n->buffered;
+    s->conns_in = n->nins;
+    s->conns_out = 0;
+    for (const struct out_conn *c = n->outs; c; c = c->next)
+        s->conns_out++;
+}
+
+void lbw_msgnet_prefer(struct lbw_msgnet *n, const char *chain)
+{
+    const char *s = chain;
+    size_t len = strlen(chain);
+    lbw_chain_trim(&s, &len);
+    size_t hl = lbw_chain_first_len(s, len);
+    char host[LBW_ADDR_MAX + 1];
+    uint16_t port;
+    if (hl == 0 || hl > LBW_ADDR_MAX || lbw_addr_split(s, hl, host, sizeof(host), &port) < 0)
+        return;
+    for (size_t i = 0; i < n->npref; i++)
+        if (strlen(n->pref_hop[i]) == hl && !memcmp(n->pref_hop[i], s, hl))
+            return;
+    size_t i = n->pref_next;
+    memcpy(n->pref_hop[i], s, hl);
+    n->pref_hop[i][hl] = 0;
+    snprintf(n->pref_ip[i], sizeof(n->pref_ip[i]), "%.47s", host);
+    n->pref_next = (i + 1) % 8;
+    if (n->npref < 8)
+        n->npref++;
+    if (n->acc)
+        lbw_acceptor_prefer(n->acc, host);
+}
 
 /* ---- incoming ---------------------------------------------------------------- */
 
@@ -139,6 +235,7 @@ static void in_free(struct in_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     n->nins--;
+    lbw_acc_conn_done(&c->ac);
     lbw_frame_dec_reset(&c->dec);
     free(c->buf);
     free(c);
@@ -146,10 +243,29 @@ static void in_free(struct in_conn *c)
     net_maybe_free(n);
 }
 
+/* Hands the memory of a large frame back to the system at once, so the
+ * resident size returns near idle after it (glibc keeps freed heap
+ * memory otherwise). */
+static void give_back(uint64_t size)
+{
+#ifdef __GLIBC__
+    if (size >= LARGE)
+        malloc_trim(0);
+#else
+    (void)size;
+#endif
+}
+
 static void in_close(struct in_conn *c)
 {
     if (!c->closing) {
         c->closing = 1;
+        /* stop counting at once: the slot and the partial frame's budget
+         * are free for others even while the cancellations come back */
+        lbw_acc_conn_done(&c->ac);
+        uint64_t held = c->charged;
+        lbw_frame_dec_reset(&c->dec);
+        give_back(held);
         if (c->fd >= 0) {
             /* Cancel first: the ops refer to the fd number. */
             lbw_cancel(c->net->r, &c->rop);
@@ -167,6 +283,40 @@ static void in_close(struct in_conn *c)
 
 static void in_recv_cb(lbw_reactor *r, struct lbw_op *op, int64_t res);
 static void in_process(struct in_conn *c);
+
+/* The budget on all partial frames together. When it is used up, a frame
+ * from a preferred peer (the scheduler) makes the largest partial frames
+ * of other peers give way; anyone else's frame is refused. */
+static int in_charge(void *ctx, int64_t delta)
+{
+    struct in_conn *c = ctx;
+    struct lbw_msgnet *n = c->net;
+    if (delta <= 0) {
+        n->buffered -= (uint64_t)-delta;
+        c->charged -= (uint64_t)-delta;
+        return 0;
+    }
+    while (n->buffered + (uint64_t)delta > n->o.max_buffered && c->ac.preferred) {
+        struct in_conn *big = NULL;
+        for (struct in_conn *o = n->ins; o; o = o->next)
+            if (o != c && !o->closing && !o->ac.preferred && o->charged &&
+                (!big || o->charged > big->charged))
+                big = o;
+        if (!big)
+            break;
+        LBW_WARN("net", "the budget for incoming frames (%llu MiB) is used up: dropping a "
+                        "partial frame of %llu MiB from %s to make room for %s",
+                 (unsigned long long)(n->o.max_buffered >> 20),
+                 (unsigned long long)(big->charged >> 20), big->peer, c->peer);
+        n->st.conns_closed_bad++;
+        in_close(big);
+    }
+    if (n->buffered + (uint64_t)delta > n->o.max_buffered)
+        return -1;
+    n->buffered += (uint64_t)delta;
+    c->charged += (uint64_t)delta;
+    return 0;
+}
 
 static void in_arm_recv(struct in_conn *c)
 {
@@ -233,6 +383,11 @@ static int in_handle(struct in_conn *c, struct lbw_frame *f)
 static void in_update_deadline(struct in_conn *c)
 {
     int mid = lbw_frame_dec_midframe(&c->dec);
+    /* for the acceptor: silent until the first frame's header is in */
+    if (c->dec.state == LBW_DEC_REST)
+        lbw_acc_conn_set(&c->ac, LBW_ACC_BUSY);
+    else if (c->frames)
+        lbw_acc_conn_set(&c->ac, LBW_ACC_IDLE);
     uint64_t now = lbw_now_ns();
     if (mid && !c->was_mid)
         c->deadline = now + c->net->o.frame_timeout_ns;
@@ -258,9 +413,13 @@ static void in_process(struct in_conn *c)
         c->pos += (size_t)u;
         if (!done)
             continue;
+        c->frames++;
         in_update_deadline(c);
+        lbw_acc_conn_set(&c->ac, LBW_ACC_BUSY); /* until the ack is out */
+        uint64_t size = f.body_len;
         c->ackb = (uint8_t)in_handle(c, &f);
         lbw_frame_free(&f);
+        give_back(size);
         if (lbw_send(c->net->r, &c->sop, c->fd, &c->ackb, 1, in_ack_cb) == 0) {
             c->pending++;
         } else {
@@ -316,91 +475,56 @@ static void in_timer_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
         c->pending++;
 }
 
-static void accept_retry_cb(lbw_reactor *r, struct lbw_op *op, int64_t res);
-
-static void take_next_listener(struct lbw_msgnet *n)
+/* The acceptor hands over a connection that passed admission. */
+static struct lbw_acc_conn *in_new(void *ctx, int fd, const char *peer)
 {
-    if (n->next_lfd < 0)
-        return;
-    close(n->lfd);
-    n->lfd = n->next_lfd;
-    n->next_lfd = -1;
+    struct lbw_msgnet *n = ctx;
+    struct in_conn *c = calloc(1, sizeof(*c));
+    if (!c || !(c->buf = malloc(RBUF))) {
+        free(c);
+        return NULL;
+    }
+    lbw_acc_conn_init(&c->ac);
+    c->net = n;
+    c->fd = fd;
+    c->rop.user = c->sop.user = c->top.user = c;
+    struct lbw_frame_limits lim = {.max_frame = n->o.max_frame, .charge = in_charge,
+                                   .charge_ctx = c};
+    lbw_frame_dec_init(&c->dec, &lim, 1);
+    snprintf(c->peer, sizeof(c->peer), "%s", peer);
+    c->next = n->ins;
+    if (n->ins)
+        n->ins->prev = c;
+    n->ins = c;
+    n->nins++;
+    n->live++;
+    c->deadline = lbw_now_ns() + n->o.idle_timeout_ns;
+    if (lbw_timer(n->r, &c->top, n->o.idle_timeout_ns, 0, in_timer_cb) == 0)
+        c->pending++;
+    in_arm_recv(c);
+    return &c->ac;
 }
 
-static void accept_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
+static void in_evict(void *ctx, struct lbw_acc_conn *ac, const char *why)
 {
-    struct lbw_msgnet *n = op->user;
-    n->live--;
-    if (n->closing) {
-        if (res >= 0)
-            close((int)res);
-        net_maybe_free(n);
-        return;
-    }
-    if (res >= 0) {
-        int fd = (int)res;
-        struct in_conn *c = NULL;
-        if (n->nins >= n->o.max_connections) {
-            LBW_WARN("net", "refusing a connection: %zu connections already open",
-                     n->nins);
-            close(fd);
-        } else if (!(c = calloc(1, sizeof(*c))) || !(c->buf = malloc(RBUF))) {
-            free(c);
-            close(fd);
-            c = NULL;
-        }
-        if (c) {
-            c->net = n;
-            c->fd = fd;
-            c->rop.user = c->sop.user = c->top.user = c;
-            struct lbw_frame_limits lim = {.max_frame = n->o.max_frame};
-            lbw_frame_dec_init(&c->dec, &lim, 1);
-            struct sockaddr_storage ss;
-            socklen_t sl = sizeof(ss);
-            char host[64] = "?";
-            int port = 0;
-            if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 &&
-                getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), NULL, 0,
-                            NI_NUMERICHOST) == 0)
-                port = ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
-                                               : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-            snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
-            c->next = n->ins;
-            if (n->ins)
-                n->ins->prev = c;
-            n->ins = c;
-            n->nins++;
-            n->live++;
-            c->deadline = lbw_now_ns() + n->o.idle_timeout_ns;
-            if (lbw_timer(r, &c->top, n->o.idle_timeout_ns, 0, in_timer_cb) == 0)
-                c->pending++;
-            in_arm_recv(c);
-        }
-    } else if (res != -EAGAIN && res != -EINTR && res != -ECONNABORTED && res != -ECANCELED) {
-        LBW_ERROR("net", "accepting connections failed: %s%s", strerror((int)-res),
-                  res == -EMFILE || res == -ENFILE ? "; retrying in 1 s" : "");
-        /* Out of descriptors (or worse): keep serving the open connections
-         * and try again later rather than spin. */
-        if (lbw_timer(r, &n->aop, 1000000000ull, 0, accept_retry_cb) == 0)
-            n->live++;
-        return;
-    }
-    take_next_listener(n);
-    if (lbw_accept(r, &n->aop, n->lfd, accept_cb) == 0)
-        n->live++;
+    struct in_conn *c = lbw_list_entry(ac, struct in_conn, ac);
+    LBW_DEBUG("net", "closing connection from %s: %s", c->peer, why);
+    c->net->st.conns_evicted++;
+    in_close(c);
 }
 
-static void accept_retry_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
+/* worker.scheduler_allow: a peer outside it gets nothing but a closed
+ * connection, and one line per minute. */
+static int in_admit(void *ctx, int fd, const struct sockaddr_storage *peer, const char *ip)
 {
-    struct lbw_msgnet *n = op->user;
-    n->live--;
-    if (n->closing) {
-        net_maybe_free(n);
-        return;
-    }
-    take_next_listener(n);
-    if (lbw_accept(r, &n->aop, n->lfd, accept_cb) == 0)
-        n->live++;
+    struct lbw_msgnet *n = ctx;
+    if (lbw_cidr_set_match(&n->allow, peer))
+        return 0;
+    n->st.refused_not_allowed++;
+    if (lbw_seen_due(&n->seen, ip, lbw_now_ns(), 60ull * 1000000000ull))
+        LBW_WARN("net", "refusing connections from %s: not in the allowed scheduler "
+                        "addresses (shown once a minute per source)", ip);
+    return -1;
 }
 
 /* ---- outgoing ---------------------------------------------------------------- */
@@ -425,6 +549,7 @@ static void out_free(struct out_conn *c)
     free(c->head);
     free(c);
     n->live--;
+    schedule_kick(n);
     net_maybe_free(n);
 }
 
@@ -437,6 +562,8 @@ static void out_close(struct out_conn *c)
         lbw_cancel(c->net->r, &c->body_send);
         lbw_cancel(c->net->r, &c->rop);
         lbw_cancel(c->net->r, &c->top);
+        lbw_cancel(c->net->r, &c->irop);
+        lbw_cancel(c->net->r, &c->itop);
     }
     if (c->pending == 0) {
         if (c->fd >= 0)
@@ -620,6 +747,72 @@ static void out_send_frame(struct out_conn *c)
     out_send_head(c, 0);
 }
 
+static void out_idle_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
+{
+    struct out_conn *c = op->user;
+    c->pending--;
+    c->idle_ops--;
+    if (c->closing) {
+        out_close(c);
+        return;
+    }
+    if (c->reusing) {
+        /* taken for a send: both watchers must be back before the ping */
+        if (op == &c->irop && res != -ECANCELED)
+            c->idle_broke = 1; /* the peer closed (or spoke) just before */
+        if (c->idle_ops)
+            return;
+        c->reusing = 0;
+        if (c->idle_broke) {
+            out_fail(c, -ECONNRESET); /* stale: the job goes out on a new connection */
+            return;
+        }
+        out_send_head(c, 0);
+        return;
+    }
+    if (res == -ECANCELED)
+        return;
+    if (op == &c->itop)
+        LBW_DEBUG("net", "closing the idle connection to %s after %llu s", c->hop,
+                  (unsigned long long)S(c->net->o.pool_idle_ns));
+    else
+        LBW_DEBUG("net", "the idle connection to %s was %s by the peer", c->hop,
+                  res == 0 ? "closed" : res < 0 ? "reset" : "spoken on");
+    out_close(c);
+}
+
+/* An idle pooled connection keeps a read posted (so a peer's close is
+ * seen at once, not at the next send) and a timer for its pool life. */
+static void out_watch_idle(struct out_conn *c)
+{
+    lbw_reactor *r = c->net->r;
+    if (lbw_recv(r, &c->irop, c->fd, &c->idleb, 1, out_idle_cb) == 0) {
+        c->pending++;
+        c->idle_ops++;
+    }
+    if (lbw_timer(r, &c->itop, c->net->o.pool_idle_ns, 0, out_idle_cb) == 0) {
+        c->pending++;
+        c->idle_ops++;
+    }
+}
+
+/* Takes an idle connection for a job: the watchers are cancelled first,
+ * then the SYSTEM_PING goes out (out_idle_cb). */
+static void out_reuse(struct out_conn *c, struct send_job *j)
+{
+    c->state = OC_BUSY;
+    c->job = j;
+    c->phase = PH_PING;
+    c->idle_broke = 0;
+    if (!c->idle_ops) {
+        out_send_head(c, 0);
+        return;
+    }
+    c->reusing = 1;
+    lbw_cancel(c->net->r, &c->irop);
+    lbw_cancel(c->net->r, &c->itop);
+}
+
 static void out_frame_sent(struct out_conn *c)
 {
     struct send_job *j = c->job;
@@ -628,6 +821,8 @@ static void out_frame_sent(struct out_conn *c)
     c->state = OC_IDLE;
     c->last_used = lbw_now_ns();
     c->net->st.frames_out++;
+    out_watch_idle(c);
+    schedule_kick(c->net);
     j->cb(j->ctx, 0);
     job_free(j);
     c->net->live--;
@@ -653,7 +848,11 @@ static void out_connected_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
     out_send_head(c, 1); /* preamble + the frame, no ping on a new connection */
 }
 
-static int resolve(const char *hop, size_t len, struct sockaddr_storage *ss, socklen_t *sl)
+/* Hosts in destination chains must be numeric: chains come from frames
+ * (upstream always puts addresses there) and a name would have to be
+ * resolved inside the event loop. */
+static int hop_sockaddr(struct lbw_msgnet *n, const char *hop, size_t len,
+                        struct sockaddr_storage *ss, socklen_t *sl)
 {
     char host[LBW_ADDR_MAX + 1];
     uint16_t port;
@@ -661,41 +860,140 @@ static int resolve(const char *hop, size_t len, struct sockaddr_storage *ss, soc
         return -EINVAL;
     if (lbw_sockaddr_from(host, port, ss, sl) == 0)
         return 0;
-    /* A host name: resolved synchronously (rare; scheduler addresses are
-     * normally numeric). */
-    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai;
-    if (getaddrinfo(host, NULL, &hints, &ai) != 0)
-        return -EHOSTUNREACH;
-    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-    *sl = ai->ai_addrlen;
-    ((struct sockaddr_in *)ss)->sin_port = htons(port);
-    freeaddrinfo(ai);
+    n->st.names_refused++;
+    if (lbw_seen_due(&n->seen, host, lbw_now_ns(), 60ull * 1000000000ull))
+        LBW_WARN("net", "not sending to '%s': host names are not resolved in address chains "
+                        "(give a numeric address)", host);
+    return -EINVAL;
+}
+
+static int hop_is_preferred(const struct lbw_msgnet *n, const char *hop, size_t hl)
+{
+    for (size_t i = 0; i < n->npref; i++)
+        if (strlen(n->pref_hop[i]) == hl && !memcmp(n->pref_hop[i], hop, hl))
+            return 1;
     return 0;
+}
+
+enum { SLOT_WAIT, SLOT_REUSE, SLOT_NEW };
+
+/* Where a send to `hop` can go now: an idle connection to it, a new one
+ * (perhaps after closing *victim, the least recently used idle connection
+ * to another hop), or nowhere yet. */
+static int out_slot(struct lbw_msgnet *n, const char *hop, size_t hl, int pref,
+                    struct out_conn **reuse, struct out_conn **victim)
+{
+    size_t total = 0, to_hop = 0;
+    *reuse = *victim = NULL;
+    for (struct out_conn *c = n->outs; c; c = c->next) {
+        if (c->closing)
+            continue;
+        total++;
+        int same = strlen(c->hop) == hl && !memcmp(c->hop, hop, hl);
+        if (c->state != OC_IDLE || c->reusing)
+            to_hop += (size_t)same;
+        else if (same)
+            *reuse = c;
+        else if ((pref || !hop_is_preferred(n, c->hop, strlen(c->hop))) &&
+                 (!*victim || c->last_used < (*victim)->last_used))
+            *victim = c; /* never the scheduler's idle connection for a stranger */
+        if (same && c->state == OC_IDLE && !c->reusing)
+            to_hop++;
+    }
+    if (*reuse)
+        return SLOT_REUSE;
+    if (!pref && to_hop >= n->o.max_out_per_dest)
+        return SLOT_WAIT;
+    size_t cap = pref ? n->o.max_out : n->o.max_out - n->o.max_out / 4;
+    if (total < cap) {
+        *victim = NULL;
+        return SLOT_NEW;
+    }
+    return *victim ? SLOT_NEW : SLOT_WAIT;
+}
+
+static void queue_full(struct lbw_msgnet *n, const char *dst)
+{
+    n->st.sends_refused++;
+    if (lbw_seen_due(&n->seen, "(queue)", lbw_now_ns(), 60ull * 1000000000ull))
+        LBW_WARN("net", "%zu sends already wait for a connection: refusing one to %s "
+                        "(shown once a minute)", n->nqueued, dst);
+}
+
+/* A send that must wait for a connection (send_common refuses new ones
+ * beyond the bound; a retry that finds the queue full fails). */
+static void job_enqueue(struct send_job *j)
+{
+    struct lbw_msgnet *n = j->net;
+    if (!j->preferred && n->nqueued >= n->o.max_queued) {
+        queue_full(n, j->dst);
+        j->attempt = n->o.attempts; /* no retry: this is the bound */
+        job_fail(j, -ENOBUFS);
+        return;
+    }
+    n->st.sends_queued++;
+    j->queued = 1;
+    if (!j->preferred)
+        n->nqueued++;
+    lbw_list_add_tail(&n->queue, &j->qlink);
+    schedule_kick(n);
+}
+
+static void kick_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
+{
+    struct lbw_msgnet *n = op->user;
+    n->live--;
+    if (n->closing) {
+        net_maybe_free(n);
+        return;
+    }
+    /* sends to the preferred peer first, then the others in order */
+    for (int pass = 0; pass < 2; pass++) {
+        struct lbw_list *pos, *tmp;
+        lbw_list_for_each_safe(pos, tmp, &n->queue) {
+            struct send_job *j = lbw_list_entry(pos, struct send_job, qlink);
+            if (j->preferred != (pass == 0))
+                continue;
+            struct out_conn *reuse, *victim;
+            size_t hl = lbw_chain_first_len(j->dst, j->dst_len);
+            if (out_slot(n, j->dst, hl, j->preferred, &reuse, &victim) == SLOT_WAIT)
+                continue;
+            lbw_list_del(&j->qlink);
+            j->queued = 0;
+            if (!j->preferred)
+                n->nqueued--;
+            job_attempt(j);
+            /* job_attempt may have closed connections: start over later */
+            schedule_kick(n);
+            return;
+        }
+    }
+}
+
+static void schedule_kick(struct lbw_msgnet *n)
+{
+    if (n->closing || lbw_list_empty(&n->queue) || lbw_op_pending(&n->kick))
+        return;
+    if (lbw_timer(n->r, &n->kick, 1, 0, kick_cb) == 0)
+        n->live++;
 }
 
 static void job_attempt(struct send_job *j)
 {
     struct lbw_msgnet *n = j->net;
     size_t hl = lbw_chain_first_len(j->dst, j->dst_len);
-    uint64_t now = lbw_now_ns();
-    /* Reuse an idle connection to the same first hop, after a ping. Idle
-     * ones past their life are closed on the way. */
-    for (struct out_conn *c = n->outs, *next; c; c = next) {
-        next = c->next;
-        if (c->state != OC_IDLE || c->closing)
-            continue;
-        if (now - c->last_used > n->o.pool_idle_ns) {
-            out_close(c);
-            continue;
-        }
-        if (strlen(c->hop) == hl && !memcmp(c->hop, j->dst, hl)) {
-            c->state = OC_BUSY;
-            c->job = j;
-            c->phase = PH_PING;
-            out_send_head(c, 0);
-            return;
-        }
+    struct out_conn *reuse, *victim;
+    int slot = out_slot(n, j->dst, hl, j->preferred, &reuse, &victim);
+    if (slot == SLOT_REUSE) {
+        out_reuse(reuse, j);
+        return;
     }
+    if (slot == SLOT_WAIT) {
+        job_enqueue(j);
+        return;
+    }
+    if (victim)
+        out_close(victim);
     struct out_conn *c = calloc(1, sizeof(*c));
     if (!c) {
         job_fail(j, -ENOMEM);
@@ -706,6 +1004,7 @@ static void job_attempt(struct send_job *j)
     memcpy(c->hop, j->dst, hl);
     c->hop[hl] = 0;
     c->cop.user = c->hop_send.user = c->body_send.user = c->rop.user = c->top.user = c;
+    c->irop.user = c->itop.user = c;
     c->next = n->outs;
     if (n->outs)
         n->outs->prev = c;
@@ -714,7 +1013,7 @@ static void job_attempt(struct send_job *j)
     c->job = j;
     struct sockaddr_storage ss;
     socklen_t sl;
-    int rc = resolve(c->hop, hl, &ss, &sl);
+    int rc = hop_sockaddr(n, c->hop, hl, &ss, &sl);
     if (rc == 0) {
         c->fd = lbw_tcp_socket(&ss);
         rc = c->fd < 0 ? c->fd : 0;
@@ -768,6 +1067,18 @@ static int send_common(struct lbw_msgnet *n, const char *dst, uint16_t type,
     size_t dl = strlen(dst);
     if (dl == 0 || !lbw_chain_is_valid(dst, dl) || !cb)
         return -EINVAL;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    size_t hl = lbw_chain_first_len(dst, dl);
+    if (hop_sockaddr(n, dst, hl, &ss, &sl) < 0)
+        return -EINVAL;
+    int pref = hop_is_preferred(n, dst, hl);
+    struct out_conn *reuse, *victim;
+    if (!pref && n->nqueued >= n->o.max_queued &&
+        out_slot(n, dst, hl, 0, &reuse, &victim) == SLOT_WAIT) {
+        queue_full(n, dst);
+        return -ENOBUFS;
+    }
     struct send_job *j = calloc(1, sizeof(*j));
     if (!j)
         return -ENOMEM;
@@ -795,6 +1106,8 @@ static int send_common(struct lbw_msgnet *n, const char *dst, uint16_t type,
     j->cb = cb;
     j->ctx = ctx;
     j->backoff.user = j;
+    j->preferred = pref;
+    lbw_list_init(&j->qlink);
     n->live++;
     job_attempt(j);
     return 0;
@@ -881,21 +1194,56 @@ struct lbw_msgnet *lbw_msgnet_new(lbw_reactor *r, const struct lbw_msgnet_opts *
         n->o.pool_idle_ns = 300ull * 1000000000ull;
     if (!n->o.max_connections)
         n->o.max_connections = 4096;
+    if (!n->o.max_per_source)
+        n->o.max_per_source = 64;
+    if (!n->o.reserved)
+        n->o.reserved = 64;
+    if (!n->o.preamble_timeout_ns)
+        n->o.preamble_timeout_ns = 10ull * 1000000000ull;
+    if (!n->o.max_frame)
+        n->o.max_frame = LBW_FRAME_MAX_DEFAULT;
+    if (!n->o.max_buffered)
+        n->o.max_buffered = 256ull << 20;
+    if (!n->o.max_out)
+        n->o.max_out = 256;
+    if (!n->o.max_out_per_dest)
+        n->o.max_out_per_dest = 4;
+    if (!n->o.max_queued)
+        n->o.max_queued = 1024;
+    if (lbw_cidr_set_copy(&n->allow, o->allow) < 0) {
+        free(n->self);
+        free(n);
+        return NULL;
+    }
+    n->o.allow = NULL;
     n->on_request = on_request;
     n->ctx = ctx;
-    n->lfd = -1;
-    n->next_lfd = -1;
-    n->aop.user = n;
+    lbw_list_init(&n->queue);
+    n->kick.user = n;
     return n;
 }
 
 int lbw_msgnet_listen(struct lbw_msgnet *n, int fd)
 {
-    n->lfd = fd;
-    int rc = lbw_accept(n->r, &n->aop, fd, accept_cb);
-    if (rc == 0)
-        n->live++;
-    return rc;
+    struct lbw_acceptor_opts ao = {
+        .name = "net",
+        .max_conns = n->o.max_connections,
+        .per_source = n->o.max_per_source,
+        .reserved = n->o.reserved,
+        .probation_ns = n->o.preamble_timeout_ns,
+        .admit = n->allow.n ? in_admit : NULL,
+        .on_conn = in_new,
+        .evict = in_evict,
+        .ctx = n,
+    };
+    n->acc = lbw_acceptor_new(n->r, fd, &ao);
+    if (!n->acc) {
+        close(fd); /* the net owns it either way */
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n->npref; i++)
+        lbw_acceptor_prefer(n->acc, n->pref_ip[i]);
+    return 0;
 }
 
 int lbw_msgnet_relisten(struct lbw_msgnet *n, const char *self, int listen_fd)
@@ -909,9 +1257,6 @@ int lbw_msgnet_relisten(struct lbw_msgnet *n, const char *self, int listen_fd)
     n->self = s;
     n->self_len = strlen(s);
     n->o.self = s;
-    if (n->next_lfd >= 0)
-        close(n->next_lfd);
-    n->next_lfd = listen_fd;
     /* idle connections were opened under the old identity (perhaps from an
      * address that is gone): the next send opens a new one */
     for (struct out_conn *c = n->outs, *next; c; c = next) {
@@ -919,27 +1264,19 @@ int lbw_msgnet_relisten(struct lbw_msgnet *n, const char *self, int listen_fd)
         if (c->state == OC_IDLE && !c->closing)
             out_close(c);
     }
-    if (lbw_op_pending(&n->aop)) {
-        lbw_cancel(n->r, &n->aop); /* its callback takes the new listener */
-    } else if (n->lfd >= 0) {
-        take_next_listener(n);
-        if (lbw_accept(n->r, &n->aop, n->lfd, accept_cb) == 0)
-            n->live++;
-    } else {
-        n->lfd = n->next_lfd;
-        n->next_lfd = -1;
-    }
-    return 0;
+    /* The open incoming connections go on (no longer counted by the old
+     * acceptor); new ones arrive on the new socket. */
+    if (n->acc)
+        lbw_acceptor_close(n->acc);
+    n->acc = NULL;
+    return lbw_msgnet_listen(n, listen_fd);
 }
 
 static void net_maybe_free(struct lbw_msgnet *n)
 {
     if (!n->closing || n->live > 0)
         return;
-    if (n->lfd >= 0)
-        close(n->lfd);
-    if (n->next_lfd >= 0)
-        close(n->next_lfd);
+    lbw_cidr_set_free(&n->allow);
     free(n->exp);
     free(n->self);
     free(n);
@@ -951,8 +1288,18 @@ void lbw_msgnet_close(struct lbw_msgnet *n)
         return;
     n->closing = 1;
     n->live++; /* hold the net while closing things below */
-    if (lbw_op_pending(&n->aop))
-        lbw_cancel(n->r, &n->aop);
+    if (n->acc)
+        lbw_acceptor_close(n->acc);
+    n->acc = NULL;
+    if (lbw_op_pending(&n->kick))
+        lbw_cancel(n->r, &n->kick);
+    while (!lbw_list_empty(&n->queue)) {
+        struct send_job *j = lbw_list_entry(n->queue.next, struct send_job, qlink);
+        lbw_list_del(&j->qlink);
+        if (!j->preferred)
+            n->nqueued--;
+        job_fail(j, -ECANCELED);
+    }
     for (struct in_conn *c = n->ins, *next; c; c = next) {
         next = c->next;
         in_close(c);

@@ -9,10 +9,28 @@
  * a read timeout gets its connection closed and one log line; every other
  * connection goes on.
  *
+ * Admission (through kernel-iface/acceptor): at most max_connections at
+ * once and max_per_source from one address; `reserved` of them are kept
+ * for preferred peers (lbw_msgnet_prefer: the scheduler); a connection
+ * must deliver its preamble and first frame header within
+ * preamble_timeout_ns; when the table is full the oldest silent (then the
+ * least recently active idle) connection is closed. Peers outside `allow`
+ * (when given) are refused at accept. All partial frames together hold at
+ * most max_buffered bytes (the body buffer grows as bytes arrive); a frame
+ * of a preferred peer makes others' partial frames give way. Memory of a
+ * large frame is handed back to the system once it is handled.
+ *
  * Sending: one connection per first hop, reused while idle (with a
- * SYSTEM_PING first, as upstream does) and closed after 300 s idle; each
- * frame waits for its ack; 2 attempts with a 1 s back-off. Replies arrive
- * on our own listener, on another connection, paired by session. */
+ * SYSTEM_PING first, as upstream does) and closed after 300 s idle or as
+ * soon as the peer closes it (a read stays posted on idle connections);
+ * each frame waits for its ack; 2 attempts with a 1 s back-off. Replies
+ * arrive on our own listener, on another connection, paired by session.
+ * Outgoing connections are bounded: max_out in all, max_out_per_dest to
+ * one first hop (a preferred peer is exempt, and a quarter of max_out is
+ * kept for it); sends beyond wait in a queue (max_queued for other peers;
+ * beyond it they fail with -ENOBUFS). Destination hosts must be numeric
+ * addresses: a host name fails the send with -EINVAL and one log line
+ * (names are resolved before they reach the net, off the event loop). */
 #ifndef LBW_MSGNET_H
 #define LBW_MSGNET_H
 
@@ -20,6 +38,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cidr.h"
 #include "frame.h"
 #include "reactor.h"
 
@@ -30,7 +49,7 @@ struct lbw_msgnet;
 
 struct lbw_msgnet_opts {
     const char *self;              /* our identity "ip:port" (exact string) */
-    uint64_t max_frame;            /* incoming frame size limit; 0 = 512 MiB */
+    uint64_t max_frame;            /* incoming frame size limit; 0 = 64 MiB */
     uint64_t idle_timeout_ns;      /* waiting for the next frame; 0 = 90 s */
     uint64_t frame_timeout_ns;     /* reading the rest of a frame; 0 = 90 s */
     uint64_t ack_timeout_ns;       /* waiting for an ack; 0 = 90 s */
@@ -38,6 +57,14 @@ struct lbw_msgnet_opts {
     uint64_t backoff_ns;           /* before the 2nd attempt (doubling); 0 = 1 s */
     uint64_t pool_idle_ns;         /* close idle outgoing connections; 0 = 300 s */
     size_t max_connections;        /* incoming connections at once; 0 = 4096 */
+    size_t max_per_source;         /* incoming from one address; 0 = 64 */
+    size_t reserved;               /* of max_connections, for preferred peers; 0 = 64 */
+    uint64_t preamble_timeout_ns;  /* preamble + first frame header; 0 = 10 s */
+    uint64_t max_buffered;         /* all partial incoming frames; 0 = 256 MiB */
+    size_t max_out;                /* outgoing connections at once; 0 = 256 */
+    size_t max_out_per_dest;       /* to one first hop; 0 = 4 */
+    size_t max_queued;             /* sends waiting for a connection; 0 = 1024 */
+    const struct lbw_cidr_set *allow; /* peers admitted; NULL/empty = all (copied) */
 };
 
 /* A frame for us. Return the ack byte: 1 accepted, 0 refused. The callback
@@ -91,12 +118,27 @@ int lbw_msgnet_expect(struct lbw_msgnet *n, const uint8_t session[16], lbw_msg_f
                       void *ctx);
 void lbw_msgnet_unexpect(struct lbw_msgnet *n, const uint8_t session[16]);
 
+/* The peer we are registered with (a chain; its first hop's numeric host
+ * counts): its connections get the reserved room and are exempt from the
+ * per-source limit, and sends to it go ahead of others. Up to 8 remembered. */
+void lbw_msgnet_prefer(struct lbw_msgnet *n, const char *chain);
+
 /* Counters, for tests and status. */
 struct lbw_msgnet_stats {
     uint64_t frames_in, acks_sent_0, pings_in, dropped_not_ours, conns_closed_bad,
-        conns_timed_out, frames_out, send_failures;
+        conns_timed_out, frames_out, send_failures, conns_evicted, refused_not_allowed,
+        sends_queued, sends_refused, names_refused;
+    uint64_t buffered;             /* partial incoming frames now */
+    size_t conns_in, conns_out;    /* open now */
 };
 void lbw_msgnet_stats(const struct lbw_msgnet *n, struct lbw_msgnet_stats *s);
+
+/* Rewrites every hop of an address chain given by a person (a config or a
+ * command line) to numeric hosts, resolving names off the event loop with
+ * a deadline per name (kernel-iface/resolve). 0, or -errno with err saying
+ * "cannot resolve NAME: ...". */
+int lbw_msgnet_resolve_chain(const char *chain, char *out, size_t cap, uint64_t timeout_ns,
+                             char *err, size_t errlen);
 
 /* A random (version 4) session UUID. */
 void lbw_session_new(uint8_t out[16]);
