@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "utf8.h"
 
 #define TOML_MAX_INPUT (16u << 20)
@@ -27,7 +28,24 @@ struct p {
     size_t errlen;
     int failed;
     int depth;
+    uint32_t cur_line; /* line of the key or header being read */
+    size_t lpos;   /* line_at()'s cache: the line of byte lpos */
+    uint32_t lline;
 };
+
+/* The 1-based line of byte `pos`. Positions mostly move forward, so the
+ * count continues from the previous answer: linear in the input. */
+static uint32_t line_at(struct p *p, size_t pos)
+{
+    if (pos < p->lpos || p->lline == 0) {
+        p->lpos = 0;
+        p->lline = 1;
+    }
+    for (; p->lpos < pos && p->lpos < p->n; p->lpos++)
+        if (p->s[p->lpos] == '\n' && p->lline < UINT32_MAX)
+            p->lline++;
+    return p->lline;
+}
 
 static int perr(struct p *p, const char *fmt, ...)
 {
@@ -98,18 +116,12 @@ struct lbw_toml *lbw_toml_member(const struct lbw_toml *t, const char *key)
 
 static int tab_add(struct lbw_toml *t, const char *key, size_t klen, struct lbw_toml *v)
 {
-    if (t->u.tab.n == t->u.tab.cap) {
-        size_t cap = t->u.tab.cap ? t->u.tab.cap * 2 : 8;
-        char **k = realloc(t->u.tab.keys, cap * sizeof(*k));
-        if (!k)
-            return -1;
-        t->u.tab.keys = k;
-        struct lbw_toml **vv = realloc(t->u.tab.vals, cap * sizeof(*vv));
-        if (!vv)
-            return -1;
-        t->u.tab.vals = vv;
-        t->u.tab.cap = cap;
-    }
+    /* keys and vals share one capacity: grow both, record the smaller */
+    size_t kcap = t->u.tab.cap, vcap = t->u.tab.cap;
+    if (lbw_grow(&t->u.tab.keys, &kcap, t->u.tab.n + 1, sizeof(char *)) < 0 ||
+        lbw_grow(&t->u.tab.vals, &vcap, t->u.tab.n + 1, sizeof(struct lbw_toml *)) < 0)
+        return -1;
+    t->u.tab.cap = kcap < vcap ? kcap : vcap;
     char *kc = malloc(klen + 1);
     if (!kc)
         return -1;
@@ -122,14 +134,8 @@ static int tab_add(struct lbw_toml *t, const char *key, size_t klen, struct lbw_
 
 static int arr_add(struct lbw_toml *a, struct lbw_toml *v)
 {
-    if (a->u.arr.n == a->u.arr.cap) {
-        size_t cap = a->u.arr.cap ? a->u.arr.cap * 2 : 8;
-        struct lbw_toml **vv = realloc(a->u.arr.v, cap * sizeof(*vv));
-        if (!vv)
-            return -1;
-        a->u.arr.v = vv;
-        a->u.arr.cap = cap;
-    }
+    if (lbw_grow(&a->u.arr.v, &a->u.arr.cap, a->u.arr.n + 1, sizeof(struct lbw_toml *)) < 0)
+        return -1;
     a->u.arr.v[a->u.arr.n++] = v;
     return 0;
 }
@@ -192,28 +198,10 @@ static int end_of_line(struct p *p)
     return perr(p, "expected the end of the line");
 }
 
-/* A growable byte buffer for string values. */
-struct buf {
-    char *b;
-    size_t n, cap;
-};
-
-static int bput(struct buf *b, const char *s, size_t n)
+/* Appends to a string value's buffer, keeping it NUL-terminated. */
+static int bput(struct lbw_buf *b, const char *s, size_t n)
 {
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 64;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *nb = realloc(b->b, cap);
-        if (!nb)
-            return -1;
-        b->b = nb;
-        b->cap = cap;
-    }
-    memcpy(b->b + b->n, s, n);
-    b->n += n;
-    b->b[b->n] = 0;
-    return 0;
+    return lbw_buf_append(b, s, n) < 0 || lbw_buf_terminate(b) < 0 ? -1 : 0;
 }
 
 static int hexval(int c)
@@ -228,7 +216,7 @@ static int hexval(int c)
 }
 
 /* Copies one UTF-8 character (validated) from the input. */
-static int copy_char(struct p *p, struct buf *b)
+static int copy_char(struct p *p, struct lbw_buf *b)
 {
     unsigned char c = (unsigned char)p->s[p->i];
     if ((c < 0x20 && c != '\t') || c == 0x7f)
@@ -243,7 +231,7 @@ static int copy_char(struct p *p, struct buf *b)
     return 0;
 }
 
-static int escape(struct p *p, struct buf *b)
+static int escape(struct p *p, struct lbw_buf *b)
 {
     p->i++; /* backslash */
     int c = peek(p);
@@ -283,11 +271,11 @@ static int escape(struct p *p, struct buf *b)
 }
 
 /* Any of the four string forms; the opening quote is at p->i. */
-static int string(struct p *p, struct buf *b, int allow_multi)
+static int string(struct p *p, struct lbw_buf *b, int allow_multi)
 {
     char q = p->s[p->i];
     int multi = allow_multi && at(p, 1) == q && at(p, 2) == q;
-    b->n = 0;
+    b->len = 0;
     if (bput(b, "", 0))
         return perr(p, "out of memory");
     if (!multi) {
@@ -369,7 +357,7 @@ static int is_bare(int c)
 }
 
 /* One key part (bare or quoted) into b. */
-static int key_part(struct p *p, struct buf *b)
+static int key_part(struct p *p, struct lbw_buf *b)
 {
     int c = peek(p);
     if (c == '"' || c == '\'') {
@@ -382,51 +370,51 @@ static int key_part(struct p *p, struct buf *b)
         p->i++;
     if (p->i == st)
         return perr(p, "expected a key");
-    b->n = 0;
+    b->len = 0;
     return bput(b, p->s + st, p->i - st) ? perr(p, "out of memory") : 0;
 }
 
 /* A dotted key: parts[0..*np) as malloc'd strings. */
 #define MAX_PARTS 32
+static void free_parts(char **parts, size_t np)
+{
+    for (size_t i = 0; i < np; i++)
+        free(parts[i]);
+}
+
 static int key(struct p *p, char **parts, size_t *lens, size_t *np)
 {
     *np = 0;
-    struct buf b = {0};
+    struct lbw_buf b = {0};
+    int rc = 0;
     for (;;) {
         skip_ws(p);
         if (*np == MAX_PARTS) {
-            perr(p, "key has more than %d parts", MAX_PARTS);
-            goto fail;
+            rc = perr(p, "key has more than %d parts", MAX_PARTS);
+            break;
         }
-        if (key_part(p, &b))
-            goto fail;
-        parts[*np] = malloc(b.n + 1);
+        rc = key_part(p, &b);
+        if (rc)
+            break;
+        parts[*np] = malloc(b.len + 1);
         if (!parts[*np]) {
-            perr(p, "out of memory");
-            goto fail;
+            rc = perr(p, "out of memory");
+            break;
         }
-        memcpy(parts[*np], b.b, b.n + 1);
-        lens[*np] = b.n;
+        memcpy(parts[*np], b.p, b.len + 1);
+        lens[*np] = b.len;
         (*np)++;
         skip_ws(p);
         if (peek(p) != '.')
             break;
         p->i++;
     }
-    free(b.b);
-    return 0;
-fail:
-    free(b.b);
-    for (size_t k = 0; k < *np; k++)
-        free(parts[k]);
-    *np = 0;
-    return -1;
-}
-
-static void free_parts(char **parts, size_t np)
-{
-    for (size_t i = 0; i < np; i++)
-        free(parts[i]);
+    lbw_buf_free(&b);
+    if (rc) {
+        free_parts(parts, *np);
+        *np = 0;
+    }
+    return rc ? -1 : 0;
 }
 
 /* ---- numbers ---------------------------------------------------------------- */
@@ -661,17 +649,17 @@ static struct lbw_toml *value(struct p *p)
     }
     struct lbw_toml *v = NULL;
     int c = peek(p);
+    size_t start = p->i;
     if (c == '"' || c == '\'') {
-        struct buf b = {0};
+        struct lbw_buf b = {0};
         if (string(p, &b, 1) == 0) {
             v = mk(LBW_TOML_STRING);
             if (v) {
-                v->u.str.s = b.b;
-                v->u.str.len = b.n;
-                b.b = NULL;
+                v->u.str.len = b.len;
+                v->u.str.s = (char *)lbw_buf_steal(&b);
             }
         }
-        free(b.b);
+        lbw_buf_free(&b);
     } else if (c == '[') {
         v = array(p);
     } else if (c == '{') {
@@ -693,6 +681,8 @@ static struct lbw_toml *value(struct p *p)
     }
     if (!v && !p->failed)
         perr(p, "out of memory");
+    if (v)
+        v->line = line_at(p, start);
     p->depth--;
     return v;
 }
@@ -712,6 +702,7 @@ static struct lbw_toml *sub_table(struct p *p, struct lbw_toml *t, const char *k
         perr(p, "out of memory");
         return NULL;
     }
+    sub->line = p->cur_line;
     *created = 1;
     return sub;
 }
@@ -722,6 +713,7 @@ static int keyval(struct p *p, struct lbw_toml *table)
     char *parts[MAX_PARTS];
     size_t lens[MAX_PARTS], np;
     size_t kstart = p->i;
+    p->cur_line = line_at(p, kstart);
     if (key(p, parts, lens, &np))
         return -1;
     int rc = -1;
@@ -770,6 +762,7 @@ out:
 static struct lbw_toml *header(struct p *p, struct lbw_toml *root)
 {
     size_t hstart = p->i;
+    p->cur_line = line_at(p, hstart);
     int aot = at(p, 1) == '[';
     p->i += aot ? 2 : 1;
     char *parts[MAX_PARTS];
@@ -795,6 +788,7 @@ static struct lbw_toml *header(struct p *p, struct lbw_toml *root)
                     goto out;
                 }
                 el->flags = TF_EXPLICIT;
+                el->line = p->cur_line;
                 res = el;
                 goto out;
             }
@@ -816,6 +810,7 @@ static struct lbw_toml *header(struct p *p, struct lbw_toml *root)
             }
             a->flags = TF_AOT;
             el->flags = TF_EXPLICIT;
+            a->line = el->line = p->cur_line;
             res = el;
             goto out;
         }
@@ -831,6 +826,7 @@ static struct lbw_toml *header(struct p *p, struct lbw_toml *root)
         t = sub;
     }
     t->flags |= TF_EXPLICIT;
+    t->line = p->cur_line; /* where [t] is defined, not where it was first implied */
     res = t;
 out:
     free_parts(parts, np);
@@ -971,5 +967,44 @@ int lbw_toml_set(struct lbw_toml *root, const char *path, struct lbw_toml *v)
             t = t->u.tab.vals[j];
         }
         path = dot + 1;
+    }
+}
+
+const char *lbw_toml_type_name(enum lbw_toml_type t)
+{
+    switch (t) {
+    case LBW_TOML_TABLE: return "a table";
+    case LBW_TOML_ARRAY: return "an array";
+    case LBW_TOML_STRING: return "a string";
+    case LBW_TOML_INT: return "an integer";
+    case LBW_TOML_FLOAT: return "a float";
+    case LBW_TOML_BOOL: return "a boolean";
+    }
+    return "a value";
+}
+
+void lbw_toml_describe(const struct lbw_toml *v, char *out, size_t cap)
+{
+    switch (v->type) {
+    case LBW_TOML_STRING: {
+        /* at most 40 bytes of it, control characters as '?' */
+        char s[48];
+        size_t k = 0;
+        for (size_t i = 0; i < v->u.str.len && k < 40; i++) {
+            unsigned char c = (unsigned char)v->u.str.s[i];
+            s[k++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+        }
+        s[k] = 0;
+        snprintf(out, cap, "the string \"%s\"%s", s, v->u.str.len > 40 ? "..." : "");
+        break;
+    }
+    case LBW_TOML_INT: snprintf(out, cap, "the integer %lld", (long long)v->u.i); break;
+    case LBW_TOML_FLOAT: snprintf(out, cap, "the float %g", v->u.f); break;
+    case LBW_TOML_BOOL: snprintf(out, cap, "the boolean %s", v->u.b ? "true" : "false"); break;
+    case LBW_TOML_ARRAY:
+        snprintf(out, cap, "an array of %zu value%s", v->u.arr.n, v->u.arr.n == 1 ? "" : "s");
+        break;
+    case LBW_TOML_TABLE: snprintf(out, cap, "a table"); break;
+    default: snprintf(out, cap, "a value"); break;
     }
 }

@@ -23,6 +23,7 @@ enum lbw_toml_type {
 struct lbw_toml {
     enum lbw_toml_type type;
     uint8_t flags; /* private: how a table was defined */
+    uint32_t line; /* 1-based line where it was defined (0: not from a file) */
     union {
         struct {
             char **keys;
@@ -42,6 +43,12 @@ struct lbw_toml {
         int b;
     } u;
 };
+
+/* "a boolean", "an integer", "a string", ... */
+const char *lbw_toml_type_name(enum lbw_toml_type t);
+/* A short description of a value for messages: `the string "false"`,
+ * `the integer 5`, `a table`, `an array of 2 values`. */
+void lbw_toml_describe(const struct lbw_toml *v, char *out, size_t cap);
 
 /* Parses text[0..n). Returns the root table, or NULL with "line L, column
  * C: what" in err. Input larger than 16 MiB is refused. */
