@@ -261,6 +261,12 @@ int lbw_cfg_memory(const struct lbw_toml *cfg, enum lbw_cfg_key k, uint64_t *out
     return v->type == LBW_TOML_STRING && lbw_mem_string(v->u.str.s, out) == 0;
 }
 
+int lbw_cfg_is_set(const struct lbw_toml *cfg, enum lbw_cfg_key k)
+{
+    const struct lbw_cfg_keydef *d = lbw_cfg_keydef(k);
+    return d && lookup(cfg, d) != NULL;
+}
+
 size_t lbw_cfg_list_len(const struct lbw_toml *cfg, enum lbw_cfg_key k)
 {
     const struct lbw_toml *v = lbw_cfg_value(cfg, k);
@@ -767,6 +773,28 @@ int lbw_config_override(struct lbw_toml *cfg, const char *a, char *err, size_t e
         return -1;
     }
     return 0;
+}
+
+int lbw_config_override_checked(struct lbw_toml *cfg, const char *a,
+                                const struct lbw_cfg_schema *s, struct lbw_cfg_diag *d)
+{
+    char err[300], src[400];
+    snprintf(src, sizeof(src), "--config %s", a);
+    /* the value alone in a scratch table, for the checks; then the real set */
+    struct lbw_toml *scratch = lbw_toml_parse("", 0, err, sizeof(err));
+    if (!scratch)
+        return -1;
+    int rc = lbw_config_override(scratch, a, err, sizeof(err));
+    if (rc == 0)
+        rc = lbw_cfg_validate(scratch, src, s, d) ? -1 : 0;
+    else
+        diag(d, 1, "%s: %s", src, err);
+    lbw_toml_free(scratch);
+    if (rc == 0 && lbw_config_override(cfg, a, err, sizeof(err)) < 0) {
+        diag(d, 1, "%s: %s", src, err);
+        rc = -1;
+    }
+    return rc;
 }
 
 static int mkdirs(const char *dir)

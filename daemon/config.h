@@ -104,6 +104,8 @@ int lbw_cfg_memory(const struct lbw_toml *cfg, enum lbw_cfg_key k, uint64_t *out
 /* The value when set with the declared type, else NULL (tables, lists, and
  * numbers whose int/float form matters). */
 const struct lbw_toml *lbw_cfg_value(const struct lbw_toml *cfg, enum lbw_cfg_key k);
+/* 1 when the key has any value (well-typed or not). */
+int lbw_cfg_is_set(const struct lbw_toml *cfg, enum lbw_cfg_key k);
 size_t lbw_cfg_list_len(const struct lbw_toml *cfg, enum lbw_cfg_key k);
 const char *lbw_cfg_list_at(const struct lbw_toml *cfg, enum lbw_cfg_key k, size_t i);
 
