@@ -385,7 +385,7 @@ static void suggest(const struct lbw_cfg_schema *s, const char *sec, const char 
             snprintf(best, sizeof(best), "%s", cand);
         }
     }
-    size_t len = strlen(sections ? name : want);
+    size_t len = strlen(name); /* how far a typo may go: a third of the name */
     size_t limit = len / 3 > 2 ? len / 3 : 2;
     if (best[0] && bestd <= limit)
         snprintf(out, cap, " (did you mean %s?)", best);
