@@ -910,8 +910,17 @@ char *lbw_config_keys_text(int markdown)
                      d->unit ? ", " : "", d->min, d->max);
         const char *pre = d->flags & LBW_CFG_EXTENSION ? "extension: " : "";
         if (markdown) {
+            /* a '|' inside a cell is written \| */
+            char doc[600];
+            size_t k = 0;
+            for (const char *p = d->doc; *p && k + 2 < sizeof(doc); p++) {
+                if (*p == '|')
+                    doc[k++] = '\\';
+                doc[k++] = *p;
+            }
+            doc[k] = 0;
             put(&b, "| `%s` | %s | %s | %s%s%s |\n", name, lbw_cfg_type_name(d->type), def, pre,
-                d->doc, range);
+                doc, range);
         } else {
             /* the plain form drops the Markdown backquotes */
             char plain[200];

@@ -113,20 +113,20 @@ static int parse_args(int argc, char **argv, struct wopts *o)
         }
         if (strncmp(a, "--", 2) || !a[2]) {
             if (a[0] == '-')
-                fprintf(stderr, "lifeblood-worker worker: unknown option %s\n", a);
+                fprintf(stderr, "lifeblood-worker worker: unknown option %s", a);
             else
-                fprintf(stderr, "lifeblood-worker worker: unexpected argument '%s'\n", a);
+                fprintf(stderr, "lifeblood-worker worker: unexpected argument '%s'", a);
             return -1;
         }
         const char *name = a + 2, *eq = strchr(name, '=');
         size_t n = eq ? (size_t)(eq - name) : strlen(name);
         int k = match_long(name, n);
         if (k == -2) {
-            fprintf(stderr, "lifeblood-worker worker: ambiguous option: --%.*s\n", (int)n, name);
+            fprintf(stderr, "lifeblood-worker worker: ambiguous option: --%.*s", (int)n, name);
             return -1;
         }
         if (k < 0) {
-            fprintf(stderr, "lifeblood-worker worker: unknown option --%.*s\n", (int)n, name);
+            fprintf(stderr, "lifeblood-worker worker: unknown option --%.*s", (int)n, name);
             return -1;
         }
         const char *val = NULL;
@@ -136,12 +136,12 @@ static int parse_args(int argc, char **argv, struct wopts *o)
             else if (i + 1 < argc)
                 val = argv[++i];
             else {
-                fprintf(stderr, "lifeblood-worker worker: --%s expects one argument\n",
+                fprintf(stderr, "lifeblood-worker worker: --%s expects one argument",
                         LONGS[k]);
                 return -1;
             }
         } else if (eq) {
-            fprintf(stderr, "lifeblood-worker worker: --%s takes no argument\n", LONGS[k]);
+            fprintf(stderr, "lifeblood-worker worker: --%s takes no argument", LONGS[k]);
             return -1;
         }
         switch (k) {
@@ -156,7 +156,7 @@ static int parse_args(int argc, char **argv, struct wopts *o)
                 o->type = 1;
             else {
                 fprintf(stderr, "lifeblood-worker worker: --type: invalid choice: '%s' "
-                                "(choose from 'STANDARD', 'SCHEDULER_HELPER')\n", val);
+                                "(choose from 'STANDARD', 'SCHEDULER_HELPER')", val);
                 return -1;
             }
             break;
@@ -165,7 +165,7 @@ static int parse_args(int argc, char **argv, struct wopts *o)
             errno = 0;
             o->id = strtoll(val, &end, 10);
             if (!*val || *end || errno) {
-                fprintf(stderr, "lifeblood-worker worker: --id: invalid int value: '%s'\n",
+                fprintf(stderr, "lifeblood-worker worker: --id: invalid int value: '%s'",
                         val);
                 return -1;
             }
@@ -180,14 +180,14 @@ static int parse_args(int argc, char **argv, struct wopts *o)
                 o->lower = 1;
             else {
                 fprintf(stderr, "lifeblood-worker worker: --priority: invalid choice: '%s' "
-                                "(choose from 'NO_CHANGE', 'LOWER')\n", val);
+                                "(choose from 'NO_CHANGE', 'LOWER')", val);
                 return -1;
             }
             break;
         case 8: o->gen_config = 1; break;
         case 9:
             if (o->noverrides == 64) {
-                fprintf(stderr, "lifeblood-worker worker: too many --config options\n");
+                fprintf(stderr, "lifeblood-worker worker: too many --config options");
                 return -1;
             }
             o->overrides[o->noverrides++] = val;
@@ -199,18 +199,18 @@ static int parse_args(int argc, char **argv, struct wopts *o)
     }
     if (o->has_id != (o->pool_address != NULL)) {
         fprintf(stderr, "lifeblood-worker worker: --id and --pool-address must be given "
-                        "together\n");
+                        "together");
         return -1;
     }
     if (o->pool_address && !lbw_addr_is_direct(o->pool_address, strlen(o->pool_address))) {
         fprintf(stderr, "lifeblood-worker worker: --pool-address %s is not an ip:port "
-                        "address\n", o->pool_address);
+                        "address", o->pool_address);
         return -1;
     }
     if (o->scheduler_address &&
         !lbw_chain_is_valid(o->scheduler_address, strlen(o->scheduler_address))) {
         fprintf(stderr, "lifeblood-worker worker: --scheduler-address %s is not an address "
-                        "chain (ip:port[|ip:port...])\n", o->scheduler_address);
+                        "chain (ip:port[|ip:port...])", o->scheduler_address);
         return -1;
     }
     if (o->type == 1)
@@ -649,7 +649,7 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
 {
     struct wopts a;
     if (parse_args(argc, argv, &a) < 0) {
-        fprintf(stderr, "see 'lifeblood-worker worker --help'\n");
+        fprintf(stderr, "; see 'lifeblood-worker worker --help'\n");
         return 2;
     }
     char cfgdir[PATH_MAX] = "", err[512];
