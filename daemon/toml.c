@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "cleanup.h"
 #include "utf8.h"
 
 #define TOML_MAX_INPUT (16u << 20)
@@ -376,44 +377,52 @@ static int key_part(struct p *p, struct lbw_buf *b)
 
 /* A dotted key: parts[0..*np) as malloc'd strings. */
 #define MAX_PARTS 32
-static void free_parts(char **parts, size_t np)
+/* The parts of a dotted key, freed when the holder goes out of scope. */
+struct keyparts {
+    char *p[MAX_PARTS];
+    size_t len[MAX_PARTS];
+    size_t n;
+};
+
+static void keyparts_free(struct keyparts *k)
 {
-    for (size_t i = 0; i < np; i++)
-        free(parts[i]);
+    for (size_t i = 0; i < k->n; i++)
+        free(k->p[i]);
+    k->n = 0;
 }
 
-static int key(struct p *p, char **parts, size_t *lens, size_t *np)
+static void toml_freep(struct lbw_toml **v)
 {
-    *np = 0;
+    lbw_toml_free(*v);
+}
+
+static int key(struct p *p, struct keyparts *kp)
+{
     struct lbw_buf b = {0};
     int rc = 0;
     for (;;) {
         skip_ws(p);
-        if (*np == MAX_PARTS) {
+        if (kp->n == MAX_PARTS) {
             rc = perr(p, "key has more than %d parts", MAX_PARTS);
             break;
         }
         rc = key_part(p, &b);
         if (rc)
             break;
-        parts[*np] = malloc(b.len + 1);
-        if (!parts[*np]) {
+        char *part = malloc(b.len + 1);
+        if (!part) {
             rc = perr(p, "out of memory");
             break;
         }
-        memcpy(parts[*np], b.p, b.len + 1);
-        lens[*np] = b.len;
-        (*np)++;
+        memcpy(part, b.p, b.len + 1);
+        kp->len[kp->n] = b.len;
+        kp->p[kp->n++] = part;
         skip_ws(p);
         if (peek(p) != '.')
             break;
         p->i++;
     }
     lbw_buf_free(&b);
-    if (rc) {
-        free_parts(parts, *np);
-        *np = 0;
-    }
     return rc ? -1 : 0;
 }
 
@@ -552,7 +561,7 @@ static int keyval(struct p *p, struct lbw_toml *table);
 static struct lbw_toml *array(struct p *p)
 {
     p->i++; /* [ */
-    struct lbw_toml *a = mk(LBW_TOML_ARRAY);
+    _cleanup_(toml_freep) struct lbw_toml *a = mk(LBW_TOML_ARRAY);
     if (!a) {
         perr(p, "out of memory");
         return NULL;
@@ -560,41 +569,38 @@ static struct lbw_toml *array(struct p *p)
     a->flags = TF_INLINE;
     for (;;) {
         if (skip_ws_nl(p))
-            goto fail;
+            return NULL;
         if (peek(p) == ']') {
             p->i++;
-            return a;
+            return TAKE_PTR(a);
         }
         struct lbw_toml *v = value(p);
         if (!v)
-            goto fail;
+            return NULL;
         if (arr_add(a, v)) {
             lbw_toml_free(v);
             perr(p, "out of memory");
-            goto fail;
+            return NULL;
         }
         if (skip_ws_nl(p))
-            goto fail;
+            return NULL;
         if (peek(p) == ',') {
             p->i++;
             continue;
         }
         if (peek(p) == ']') {
             p->i++;
-            return a;
+            return TAKE_PTR(a);
         }
         perr(p, "expected ',' or ']' in an array");
-        goto fail;
+        return NULL;
     }
-fail:
-    lbw_toml_free(a);
-    return NULL;
 }
 
 static struct lbw_toml *inline_table(struct p *p)
 {
     p->i++; /* { */
-    struct lbw_toml *t = mk(LBW_TOML_TABLE);
+    _cleanup_(toml_freep) struct lbw_toml *t = mk(LBW_TOML_TABLE);
     if (!t) {
         perr(p, "out of memory");
         return NULL;
@@ -603,33 +609,30 @@ static struct lbw_toml *inline_table(struct p *p)
     if (peek(p) == '}') {
         p->i++;
         t->flags = TF_INLINE;
-        return t;
+        return TAKE_PTR(t);
     }
     for (;;) {
         skip_ws(p);
         if (keyval(p, t))
-            goto fail;
+            return NULL;
         skip_ws(p);
         if (peek(p) == ',') {
             p->i++;
             skip_ws(p);
             if (peek(p) == '}') {
                 perr(p, "trailing comma in an inline table");
-                goto fail;
+                return NULL;
             }
             continue;
         }
         if (peek(p) == '}') {
             p->i++;
             t->flags = TF_INLINE;
-            return t;
+            return TAKE_PTR(t);
         }
         perr(p, "expected ',' or '}' in an inline table (which must be on one line)");
-        goto fail;
+        return NULL;
     }
-fail:
-    lbw_toml_free(t);
-    return NULL;
 }
 
 static void close_all(struct lbw_toml *v)
@@ -710,52 +713,43 @@ static struct lbw_toml *sub_table(struct p *p, struct lbw_toml *t, const char *k
 /* key = value, into table (dotted keys create sub-tables). */
 static int keyval(struct p *p, struct lbw_toml *table)
 {
-    char *parts[MAX_PARTS];
-    size_t lens[MAX_PARTS], np;
+    _cleanup_(keyparts_free) struct keyparts kp = {.n = 0};
     size_t kstart = p->i;
     p->cur_line = line_at(p, kstart);
-    if (key(p, parts, lens, &np))
+    if (key(p, &kp))
         return -1;
-    int rc = -1;
     struct lbw_toml *t = table;
-    for (size_t k = 0; k + 1 < np; k++) {
+    for (size_t k = 0; k + 1 < kp.n; k++) {
         int created;
-        struct lbw_toml *sub = sub_table(p, t, parts[k], lens[k], &created);
+        struct lbw_toml *sub = sub_table(p, t, kp.p[k], kp.len[k], &created);
         if (!sub)
-            goto out;
+            return -1;
         if (created) {
             sub->flags = TF_DOTTED;
         } else if (sub->type != LBW_TOML_TABLE || (sub->flags & (TF_INLINE | TF_EXPLICIT))) {
             p->i = kstart;
-            perr(p, "key '%s' is already defined and cannot be extended here", parts[k]);
-            goto out;
+            return perr(p, "key '%s' is already defined and cannot be extended here", kp.p[k]);
         }
         t = sub;
     }
-    if (lbw_toml_member(t, parts[np - 1])) {
+    const char *last = kp.p[kp.n - 1];
+    if (lbw_toml_member(t, last)) {
         p->i = kstart;
-        perr(p, "duplicate key '%s'", parts[np - 1]);
-        goto out;
+        return perr(p, "duplicate key '%s'", last);
     }
     skip_ws(p);
-    if (peek(p) != '=') {
-        perr(p, "expected '=' after a key");
-        goto out;
-    }
+    if (peek(p) != '=')
+        return perr(p, "expected '=' after a key");
     p->i++;
     skip_ws(p);
     struct lbw_toml *v = value(p);
     if (!v)
-        goto out;
-    if (tab_add(t, parts[np - 1], lens[np - 1], v)) {
+        return -1;
+    if (tab_add(t, last, kp.len[kp.n - 1], v)) {
         lbw_toml_free(v);
-        perr(p, "out of memory");
-        goto out;
+        return perr(p, "out of memory");
     }
-    rc = 0;
-out:
-    free_parts(parts, np);
-    return rc;
+    return 0;
 }
 
 /* [a.b.c] or [[a.b.c]]: returns the table to fill next. */
@@ -765,32 +759,29 @@ static struct lbw_toml *header(struct p *p, struct lbw_toml *root)
     p->cur_line = line_at(p, hstart);
     int aot = at(p, 1) == '[';
     p->i += aot ? 2 : 1;
-    char *parts[MAX_PARTS];
-    size_t lens[MAX_PARTS], np;
-    if (key(p, parts, lens, &np))
+    _cleanup_(keyparts_free) struct keyparts kp = {.n = 0};
+    if (key(p, &kp))
         return NULL;
-    struct lbw_toml *res = NULL;
     if (peek(p) != ']' || (aot && at(p, 1) != ']')) {
         perr(p, aot ? "expected ']]'" : "expected ']'");
-        goto out;
+        return NULL;
     }
     p->i += aot ? 2 : 1;
     struct lbw_toml *t = root;
-    for (size_t k = 0; k < np; k++) {
-        int last = k + 1 == np;
-        struct lbw_toml *sub = lbw_toml_member(t, parts[k]);
+    for (size_t k = 0; k < kp.n; k++) {
+        int last = k + 1 == kp.n;
+        struct lbw_toml *sub = lbw_toml_member(t, kp.p[k]);
         if (sub && sub->type == LBW_TOML_ARRAY && (sub->flags & TF_AOT) && !(last && !aot)) {
             if (last) { /* [[x]] again: a new element */
                 struct lbw_toml *el = mk(LBW_TOML_TABLE);
                 if (!el || arr_add(sub, el)) {
                     lbw_toml_free(el);
                     perr(p, "out of memory");
-                    goto out;
+                    return NULL;
                 }
                 el->flags = TF_EXPLICIT;
                 el->line = p->cur_line;
-                res = el;
-                goto out;
+                return el;
             }
             t = sub->u.arr.v[sub->u.arr.n - 1];
             continue;
@@ -798,39 +789,40 @@ static struct lbw_toml *header(struct p *p, struct lbw_toml *root)
         if (last && aot) {
             if (sub) {
                 p->i = hstart;
-                perr(p, "'%s' is already defined and is not an array of tables", parts[k]);
-                goto out;
+                perr(p, "'%s' is already defined and is not an array of tables", kp.p[k]);
+                return NULL;
             }
-            struct lbw_toml *a = mk(LBW_TOML_ARRAY), *el = mk(LBW_TOML_TABLE);
-            if (!a || !el || arr_add(a, el) || tab_add(t, parts[k], lens[k], a)) {
-                lbw_toml_free(a);
-                lbw_toml_free(el);
+            _cleanup_(toml_freep) struct lbw_toml *a = mk(LBW_TOML_ARRAY);
+            struct lbw_toml *el = mk(LBW_TOML_TABLE);
+            if (!a || !el || arr_add(a, el)) {
+                lbw_toml_free(el); /* not (yet) inside a */
                 perr(p, "out of memory");
-                goto out;
+                return NULL;
+            }
+            if (tab_add(t, kp.p[k], kp.len[k], a)) { /* el is freed with a */
+                perr(p, "out of memory");
+                return NULL;
             }
             a->flags = TF_AOT;
             el->flags = TF_EXPLICIT;
             a->line = el->line = p->cur_line;
-            res = el;
-            goto out;
+            a = NULL; /* now owned by t */
+            return el;
         }
         int created = 0;
-        if (!sub && !(sub = sub_table(p, t, parts[k], lens[k], &created)))
-            goto out;
+        if (!sub && !(sub = sub_table(p, t, kp.p[k], kp.len[k], &created)))
+            return NULL;
         if (!created && (sub->type != LBW_TOML_TABLE || (sub->flags & TF_INLINE) ||
                    (last && (sub->flags & (TF_EXPLICIT | TF_DOTTED))))) {
             p->i = hstart;
-            perr(p, "table '%s' is already defined", parts[k]);
-            goto out;
+            perr(p, "table '%s' is already defined", kp.p[k]);
+            return NULL;
         }
         t = sub;
     }
     t->flags |= TF_EXPLICIT;
     t->line = p->cur_line; /* where [t] is defined, not where it was first implied */
-    res = t;
-out:
-    free_parts(parts, np);
-    return res;
+    return t;
 }
 
 struct lbw_toml *lbw_toml_parse(const char *text, size_t n, char *err, size_t errlen)
