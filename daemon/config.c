@@ -1020,6 +1020,8 @@ int lbw_mem_string(const char *s, uint64_t *out)
         double m = 1;
         for (int i = 0; i < e - 6; i++)
             m *= 10;
+        if (!(v * 1e6 < 18446744073709551615.0))
+            return -1; /* more bytes than 64 bits hold (and no undefined conversion) */
         r = (double)(uint64_t)(v * 1e6) * m;
     } else {
         double m = 1;
