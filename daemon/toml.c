@@ -34,8 +34,10 @@ struct p {
     uint32_t lline;
 };
 
-/* The 1-based line of byte `pos`. Positions mostly move forward, so the
- * count continues from the previous answer: linear in the input. */
+/* The 1-based line of byte `pos`. Callers ask in increasing positions (a
+ * value's line is taken before its contents are read), so the count
+ * continues from the previous answer: linear in the input. Only an error
+ * goes back, once. */
 static uint32_t line_at(struct p *p, size_t pos)
 {
     if (pos < p->lpos || p->lline == 0) {
@@ -652,7 +654,9 @@ static struct lbw_toml *value(struct p *p)
     }
     struct lbw_toml *v = NULL;
     int c = peek(p);
-    size_t start = p->i;
+    /* the line before reading the value: nested values come later in the
+     * text, and line_at() only counts forward cheaply */
+    uint32_t line = line_at(p, p->i);
     if (c == '"' || c == '\'') {
         struct lbw_buf b = {0};
         if (string(p, &b, 1) == 0) {
@@ -685,7 +689,7 @@ static struct lbw_toml *value(struct p *p)
     if (!v && !p->failed)
         perr(p, "out of memory");
     if (v)
-        v->line = line_at(p, start);
+        v->line = line;
     p->depth--;
     return v;
 }
