@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "buf.h"
 #include "cleanup.h"
@@ -97,6 +98,7 @@ void lbw_toml_free(struct lbw_toml *v)
         }
         free(v->u.tab.keys);
         free(v->u.tab.vals);
+        free(v->u.tab.hidx);
     } else if (v->type == LBW_TOML_ARRAY) {
         for (size_t i = 0; i < v->u.arr.n; i++)
             lbw_toml_free(v->u.arr.v[i]);
@@ -107,14 +109,73 @@ void lbw_toml_free(struct lbw_toml *v)
     free(v);
 }
 
+#define TAB_HASH_MIN 16 /* keys from which a table keeps a hash index */
+
+static size_t key_hash(const char *k)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *k; k++) {
+        h ^= (unsigned char)*k;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+/* The index of `key` in table t, or -1. */
+static ssize_t tab_find(const struct lbw_toml *t, const char *key)
+{
+    if (t->u.tab.hidx) {
+        size_t mask = t->u.tab.hcap - 1;
+        for (size_t s = key_hash(key) & mask;; s = (s + 1) & mask) {
+            uint32_t e = t->u.tab.hidx[s];
+            if (!e)
+                return -1;
+            if (!strcmp(t->u.tab.keys[e - 1], key))
+                return (ssize_t)(e - 1);
+        }
+    }
+    for (size_t i = 0; i < t->u.tab.n; i++)
+        if (!strcmp(t->u.tab.keys[i], key))
+            return (ssize_t)i;
+    return -1;
+}
+
+static void hidx_put(struct lbw_toml *t, size_t i)
+{
+    size_t mask = t->u.tab.hcap - 1, s = key_hash(t->u.tab.keys[i]) & mask;
+    while (t->u.tab.hidx[s])
+        s = (s + 1) & mask;
+    t->u.tab.hidx[s] = (uint32_t)(i + 1);
+}
+
+/* After the key at n - 1 was added: index it, growing the index to stay at
+ * most half full. Without memory the index is dropped (lookups then scan:
+ * slower, still right). */
+static void hidx_added(struct lbw_toml *t)
+{
+    size_t n = t->u.tab.n;
+    if (n < TAB_HASH_MIN || n >= UINT32_MAX / 4)
+        return;
+    if (t->u.tab.hidx && n * 2 <= t->u.tab.hcap) {
+        hidx_put(t, n - 1);
+        return;
+    }
+    size_t cap = 64;
+    while (cap < n * 4)
+        cap *= 2;
+    free(t->u.tab.hidx);
+    t->u.tab.hidx = calloc(cap, sizeof(uint32_t));
+    t->u.tab.hcap = t->u.tab.hidx ? cap : 0;
+    for (size_t i = 0; t->u.tab.hidx && i < n; i++)
+        hidx_put(t, i);
+}
+
 struct lbw_toml *lbw_toml_member(const struct lbw_toml *t, const char *key)
 {
     if (!t || t->type != LBW_TOML_TABLE)
         return NULL;
-    for (size_t i = 0; i < t->u.tab.n; i++)
-        if (!strcmp(t->u.tab.keys[i], key))
-            return t->u.tab.vals[i];
-    return NULL;
+    ssize_t i = tab_find(t, key);
+    return i < 0 ? NULL : t->u.tab.vals[i];
 }
 
 static int tab_add(struct lbw_toml *t, const char *key, size_t klen, struct lbw_toml *v)
@@ -132,6 +193,7 @@ static int tab_add(struct lbw_toml *t, const char *key, size_t klen, struct lbw_
     kc[klen] = 0;
     t->u.tab.keys[t->u.tab.n] = kc;
     t->u.tab.vals[t->u.tab.n++] = v;
+    hidx_added(t);
     return 0;
 }
 
@@ -903,10 +965,8 @@ int lbw_toml_merge(struct lbw_toml *dst, struct lbw_toml *src)
         const char *k = src->u.tab.keys[i];
         struct lbw_toml *sv = src->u.tab.vals[i];
         src->u.tab.vals[i] = NULL;
-        size_t j;
-        for (j = 0; j < dst->u.tab.n && strcmp(dst->u.tab.keys[j], k); j++)
-            ;
-        if (j < dst->u.tab.n) {
+        ssize_t j = tab_find(dst, k);
+        if (j >= 0) {
             struct lbw_toml *dv = dst->u.tab.vals[j];
             if (dv->type == LBW_TOML_TABLE && sv->type == LBW_TOML_TABLE) {
                 rc |= lbw_toml_merge(dv, sv);

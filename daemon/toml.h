@@ -29,6 +29,8 @@ struct lbw_toml {
             char **keys;
             struct lbw_toml **vals;
             size_t n, cap;
+            uint32_t *hidx; /* private: hash index of keys (1 + index; 0 empty) */
+            size_t hcap;    /* its slots, a power of two; 0: no index */
         } tab; /* TABLE, in definition order */
         struct {
             struct lbw_toml **v;
@@ -55,7 +57,9 @@ void lbw_toml_describe(const struct lbw_toml *v, char *out, size_t cap);
 struct lbw_toml *lbw_toml_parse(const char *text, size_t n, char *err, size_t errlen);
 void lbw_toml_free(struct lbw_toml *v);
 
-/* Member `key` (one key, not dotted) of a table, or NULL. */
+/* Member `key` (one key, not dotted) of a table, or NULL. Tables of more
+ * than a few keys keep a hash index, so lookups, duplicate checks and
+ * merges stay linear in the input. */
 struct lbw_toml *lbw_toml_member(const struct lbw_toml *t, const char *key);
 /* Follows a dotted path of bare keys ("worker.logpath"), or NULL. */
 struct lbw_toml *lbw_toml_get(const struct lbw_toml *root, const char *path);

@@ -107,13 +107,37 @@ static void test_many_keys(void)
     CU_ASSERT_EQUAL(lbw_toml_get(t, "k999")->u.i, 999);
     CU_ASSERT_EQUAL(lbw_toml_get(t, "k999")->line, 1000);
     CU_ASSERT_EQUAL(lbw_toml_get(t, "a")->u.arr.n, 500);
+    for (int i = 0; i < 1000; i += 37) { /* every key is found through the index */
+        char name[16];
+        snprintf(name, sizeof(name), "k%d", i);
+        CU_ASSERT(lbw_toml_get(t, name) && lbw_toml_get(t, name)->u.i == i);
+    }
+    CU_ASSERT(lbw_toml_get(t, "k1000") == NULL);
+    /* merging a large table into itself replaces key by key, adds none */
+    struct lbw_toml *u = parse("k998 = \"x\"\nnew = 1\n");
+    CU_ASSERT_FATAL(u != NULL);
+    CU_ASSERT(lbw_toml_merge(t, u) == 0);
+    CU_ASSERT_EQUAL(t->u.tab.n, 1002);
+    CU_ASSERT(lbw_toml_get(t, "k998")->type == LBW_TOML_STRING);
+    CU_ASSERT(lbw_toml_get(t, "new") != NULL);
     lbw_toml_free(t);
+    /* a duplicate far into a large table is still found */
+    char *dup = malloc(20000);
+    CU_ASSERT_FATAL(dup != NULL);
+    k = 0;
+    for (int i = 0; i < 500; i++)
+        k += (size_t)snprintf(dup + k, 20000 - k, "k%d = %d\n", i, i);
+    snprintf(dup + k, 20000 - k, "k321 = 0\n");
+    char err[300];
+    CU_ASSERT(lbw_toml_parse(dup, strlen(dup), err, sizeof(err)) == NULL);
+    CU_ASSERT(strstr(err, "line 501") && strstr(err, "duplicate key 'k321'"));
+    free(dup);
 }
 
 static const struct lbw_test tests[] = {
     {"values and tables remember their line", test_lines},
     {"values described for messages", test_describe},
-    {"tables and arrays grow", test_many_keys},
+    {"tables and arrays grow; large tables stay indexed", test_many_keys},
     {NULL, NULL},
 };
 
