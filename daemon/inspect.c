@@ -319,7 +319,9 @@ static int frames_json(const uint8_t *buf, size_t n, int preamble, struct lbw_jw
     int rc = 0, count = 0;
     lbw_jw_key(w, "frames");
     lbw_jw_arr(w);
+    size_t first_incomplete = 0; /* bytes before the frame that does not end */
     while (off < n && rc == 0) {
+        first_incomplete = off;
         struct lbw_frame f;
         int done;
         ssize_t u = lbw_frame_dec_feed(&d, buf + off, n - off, &f, &done);
@@ -359,7 +361,8 @@ static int frames_json(const uint8_t *buf, size_t n, int preamble, struct lbw_jw
         lbw_jw_cstr(w, lbw_frame_dec_preamble(&d));
     }
     if (rc == 0 && (count == 0 || off != n)) {
-        snprintf(err, errlen, "incomplete frame: %zu of %zu bytes decoded", off, n);
+        snprintf(err, errlen, "the input ends inside frame %d: only %zu of its %zu bytes make "
+                 "whole frames (a truncated capture?)", count + 1, first_incomplete, n);
         rc = -1;
     }
     lbw_frame_dec_reset(&d);
@@ -386,7 +389,21 @@ int lbw_inspect(const uint8_t *buf, size_t n, char **out, size_t *outlen, char *
             first = first << 8 | buf[i];
         int preamble = first > 0 && first <= 256 && 8 + first <= n &&
                        lbw_addr_is_direct((const char *)buf + 8, (size_t)first);
-        rc = frames_json(buf, n, preamble, &w, err, errlen);
+        if (!preamble && first > n - 8) {
+            /* not a frame either: say what the input looked like */
+            char shown[40];
+            size_t k = 0;
+            for (size_t i = 0; i < n && i < 12; i++)
+                k += (size_t)snprintf(shown + k, sizeof(shown) - k, "%02x%s", buf[i],
+                                      i + 1 < n && i < 11 ? " " : "");
+            snprintf(err, errlen, "input is neither a pickle (first byte 0x80), a JSON body "
+                     "('{' or '[') nor Lifeblood frames: read as a frame, its first 8 bytes "
+                     "announce %llu bytes but only %zu follow (input starts with %s%s)",
+                     (unsigned long long)first, n - 8, shown, n > 12 ? " ..." : "");
+            rc = -1;
+        } else {
+            rc = frames_json(buf, n, preamble, &w, err, errlen);
+        }
     } else {
         snprintf(err, errlen, "input is neither a pickle, a JSON body nor a frame");
         rc = -1;

@@ -7,7 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "config.h"
+#include "buf.h"
+#include "config_cmd.h"
 #include "inspect.h"
 #include "log.h"
 #include "probe_cmd.h"
@@ -41,50 +42,95 @@ static void usage(FILE *f)
             "  inspect [FILE|-]     print a pickle (raw, inside a framed task/worker.done\n"
             "                       message, or inside a JSON body) as readable JSON;\n"
             "                       reads standard input without FILE or with -\n"
+            "  config check [FILE]  validate a configuration before rolling it out (exit\n"
+            "                       status 0 or 2); 'config keys' lists every key\n"
+            "\n"
+            "'lifeblood-worker COMMAND --help' describes each command.\n"
             "\n"
             "Logging: lines go to stderr as [date time,ms][component:pid][LEVEL] message;\n"
             "under systemd (JOURNAL_STREAM) with <N> syslog priority prefixes instead.\n");
 }
 
-/* Reads all of a file (or stdin for "-"/NULL), at most `max` bytes. */
+/* Reads all of a file (or stdin for "-"/NULL), at most `max` bytes.
+ * Returns the bytes (NULL with errno on failure; EFBIG when too large). */
 static uint8_t *slurp(const char *path, size_t max, size_t *len)
 {
     FILE *f = (!path || !strcmp(path, "-")) ? stdin : fopen(path, "rb");
     if (!f)
         return NULL;
-    size_t cap = 65536, n = 0;
-    uint8_t *b = malloc(cap);
-    while (b) {
-        if (n == cap) {
-            if (cap >= max) {
-                free(b);
-                b = NULL;
-                errno = EFBIG;
-                break;
-            }
-            cap *= 2;
-            uint8_t *nb = realloc(b, cap);
-            if (!nb) {
-                free(b);
-                b = NULL;
-                break;
-            }
-            b = nb;
-        }
-        size_t r = fread(b + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
+    struct lbw_buf b = {0};
+    int err = 0;
+    for (;;) {
+        if (b.len >= max) {
+            err = EFBIG;
             break;
+        }
+        if (lbw_buf_reserve(&b, 65536) < 0) {
+            err = ENOMEM;
+            break;
+        }
+        size_t r = fread(b.p + b.len, 1, b.cap - b.len, f);
+        b.len += r;
+        if (r == 0) {
+            if (ferror(f))
+                err = EIO;
+            break;
+        }
     }
     if (f != stdin)
         fclose(f);
-    *len = n;
-    return b;
+    if (err || !b.p) {
+        lbw_buf_free(&b);
+        errno = err ? err : ENOMEM;
+        return NULL;
+    }
+    *len = b.len;
+    return lbw_buf_steal(&b);
+}
+
+static void inspect_usage(FILE *f)
+{
+    fprintf(f,
+"Usage: lifeblood-worker inspect [FILE|-]\n"
+"\n"
+"Prints what FILE (standard input without FILE, or with -) holds as readable\n"
+"JSON: a raw pickle (starts with byte 0x80), a JSON command or reply body\n"
+"(starts with '{' or '['), or Lifeblood frames as sent on a connection (each\n"
+"an 8-byte big-endian size, then the frame; optionally after the connection's\n"
+"preamble). Pickles inside are decoded without running anything.\n"
+"Use './-name' or '-- -name' for a file whose name starts with '-'.\n");
+}
+
+static int unknown_option(const char *cmd, const char *opt)
+{
+    fprintf(stderr, "lifeblood-worker %s: unknown option %s; see 'lifeblood-worker %s --help'\n",
+            cmd, opt, cmd);
+    return 2;
 }
 
 static int cmd_inspect(int argc, char **argv)
 {
-    const char *path = argc > 1 ? argv[1] : NULL;
+    const char *path = NULL;
+    int opts = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (opts && (!strcmp(a, "-h") || !strcmp(a, "--help"))) {
+            inspect_usage(stdout);
+            return 0;
+        }
+        if (opts && !strcmp(a, "--")) {
+            opts = 0;
+            continue;
+        }
+        if (opts && a[0] == '-' && a[1])
+            return unknown_option("inspect", a);
+        if (path) {
+            fprintf(stderr, "lifeblood-worker inspect: one FILE at a time (got '%s' and '%s'); "
+                            "see 'lifeblood-worker inspect --help'\n", path, a);
+            return 2;
+        }
+        path = a;
+    }
     size_t n;
     uint8_t *buf = slurp(path, 1u << 30, &n);
     if (!buf) {
@@ -123,8 +169,10 @@ int main(int argc, char **argv)
         {0, 0, 0, 0},
     };
     int c;
-    /* "+": stop at the first non-option, the sub-command. */
-    while ((c = getopt_long(argc, argv, "+hV", lopts, NULL)) != -1) {
+    opterr = 0; /* our own one-line messages */
+    /* "+": stop at the first non-option, the sub-command; ":": report a
+     * missing value apart from an unknown option. */
+    while ((c = getopt_long(argc, argv, "+:hV", lopts, NULL)) != -1) {
         switch (c) {
         case 'l': {
             enum lbw_log_level lv;
@@ -148,17 +196,37 @@ int main(int argc, char **argv)
         case 'V':
             printf("lifeblood-worker %s\n", LBW_VERSION);
             return 0;
+        case ':':
+            fprintf(stderr, "lifeblood-worker: %s needs a value; see 'lifeblood-worker --help'\n",
+                    argv[optind - 1]);
+            return 2;
         default:
-            usage(stderr);
+            fprintf(stderr, "lifeblood-worker: unknown option %s; see 'lifeblood-worker "
+                            "--help'\n", optopt ? (char[]){'-', (char)optopt, 0}
+                                                 : argv[optind - 1]);
             return 2;
         }
     }
     const char *cmd = optind < argc ? argv[optind] : NULL;
     if (!cmd) {
-        usage(stderr);
+        fprintf(stderr, "lifeblood-worker: no command given (worker, probe, inspect, config, "
+                        "reactor-info); see 'lifeblood-worker --help'\n");
         return 2;
     }
     if (!strcmp(cmd, "reactor-info")) {
+        for (int i = optind + 1; i < argc; i++) {
+            if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+                printf("Usage: lifeblood-worker [--reactor uring|epoll] reactor-info\n"
+                       "Sets up the event loop, prints the backend chosen (io_uring or\n"
+                       "epoll) and logs why it was chosen.\n");
+                return 0;
+            }
+            if (argv[i][0] == '-')
+                return unknown_option("reactor-info", argv[i]);
+            fprintf(stderr, "lifeblood-worker reactor-info: unexpected argument '%s'; see "
+                            "'lifeblood-worker reactor-info --help'\n", argv[i]);
+            return 2;
+        }
         lbw_reactor *r;
         char err[512];
         int rc = lbw_reactor_new(&r, &ropts, err, sizeof(err));
@@ -174,6 +242,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "inspect"))
         return cmd_inspect(argc - optind, argv + optind);
+    if (!strcmp(cmd, "config"))
+        return lbw_cmd_config(argc - optind, argv + optind);
     if (!strcmp(cmd, "probe"))
         return lbw_cmd_probe(argc - optind, argv + optind);
     if (!strcmp(cmd, "worker"))
@@ -188,6 +258,7 @@ int main(int argc, char **argv)
                         "with the upstream 'lifeblood' command\n", cmd);
         return 2;
     }
-    fprintf(stderr, "lifeblood-worker: unknown command '%s' (see --help)\n", cmd);
+    fprintf(stderr, "lifeblood-worker: unknown command '%s'; see 'lifeblood-worker --help'\n",
+            cmd);
     return 2;
 }

@@ -2,6 +2,7 @@
 #include "probe_cmd.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,7 +231,8 @@ int lbw_cmd_probe(int argc, char **argv)
                                        {0, 0, 0, 0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+    opterr = 0; /* our own one-line messages */
+    while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
         case 'r': o.root = optarg; break;
@@ -245,15 +247,44 @@ int lbw_cmd_probe(int argc, char **argv)
                    "  --nvml-library PATH  NVML library to load (default libnvidia-ml.so.1;\n"
                    "                       \"\" disables NVML)\n");
             return 0;
+        case ':':
+            fprintf(stderr, "lifeblood-worker probe: %s needs a value; see 'lifeblood-worker "
+                            "probe --help'\n", argv[optind - 1]);
+            return 2;
         default:
+            fprintf(stderr, "lifeblood-worker probe: unknown option %s; see 'lifeblood-worker "
+                            "probe --help'\n", optopt ? (char[]){'-', (char)optopt, 0}
+                                                     : argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "lifeblood-worker probe: unexpected argument '%s'; see "
+                        "'lifeblood-worker probe --help'\n", argv[optind]);
+        return 2;
+    }
+    /* the configuration the worker would use, checked as it would be */
+    struct lbw_toml *cfg = NULL;
+    char dir[PATH_MAX], why[512];
+    if (lbw_config_dir("worker", dir, sizeof(dir)) == 0 && lbw_config_home_ok(why, sizeof(why)) == 0) {
+        struct lbw_cfg_diag d = {0};
+        cfg = lbw_config_load_checked(dir, lbw_cfg_worker_schema(), &d);
+        lbw_cfg_diag_log(&d);
+        int errors = d.errors;
+        lbw_cfg_diag_free(&d);
+        if (errors) {
+            fprintf(stderr, "lifeblood-worker probe: the configuration in %s has errors (above); "
+                            "see 'lifeblood-worker config check'\n", dir);
+            lbw_toml_free(cfg);
             return 2;
         }
     }
     struct lbw_host *h = malloc(sizeof(*h));
-    if (!h)
+    if (!h) {
+        lbw_toml_free(cfg);
         return 1;
+    }
     lbw_probe_host(&o, h);
-    struct lbw_toml *cfg = lbw_config_load("worker");
     struct lbw_advertised a;
     lbw_advertise(h, cfg, &a);
     lbw_toml_free(cfg);

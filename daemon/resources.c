@@ -26,41 +26,39 @@ static struct lbw_num from_u64(uint64_t v)
     return n;
 }
 
-/* A count override: int or float as given. */
-static int count_override(const struct lbw_toml *v, const char *key, struct lbw_num *out)
+/* A count override (resources.cpu_count, gpu_count): int or float as
+ * given. A value of the wrong type can only reach here in a table that was
+ * not checked: the detected value is used, with a warning. */
+static int count_override(const struct lbw_toml *cfg, enum lbw_cfg_key k, struct lbw_num *out)
 {
-    if (!v)
-        return 0;
-    if (v->type == LBW_TOML_INT && v->u.i >= 0) {
+    const struct lbw_toml *v = lbw_cfg_value(cfg, k);
+    if (v && v->type == LBW_TOML_INT) {
         *out = (struct lbw_num){.i = v->u.i};
         return 1;
     }
-    if (v->type == LBW_TOML_FLOAT && v->u.f >= 0 && isfinite(v->u.f)) {
+    if (v && v->type == LBW_TOML_FLOAT) {
         *out = (struct lbw_num){.is_float = 1, .f = v->u.f};
         return 1;
     }
-    LBW_WARN("config", "resources.%s must be a non-negative number; using the detected value",
-             key);
+    if (lbw_cfg_is_set(cfg, k))
+        LBW_WARN("config", "resources.%s must be a non-negative number; using the detected "
+                           "value", lbw_cfg_keydef(k)->name);
     return 0;
 }
 
 /* A memory override: bytes (int) or a memory string. */
-static int mem_override(const struct lbw_toml *v, const char *key, struct lbw_num *out)
+static int mem_override(const struct lbw_toml *cfg, enum lbw_cfg_key k, struct lbw_num *out)
 {
-    if (!v)
-        return 0;
-    if (v->type == LBW_TOML_INT && v->u.i >= 0) {
-        *out = (struct lbw_num){.i = v->u.i};
-        return 1;
-    }
     uint64_t b;
-    if (v->type == LBW_TOML_STRING && lbw_mem_string(v->u.str.s, &b) == 0) {
+    if (lbw_cfg_memory(cfg, k, &b)) {
         *out = from_u64(b);
         return 1;
     }
     /* Upstream would send None here, which its scheduler cannot store. */
-    LBW_WARN("config", "resources.%s is not bytes or a memory string like \"16G\" (decimal "
-                       "units B K M G T P, upper case); using the detected value", key);
+    if (lbw_cfg_is_set(cfg, k))
+        LBW_WARN("config", "resources.%s is not bytes or a memory string like \"16G\" "
+                           "(decimal units B K M G T P, upper case); using the detected value",
+                 lbw_cfg_keydef(k)->name);
     return 0;
 }
 
@@ -70,8 +68,7 @@ void lbw_advertise(const struct lbw_host *h, const struct lbw_toml *cfg,
     memset(a, 0, sizeof(*a));
     struct lbw_resources *r = &a->res;
     r->hwid = h->hwid;
-    const struct lbw_toml *res = cfg ? lbw_toml_member(cfg, "resources") : NULL;
-    if (count_override(lbw_toml_member(res, "cpu_count"), "cpu_count", &r->cpu_count)) {
+    if (count_override(cfg, LBW_CFG_CPU_COUNT, &r->cpu_count)) {
         snprintf(a->cpu_src, sizeof(a->cpu_src), "config resources.cpu_count");
     } else {
         r->cpu_count = from_double(h->cpu_count);
@@ -79,7 +76,7 @@ void lbw_advertise(const struct lbw_host *h, const struct lbw_toml *cfg,
                  h->cpu_quota > 0 && h->cpu_quota < h->usable_count ? "cgroup CPU quota"
                                                                      : "usable CPUs");
     }
-    if (mem_override(lbw_toml_member(res, "cpu_mem"), "cpu_mem", &r->cpu_mem)) {
+    if (mem_override(cfg, LBW_CFG_CPU_MEM, &r->cpu_mem)) {
         snprintf(a->mem_src, sizeof(a->mem_src), "config resources.cpu_mem");
     } else {
         r->cpu_mem = from_u64(h->mem_bytes);
@@ -87,13 +84,13 @@ void lbw_advertise(const struct lbw_host *h, const struct lbw_toml *cfg,
                  h->mem_limit && h->mem_limit < h->mem_total ? "cgroup memory limit"
                                                              : "MemTotal");
     }
-    if (count_override(lbw_toml_member(res, "gpu_count"), "gpu_count", &r->gpu_count)) {
+    if (count_override(cfg, LBW_CFG_GPU_COUNT, &r->gpu_count)) {
         snprintf(a->gpu_src, sizeof(a->gpu_src), "config resources.gpu_count");
     } else {
         r->gpu_count = (struct lbw_num){.i = h->ngpus};
         snprintf(a->gpu_src, sizeof(a->gpu_src), "detected GPUs");
     }
-    if (mem_override(lbw_toml_member(res, "gpu_mem"), "gpu_mem", &r->gpu_mem)) {
+    if (mem_override(cfg, LBW_CFG_GPU_MEM, &r->gpu_mem)) {
         snprintf(a->gmem_src, sizeof(a->gmem_src), "config resources.gpu_mem");
     } else {
         r->gpu_mem = from_u64(h->gpu_mem_bytes);

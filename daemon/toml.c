@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
+#include "buf.h"
+#include "cleanup.h"
 #include "utf8.h"
 
 #define TOML_MAX_INPUT (16u << 20)
@@ -27,7 +30,26 @@ struct p {
     size_t errlen;
     int failed;
     int depth;
+    uint32_t cur_line; /* line of the key or header being read */
+    size_t lpos;   /* line_at()'s cache: the line of byte lpos */
+    uint32_t lline;
 };
+
+/* The 1-based line of byte `pos`. Callers ask in increasing positions (a
+ * value's line is taken before its contents are read), so the count
+ * continues from the previous answer: linear in the input. Only an error
+ * goes back, once. */
+static uint32_t line_at(struct p *p, size_t pos)
+{
+    if (pos < p->lpos || p->lline == 0) {
+        p->lpos = 0;
+        p->lline = 1;
+    }
+    for (; p->lpos < pos && p->lpos < p->n; p->lpos++)
+        if (p->s[p->lpos] == '\n' && p->lline < UINT32_MAX)
+            p->lline++;
+    return p->lline;
+}
 
 static int perr(struct p *p, const char *fmt, ...)
 {
@@ -76,6 +98,7 @@ void lbw_toml_free(struct lbw_toml *v)
         }
         free(v->u.tab.keys);
         free(v->u.tab.vals);
+        free(v->u.tab.hidx);
     } else if (v->type == LBW_TOML_ARRAY) {
         for (size_t i = 0; i < v->u.arr.n; i++)
             lbw_toml_free(v->u.arr.v[i]);
@@ -86,30 +109,83 @@ void lbw_toml_free(struct lbw_toml *v)
     free(v);
 }
 
+#define TAB_HASH_MIN 16 /* keys from which a table keeps a hash index */
+
+static size_t key_hash(const char *k)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *k; k++) {
+        h ^= (unsigned char)*k;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+/* The index of `key` in table t, or -1. */
+static ssize_t tab_find(const struct lbw_toml *t, const char *key)
+{
+    if (t->u.tab.hidx) {
+        size_t mask = t->u.tab.hcap - 1;
+        for (size_t s = key_hash(key) & mask;; s = (s + 1) & mask) {
+            uint32_t e = t->u.tab.hidx[s];
+            if (!e)
+                return -1;
+            if (!strcmp(t->u.tab.keys[e - 1], key))
+                return (ssize_t)(e - 1);
+        }
+    }
+    for (size_t i = 0; i < t->u.tab.n; i++)
+        if (!strcmp(t->u.tab.keys[i], key))
+            return (ssize_t)i;
+    return -1;
+}
+
+static void hidx_put(struct lbw_toml *t, size_t i)
+{
+    size_t mask = t->u.tab.hcap - 1, s = key_hash(t->u.tab.keys[i]) & mask;
+    while (t->u.tab.hidx[s])
+        s = (s + 1) & mask;
+    t->u.tab.hidx[s] = (uint32_t)(i + 1);
+}
+
+/* After the key at n - 1 was added: index it, growing the index to stay at
+ * most half full. Without memory the index is dropped (lookups then scan:
+ * slower, still right). */
+static void hidx_added(struct lbw_toml *t)
+{
+    size_t n = t->u.tab.n;
+    if (n < TAB_HASH_MIN || n >= UINT32_MAX / 4)
+        return;
+    if (t->u.tab.hidx && n * 2 <= t->u.tab.hcap) {
+        hidx_put(t, n - 1);
+        return;
+    }
+    size_t cap = 64;
+    while (cap < n * 4)
+        cap *= 2;
+    free(t->u.tab.hidx);
+    t->u.tab.hidx = calloc(cap, sizeof(uint32_t));
+    t->u.tab.hcap = t->u.tab.hidx ? cap : 0;
+    for (size_t i = 0; t->u.tab.hidx && i < n; i++)
+        hidx_put(t, i);
+}
+
 struct lbw_toml *lbw_toml_member(const struct lbw_toml *t, const char *key)
 {
     if (!t || t->type != LBW_TOML_TABLE)
         return NULL;
-    for (size_t i = 0; i < t->u.tab.n; i++)
-        if (!strcmp(t->u.tab.keys[i], key))
-            return t->u.tab.vals[i];
-    return NULL;
+    ssize_t i = tab_find(t, key);
+    return i < 0 ? NULL : t->u.tab.vals[i];
 }
 
 static int tab_add(struct lbw_toml *t, const char *key, size_t klen, struct lbw_toml *v)
 {
-    if (t->u.tab.n == t->u.tab.cap) {
-        size_t cap = t->u.tab.cap ? t->u.tab.cap * 2 : 8;
-        char **k = realloc(t->u.tab.keys, cap * sizeof(*k));
-        if (!k)
-            return -1;
-        t->u.tab.keys = k;
-        struct lbw_toml **vv = realloc(t->u.tab.vals, cap * sizeof(*vv));
-        if (!vv)
-            return -1;
-        t->u.tab.vals = vv;
-        t->u.tab.cap = cap;
-    }
+    /* keys and vals share one capacity: grow both, record the smaller */
+    size_t kcap = t->u.tab.cap, vcap = t->u.tab.cap;
+    if (lbw_grow(&t->u.tab.keys, &kcap, t->u.tab.n + 1, sizeof(char *)) < 0 ||
+        lbw_grow(&t->u.tab.vals, &vcap, t->u.tab.n + 1, sizeof(struct lbw_toml *)) < 0)
+        return -1;
+    t->u.tab.cap = kcap < vcap ? kcap : vcap;
     char *kc = malloc(klen + 1);
     if (!kc)
         return -1;
@@ -117,19 +193,14 @@ static int tab_add(struct lbw_toml *t, const char *key, size_t klen, struct lbw_
     kc[klen] = 0;
     t->u.tab.keys[t->u.tab.n] = kc;
     t->u.tab.vals[t->u.tab.n++] = v;
+    hidx_added(t);
     return 0;
 }
 
 static int arr_add(struct lbw_toml *a, struct lbw_toml *v)
 {
-    if (a->u.arr.n == a->u.arr.cap) {
-        size_t cap = a->u.arr.cap ? a->u.arr.cap * 2 : 8;
-        struct lbw_toml **vv = realloc(a->u.arr.v, cap * sizeof(*vv));
-        if (!vv)
-            return -1;
-        a->u.arr.v = vv;
-        a->u.arr.cap = cap;
-    }
+    if (lbw_grow(&a->u.arr.v, &a->u.arr.cap, a->u.arr.n + 1, sizeof(struct lbw_toml *)) < 0)
+        return -1;
     a->u.arr.v[a->u.arr.n++] = v;
     return 0;
 }
@@ -192,28 +263,10 @@ static int end_of_line(struct p *p)
     return perr(p, "expected the end of the line");
 }
 
-/* A growable byte buffer for string values. */
-struct buf {
-    char *b;
-    size_t n, cap;
-};
-
-static int bput(struct buf *b, const char *s, size_t n)
+/* Appends to a string value's buffer, keeping it NUL-terminated. */
+static int bput(struct lbw_buf *b, const char *s, size_t n)
 {
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 64;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *nb = realloc(b->b, cap);
-        if (!nb)
-            return -1;
-        b->b = nb;
-        b->cap = cap;
-    }
-    memcpy(b->b + b->n, s, n);
-    b->n += n;
-    b->b[b->n] = 0;
-    return 0;
+    return lbw_buf_append(b, s, n) < 0 || lbw_buf_terminate(b) < 0 ? -1 : 0;
 }
 
 static int hexval(int c)
@@ -228,7 +281,7 @@ static int hexval(int c)
 }
 
 /* Copies one UTF-8 character (validated) from the input. */
-static int copy_char(struct p *p, struct buf *b)
+static int copy_char(struct p *p, struct lbw_buf *b)
 {
     unsigned char c = (unsigned char)p->s[p->i];
     if ((c < 0x20 && c != '\t') || c == 0x7f)
@@ -243,7 +296,7 @@ static int copy_char(struct p *p, struct buf *b)
     return 0;
 }
 
-static int escape(struct p *p, struct buf *b)
+static int escape(struct p *p, struct lbw_buf *b)
 {
     p->i++; /* backslash */
     int c = peek(p);
@@ -283,11 +336,11 @@ static int escape(struct p *p, struct buf *b)
 }
 
 /* Any of the four string forms; the opening quote is at p->i. */
-static int string(struct p *p, struct buf *b, int allow_multi)
+static int string(struct p *p, struct lbw_buf *b, int allow_multi)
 {
     char q = p->s[p->i];
     int multi = allow_multi && at(p, 1) == q && at(p, 2) == q;
-    b->n = 0;
+    b->len = 0;
     if (bput(b, "", 0))
         return perr(p, "out of memory");
     if (!multi) {
@@ -369,7 +422,7 @@ static int is_bare(int c)
 }
 
 /* One key part (bare or quoted) into b. */
-static int key_part(struct p *p, struct buf *b)
+static int key_part(struct p *p, struct lbw_buf *b)
 {
     int c = peek(p);
     if (c == '"' || c == '\'') {
@@ -382,51 +435,59 @@ static int key_part(struct p *p, struct buf *b)
         p->i++;
     if (p->i == st)
         return perr(p, "expected a key");
-    b->n = 0;
+    b->len = 0;
     return bput(b, p->s + st, p->i - st) ? perr(p, "out of memory") : 0;
 }
 
 /* A dotted key: parts[0..*np) as malloc'd strings. */
 #define MAX_PARTS 32
-static int key(struct p *p, char **parts, size_t *lens, size_t *np)
+/* The parts of a dotted key, freed when the holder goes out of scope. */
+struct keyparts {
+    char *p[MAX_PARTS];
+    size_t len[MAX_PARTS];
+    size_t n;
+};
+
+static void keyparts_free(struct keyparts *k)
 {
-    *np = 0;
-    struct buf b = {0};
+    for (size_t i = 0; i < k->n; i++)
+        free(k->p[i]);
+    k->n = 0;
+}
+
+static void toml_freep(struct lbw_toml **v)
+{
+    lbw_toml_free(*v);
+}
+
+static int key(struct p *p, struct keyparts *kp)
+{
+    struct lbw_buf b = {0};
+    int rc = 0;
     for (;;) {
         skip_ws(p);
-        if (*np == MAX_PARTS) {
-            perr(p, "key has more than %d parts", MAX_PARTS);
-            goto fail;
+        if (kp->n == MAX_PARTS) {
+            rc = perr(p, "key has more than %d parts", MAX_PARTS);
+            break;
         }
-        if (key_part(p, &b))
-            goto fail;
-        parts[*np] = malloc(b.n + 1);
-        if (!parts[*np]) {
-            perr(p, "out of memory");
-            goto fail;
+        rc = key_part(p, &b);
+        if (rc)
+            break;
+        char *part = malloc(b.len + 1);
+        if (!part) {
+            rc = perr(p, "out of memory");
+            break;
         }
-        memcpy(parts[*np], b.b, b.n + 1);
-        lens[*np] = b.n;
-        (*np)++;
+        memcpy(part, b.p, b.len + 1);
+        kp->len[kp->n] = b.len;
+        kp->p[kp->n++] = part;
         skip_ws(p);
         if (peek(p) != '.')
             break;
         p->i++;
     }
-    free(b.b);
-    return 0;
-fail:
-    free(b.b);
-    for (size_t k = 0; k < *np; k++)
-        free(parts[k]);
-    *np = 0;
-    return -1;
-}
-
-static void free_parts(char **parts, size_t np)
-{
-    for (size_t i = 0; i < np; i++)
-        free(parts[i]);
+    lbw_buf_free(&b);
+    return rc ? -1 : 0;
 }
 
 /* ---- numbers ---------------------------------------------------------------- */
@@ -564,7 +625,7 @@ static int keyval(struct p *p, struct lbw_toml *table);
 static struct lbw_toml *array(struct p *p)
 {
     p->i++; /* [ */
-    struct lbw_toml *a = mk(LBW_TOML_ARRAY);
+    _cleanup_(toml_freep) struct lbw_toml *a = mk(LBW_TOML_ARRAY);
     if (!a) {
         perr(p, "out of memory");
         return NULL;
@@ -572,41 +633,38 @@ static struct lbw_toml *array(struct p *p)
     a->flags = TF_INLINE;
     for (;;) {
         if (skip_ws_nl(p))
-            goto fail;
+            return NULL;
         if (peek(p) == ']') {
             p->i++;
-            return a;
+            return TAKE_PTR(a);
         }
         struct lbw_toml *v = value(p);
         if (!v)
-            goto fail;
+            return NULL;
         if (arr_add(a, v)) {
             lbw_toml_free(v);
             perr(p, "out of memory");
-            goto fail;
+            return NULL;
         }
         if (skip_ws_nl(p))
-            goto fail;
+            return NULL;
         if (peek(p) == ',') {
             p->i++;
             continue;
         }
         if (peek(p) == ']') {
             p->i++;
-            return a;
+            return TAKE_PTR(a);
         }
         perr(p, "expected ',' or ']' in an array");
-        goto fail;
+        return NULL;
     }
-fail:
-    lbw_toml_free(a);
-    return NULL;
 }
 
 static struct lbw_toml *inline_table(struct p *p)
 {
     p->i++; /* { */
-    struct lbw_toml *t = mk(LBW_TOML_TABLE);
+    _cleanup_(toml_freep) struct lbw_toml *t = mk(LBW_TOML_TABLE);
     if (!t) {
         perr(p, "out of memory");
         return NULL;
@@ -615,33 +673,30 @@ static struct lbw_toml *inline_table(struct p *p)
     if (peek(p) == '}') {
         p->i++;
         t->flags = TF_INLINE;
-        return t;
+        return TAKE_PTR(t);
     }
     for (;;) {
         skip_ws(p);
         if (keyval(p, t))
-            goto fail;
+            return NULL;
         skip_ws(p);
         if (peek(p) == ',') {
             p->i++;
             skip_ws(p);
             if (peek(p) == '}') {
                 perr(p, "trailing comma in an inline table");
-                goto fail;
+                return NULL;
             }
             continue;
         }
         if (peek(p) == '}') {
             p->i++;
             t->flags = TF_INLINE;
-            return t;
+            return TAKE_PTR(t);
         }
         perr(p, "expected ',' or '}' in an inline table (which must be on one line)");
-        goto fail;
+        return NULL;
     }
-fail:
-    lbw_toml_free(t);
-    return NULL;
 }
 
 static void close_all(struct lbw_toml *v)
@@ -661,17 +716,19 @@ static struct lbw_toml *value(struct p *p)
     }
     struct lbw_toml *v = NULL;
     int c = peek(p);
+    /* the line before reading the value: nested values come later in the
+     * text, and line_at() only counts forward cheaply */
+    uint32_t line = line_at(p, p->i);
     if (c == '"' || c == '\'') {
-        struct buf b = {0};
+        struct lbw_buf b = {0};
         if (string(p, &b, 1) == 0) {
             v = mk(LBW_TOML_STRING);
             if (v) {
-                v->u.str.s = b.b;
-                v->u.str.len = b.n;
-                b.b = NULL;
+                v->u.str.len = b.len;
+                v->u.str.s = (char *)lbw_buf_steal(&b);
             }
         }
-        free(b.b);
+        lbw_buf_free(&b);
     } else if (c == '[') {
         v = array(p);
     } else if (c == '{') {
@@ -693,6 +750,8 @@ static struct lbw_toml *value(struct p *p)
     }
     if (!v && !p->failed)
         perr(p, "out of memory");
+    if (v)
+        v->line = line;
     p->depth--;
     return v;
 }
@@ -712,6 +771,7 @@ static struct lbw_toml *sub_table(struct p *p, struct lbw_toml *t, const char *k
         perr(p, "out of memory");
         return NULL;
     }
+    sub->line = p->cur_line;
     *created = 1;
     return sub;
 }
@@ -719,84 +779,75 @@ static struct lbw_toml *sub_table(struct p *p, struct lbw_toml *t, const char *k
 /* key = value, into table (dotted keys create sub-tables). */
 static int keyval(struct p *p, struct lbw_toml *table)
 {
-    char *parts[MAX_PARTS];
-    size_t lens[MAX_PARTS], np;
+    _cleanup_(keyparts_free) struct keyparts kp = {.n = 0};
     size_t kstart = p->i;
-    if (key(p, parts, lens, &np))
+    p->cur_line = line_at(p, kstart);
+    if (key(p, &kp))
         return -1;
-    int rc = -1;
     struct lbw_toml *t = table;
-    for (size_t k = 0; k + 1 < np; k++) {
+    for (size_t k = 0; k + 1 < kp.n; k++) {
         int created;
-        struct lbw_toml *sub = sub_table(p, t, parts[k], lens[k], &created);
+        struct lbw_toml *sub = sub_table(p, t, kp.p[k], kp.len[k], &created);
         if (!sub)
-            goto out;
+            return -1;
         if (created) {
             sub->flags = TF_DOTTED;
         } else if (sub->type != LBW_TOML_TABLE || (sub->flags & (TF_INLINE | TF_EXPLICIT))) {
             p->i = kstart;
-            perr(p, "key '%s' is already defined and cannot be extended here", parts[k]);
-            goto out;
+            return perr(p, "key '%s' is already defined and cannot be extended here", kp.p[k]);
         }
         t = sub;
     }
-    if (lbw_toml_member(t, parts[np - 1])) {
+    const char *last = kp.p[kp.n - 1];
+    if (lbw_toml_member(t, last)) {
         p->i = kstart;
-        perr(p, "duplicate key '%s'", parts[np - 1]);
-        goto out;
+        return perr(p, "duplicate key '%s'", last);
     }
     skip_ws(p);
-    if (peek(p) != '=') {
-        perr(p, "expected '=' after a key");
-        goto out;
-    }
+    if (peek(p) != '=')
+        return perr(p, "expected '=' after a key");
     p->i++;
     skip_ws(p);
     struct lbw_toml *v = value(p);
     if (!v)
-        goto out;
-    if (tab_add(t, parts[np - 1], lens[np - 1], v)) {
+        return -1;
+    if (tab_add(t, last, kp.len[kp.n - 1], v)) {
         lbw_toml_free(v);
-        perr(p, "out of memory");
-        goto out;
+        return perr(p, "out of memory");
     }
-    rc = 0;
-out:
-    free_parts(parts, np);
-    return rc;
+    return 0;
 }
 
 /* [a.b.c] or [[a.b.c]]: returns the table to fill next. */
 static struct lbw_toml *header(struct p *p, struct lbw_toml *root)
 {
     size_t hstart = p->i;
+    p->cur_line = line_at(p, hstart);
     int aot = at(p, 1) == '[';
     p->i += aot ? 2 : 1;
-    char *parts[MAX_PARTS];
-    size_t lens[MAX_PARTS], np;
-    if (key(p, parts, lens, &np))
+    _cleanup_(keyparts_free) struct keyparts kp = {.n = 0};
+    if (key(p, &kp))
         return NULL;
-    struct lbw_toml *res = NULL;
     if (peek(p) != ']' || (aot && at(p, 1) != ']')) {
         perr(p, aot ? "expected ']]'" : "expected ']'");
-        goto out;
+        return NULL;
     }
     p->i += aot ? 2 : 1;
     struct lbw_toml *t = root;
-    for (size_t k = 0; k < np; k++) {
-        int last = k + 1 == np;
-        struct lbw_toml *sub = lbw_toml_member(t, parts[k]);
+    for (size_t k = 0; k < kp.n; k++) {
+        int last = k + 1 == kp.n;
+        struct lbw_toml *sub = lbw_toml_member(t, kp.p[k]);
         if (sub && sub->type == LBW_TOML_ARRAY && (sub->flags & TF_AOT) && !(last && !aot)) {
             if (last) { /* [[x]] again: a new element */
                 struct lbw_toml *el = mk(LBW_TOML_TABLE);
                 if (!el || arr_add(sub, el)) {
                     lbw_toml_free(el);
                     perr(p, "out of memory");
-                    goto out;
+                    return NULL;
                 }
                 el->flags = TF_EXPLICIT;
-                res = el;
-                goto out;
+                el->line = p->cur_line;
+                return el;
             }
             t = sub->u.arr.v[sub->u.arr.n - 1];
             continue;
@@ -804,37 +855,40 @@ static struct lbw_toml *header(struct p *p, struct lbw_toml *root)
         if (last && aot) {
             if (sub) {
                 p->i = hstart;
-                perr(p, "'%s' is already defined and is not an array of tables", parts[k]);
-                goto out;
+                perr(p, "'%s' is already defined and is not an array of tables", kp.p[k]);
+                return NULL;
             }
-            struct lbw_toml *a = mk(LBW_TOML_ARRAY), *el = mk(LBW_TOML_TABLE);
-            if (!a || !el || arr_add(a, el) || tab_add(t, parts[k], lens[k], a)) {
-                lbw_toml_free(a);
-                lbw_toml_free(el);
+            _cleanup_(toml_freep) struct lbw_toml *a = mk(LBW_TOML_ARRAY);
+            struct lbw_toml *el = mk(LBW_TOML_TABLE);
+            if (!a || !el || arr_add(a, el)) {
+                lbw_toml_free(el); /* not (yet) inside a */
                 perr(p, "out of memory");
-                goto out;
+                return NULL;
+            }
+            if (tab_add(t, kp.p[k], kp.len[k], a)) { /* el is freed with a */
+                perr(p, "out of memory");
+                return NULL;
             }
             a->flags = TF_AOT;
             el->flags = TF_EXPLICIT;
-            res = el;
-            goto out;
+            a->line = el->line = p->cur_line;
+            a = NULL; /* now owned by t */
+            return el;
         }
         int created = 0;
-        if (!sub && !(sub = sub_table(p, t, parts[k], lens[k], &created)))
-            goto out;
+        if (!sub && !(sub = sub_table(p, t, kp.p[k], kp.len[k], &created)))
+            return NULL;
         if (!created && (sub->type != LBW_TOML_TABLE || (sub->flags & TF_INLINE) ||
                    (last && (sub->flags & (TF_EXPLICIT | TF_DOTTED))))) {
             p->i = hstart;
-            perr(p, "table '%s' is already defined", parts[k]);
-            goto out;
+            perr(p, "table '%s' is already defined", kp.p[k]);
+            return NULL;
         }
         t = sub;
     }
     t->flags |= TF_EXPLICIT;
-    res = t;
-out:
-    free_parts(parts, np);
-    return res;
+    t->line = p->cur_line; /* where [t] is defined, not where it was first implied */
+    return t;
 }
 
 struct lbw_toml *lbw_toml_parse(const char *text, size_t n, char *err, size_t errlen)
@@ -911,10 +965,8 @@ int lbw_toml_merge(struct lbw_toml *dst, struct lbw_toml *src)
         const char *k = src->u.tab.keys[i];
         struct lbw_toml *sv = src->u.tab.vals[i];
         src->u.tab.vals[i] = NULL;
-        size_t j;
-        for (j = 0; j < dst->u.tab.n && strcmp(dst->u.tab.keys[j], k); j++)
-            ;
-        if (j < dst->u.tab.n) {
+        ssize_t j = tab_find(dst, k);
+        if (j >= 0) {
             struct lbw_toml *dv = dst->u.tab.vals[j];
             if (dv->type == LBW_TOML_TABLE && sv->type == LBW_TOML_TABLE) {
                 rc |= lbw_toml_merge(dv, sv);
@@ -971,5 +1023,44 @@ int lbw_toml_set(struct lbw_toml *root, const char *path, struct lbw_toml *v)
             t = t->u.tab.vals[j];
         }
         path = dot + 1;
+    }
+}
+
+const char *lbw_toml_type_name(enum lbw_toml_type t)
+{
+    switch (t) {
+    case LBW_TOML_TABLE: return "a table";
+    case LBW_TOML_ARRAY: return "an array";
+    case LBW_TOML_STRING: return "a string";
+    case LBW_TOML_INT: return "an integer";
+    case LBW_TOML_FLOAT: return "a float";
+    case LBW_TOML_BOOL: return "a boolean";
+    }
+    return "a value";
+}
+
+void lbw_toml_describe(const struct lbw_toml *v, char *out, size_t cap)
+{
+    switch (v->type) {
+    case LBW_TOML_STRING: {
+        /* at most 40 bytes of it, control characters as '?' */
+        char s[48];
+        size_t k = 0;
+        for (size_t i = 0; i < v->u.str.len && k < 40; i++) {
+            unsigned char c = (unsigned char)v->u.str.s[i];
+            s[k++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+        }
+        s[k] = 0;
+        snprintf(out, cap, "the string \"%s\"%s", s, v->u.str.len > 40 ? "..." : "");
+        break;
+    }
+    case LBW_TOML_INT: snprintf(out, cap, "the integer %lld", (long long)v->u.i); break;
+    case LBW_TOML_FLOAT: snprintf(out, cap, "the float %g", v->u.f); break;
+    case LBW_TOML_BOOL: snprintf(out, cap, "the boolean %s", v->u.b ? "true" : "false"); break;
+    case LBW_TOML_ARRAY:
+        snprintf(out, cap, "an array of %zu value%s", v->u.arr.n, v->u.arr.n == 1 ? "" : "s");
+        break;
+    case LBW_TOML_TABLE: snprintf(out, cap, "a table"); break;
+    default: snprintf(out, cap, "a value"); break;
     }
 }

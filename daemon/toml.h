@@ -23,11 +23,14 @@ enum lbw_toml_type {
 struct lbw_toml {
     enum lbw_toml_type type;
     uint8_t flags; /* private: how a table was defined */
+    uint32_t line; /* 1-based line where it was defined (0: not from a file) */
     union {
         struct {
             char **keys;
             struct lbw_toml **vals;
             size_t n, cap;
+            uint32_t *hidx; /* private: hash index of keys (1 + index; 0 empty) */
+            size_t hcap;    /* its slots, a power of two; 0: no index */
         } tab; /* TABLE, in definition order */
         struct {
             struct lbw_toml **v;
@@ -43,12 +46,20 @@ struct lbw_toml {
     } u;
 };
 
+/* "a boolean", "an integer", "a string", ... */
+const char *lbw_toml_type_name(enum lbw_toml_type t);
+/* A short description of a value for messages: `the string "false"`,
+ * `the integer 5`, `a table`, `an array of 2 values`. */
+void lbw_toml_describe(const struct lbw_toml *v, char *out, size_t cap);
+
 /* Parses text[0..n). Returns the root table, or NULL with "line L, column
  * C: what" in err. Input larger than 16 MiB is refused. */
 struct lbw_toml *lbw_toml_parse(const char *text, size_t n, char *err, size_t errlen);
 void lbw_toml_free(struct lbw_toml *v);
 
-/* Member `key` (one key, not dotted) of a table, or NULL. */
+/* Member `key` (one key, not dotted) of a table, or NULL. Tables of more
+ * than a few keys keep a hash index, so lookups, duplicate checks and
+ * merges stay linear in the input. */
 struct lbw_toml *lbw_toml_member(const struct lbw_toml *t, const char *key);
 /* Follows a dotted path of bare keys ("worker.logpath"), or NULL. */
 struct lbw_toml *lbw_toml_get(const struct lbw_toml *root, const char *path);

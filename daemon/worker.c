@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "config.h"
 #include "invlog.h"
 #include "invocation.h"
 #include "json.h"
@@ -1024,12 +1025,8 @@ static int task_decode(struct lbw_worker *w, struct lbw_request *q)
  * is answered — in pool mode after BUSY was reported. */
 static void task_start(struct lbw_worker *w, struct lbw_request *q)
 {
-    const char *rname = NULL;
-    const struct lbw_toml *rargs = NULL;
-    const struct lbw_toml *dn = lbw_toml_get(w->o.cfg, "default_env_wrapper.name");
-    if (dn && dn->type == LBW_TOML_STRING)
-        rname = dn->u.str.s;
-    rargs = lbw_toml_get(w->o.cfg, "default_env_wrapper.arguments");
+    const char *rname = lbw_cfg_string(w->o.cfg, LBW_CFG_ENV_WRAPPER_NAME);
+    const struct lbw_toml *rargs = lbw_cfg_value(w->o.cfg, LBW_CFG_ENV_WRAPPER_ARGUMENTS);
     struct lbw_run_opts ro = {
         .r = w->r,
         .log_root = w->o.log_root,

@@ -68,6 +68,7 @@ static void worker_usage(FILE *f)
 "                            LOWER runs payloads at nice 10 (upstream renices the\n"
 "                            worker itself; here only the payload is lowered)\n"
 "  --generate-config-only    write the default config if missing, and exit\n"
+"  -h, --help                this text\n"
 "\n"
 "Extensions:\n"
 "  --config KEY=VALUE        override a worker config key (dotted, TOML value;\n"
@@ -75,7 +76,9 @@ static void worker_usage(FILE *f)
 "  --reactor uring|epoll     (global option, before 'worker') event loop backend\n"
 "\n"
 "Configuration: $LIFEBLOOD_CONFIG_LOCATION/worker or ~/lifeblood/worker\n"
-"(config.toml, then config.d/*.toml); see docs/CONFIGURATION.md.\n"
+"(config.toml, then config.d/*.toml); see docs/CONFIGURATION.md. A file that\n"
+"does not parse or a value of the wrong type stops the start (exit status 2);\n"
+"'lifeblood-worker config check' finds such problems before a roll-out.\n"
 "Signals: SIGINT/SIGTERM stop gracefully (a running payload is killed and\n"
 "reported as dropped, worker.bye is sent); a second signal exits at once.\n");
 }
@@ -112,18 +115,21 @@ static int parse_args(int argc, char **argv, struct wopts *o)
             exit(0);
         }
         if (strncmp(a, "--", 2) || !a[2]) {
-            fprintf(stderr, "lifeblood-worker worker: unrecognized argument: %s\n", a);
+            if (a[0] == '-')
+                fprintf(stderr, "lifeblood-worker worker: unknown option %s", a);
+            else
+                fprintf(stderr, "lifeblood-worker worker: unexpected argument '%s'", a);
             return -1;
         }
         const char *name = a + 2, *eq = strchr(name, '=');
         size_t n = eq ? (size_t)(eq - name) : strlen(name);
         int k = match_long(name, n);
         if (k == -2) {
-            fprintf(stderr, "lifeblood-worker worker: ambiguous option: --%.*s\n", (int)n, name);
+            fprintf(stderr, "lifeblood-worker worker: ambiguous option: --%.*s", (int)n, name);
             return -1;
         }
         if (k < 0) {
-            fprintf(stderr, "lifeblood-worker worker: unrecognized argument: %s\n", a);
+            fprintf(stderr, "lifeblood-worker worker: unknown option --%.*s", (int)n, name);
             return -1;
         }
         const char *val = NULL;
@@ -133,12 +139,12 @@ static int parse_args(int argc, char **argv, struct wopts *o)
             else if (i + 1 < argc)
                 val = argv[++i];
             else {
-                fprintf(stderr, "lifeblood-worker worker: --%s expects one argument\n",
+                fprintf(stderr, "lifeblood-worker worker: --%s expects one argument",
                         LONGS[k]);
                 return -1;
             }
         } else if (eq) {
-            fprintf(stderr, "lifeblood-worker worker: --%s takes no argument\n", LONGS[k]);
+            fprintf(stderr, "lifeblood-worker worker: --%s takes no argument", LONGS[k]);
             return -1;
         }
         switch (k) {
@@ -153,7 +159,7 @@ static int parse_args(int argc, char **argv, struct wopts *o)
                 o->type = 1;
             else {
                 fprintf(stderr, "lifeblood-worker worker: --type: invalid choice: '%s' "
-                                "(choose from 'STANDARD', 'SCHEDULER_HELPER')\n", val);
+                                "(choose from 'STANDARD', 'SCHEDULER_HELPER')", val);
                 return -1;
             }
             break;
@@ -162,7 +168,7 @@ static int parse_args(int argc, char **argv, struct wopts *o)
             errno = 0;
             o->id = strtoll(val, &end, 10);
             if (!*val || *end || errno) {
-                fprintf(stderr, "lifeblood-worker worker: --id: invalid int value: '%s'\n",
+                fprintf(stderr, "lifeblood-worker worker: --id: invalid int value: '%s'",
                         val);
                 return -1;
             }
@@ -177,14 +183,14 @@ static int parse_args(int argc, char **argv, struct wopts *o)
                 o->lower = 1;
             else {
                 fprintf(stderr, "lifeblood-worker worker: --priority: invalid choice: '%s' "
-                                "(choose from 'NO_CHANGE', 'LOWER')\n", val);
+                                "(choose from 'NO_CHANGE', 'LOWER')", val);
                 return -1;
             }
             break;
         case 8: o->gen_config = 1; break;
         case 9:
             if (o->noverrides == 64) {
-                fprintf(stderr, "lifeblood-worker worker: too many --config options\n");
+                fprintf(stderr, "lifeblood-worker worker: too many --config options");
                 return -1;
             }
             o->overrides[o->noverrides++] = val;
@@ -196,18 +202,18 @@ static int parse_args(int argc, char **argv, struct wopts *o)
     }
     if (o->has_id != (o->pool_address != NULL)) {
         fprintf(stderr, "lifeblood-worker worker: --id and --pool-address must be given "
-                        "together\n");
+                        "together");
         return -1;
     }
     if (o->pool_address && !lbw_addr_is_direct(o->pool_address, strlen(o->pool_address))) {
         fprintf(stderr, "lifeblood-worker worker: --pool-address %s is not an ip:port "
-                        "address\n", o->pool_address);
+                        "address", o->pool_address);
         return -1;
     }
     if (o->scheduler_address &&
         !lbw_chain_is_valid(o->scheduler_address, strlen(o->scheduler_address))) {
         fprintf(stderr, "lifeblood-worker worker: --scheduler-address %s is not an address "
-                        "chain (ip:port[|ip:port...])\n", o->scheduler_address);
+                        "chain (ip:port[|ip:port...])", o->scheduler_address);
         return -1;
     }
     if (o->type == 1)
@@ -249,41 +255,109 @@ static void expandvars(const char *in, char *out, size_t cap)
     out[o] = 0;
 }
 
-static int dir_usable(const char *path)
+/* Makes sure `path` is a directory this process can create files in,
+ * creating it and its parents when missing. Returns 0, or -1 with the
+ * problem in plain words in why. own != 0: it must also belong to this user
+ * (a directory in a shared temporary place). */
+static int dir_check(const char *path, int own, char *why, size_t cap)
 {
-    return lbw_mkdirs(path) == 0 && access(path, W_OK | X_OK) == 0;
+    struct stat st;
+    if (!path[0]) {
+        snprintf(why, cap, "the path is empty");
+        return -1;
+    }
+    int rc = lbw_mkdirs(path);
+    if (rc < 0) {
+        snprintf(why, cap, "cannot create it: %s", strerror(-rc));
+        return -1;
+    }
+    if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(why, cap, "it is not a directory");
+        return -1;
+    }
+    if (own && st.st_uid != geteuid()) {
+        snprintf(why, cap, "it belongs to uid %u, not to this user (uid %u)",
+                 (unsigned)st.st_uid, (unsigned)geteuid());
+        return -1;
+    }
+    if (access(path, W_OK | X_OK) < 0) {
+        snprintf(why, cap, "this user (uid %u) cannot write into it: %s", (unsigned)geteuid(),
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
-static void log_root(const struct lbw_toml *cfg, const char *cfgdir, char *out, size_t cap)
+/* The first entry of a systemd directory list ("a:b" when a unit names
+ * several), into out; 0 when the variable is unset or empty. */
+static int systemd_dir(const char *var, char *out, size_t cap)
 {
-    const struct lbw_toml *lp = lbw_toml_get(cfg, "worker.logpath");
-    if (lp && lp->type == LBW_TOML_STRING)
-        expandvars(lp->u.str.s, out, cap);
-    else
+    const char *v = getenv(var);
+    if (!v || !*v)
+        return 0;
+    size_t n = strcspn(v, ":");
+    return (size_t)snprintf(out, cap, "%.*s", (int)n, v) < cap;
+}
+
+/* Where invocation logs go when worker.logpath is not set: upstream's
+ * <config dir>/logs for a user; for a service the FHS places instead of the
+ * configuration directory: under systemd's StateDirectory= or
+ * LogsDirectory=, else /var/lib/lifeblood when the configuration lives
+ * under /etc. *what names the choice for messages. */
+static void default_log_root(const char *cfgdir, int home_ok, char *out, size_t cap,
+                             const char **what)
+{
+    char d[PATH_MAX];
+    if (systemd_dir("STATE_DIRECTORY", d, sizeof(d))) {
+        if ((size_t)snprintf(out, cap, "%s/worker/logs", d) >= cap)
+            out[0] = 0;
+        *what = "$STATE_DIRECTORY/worker/logs";
+    } else if (systemd_dir("LOGS_DIRECTORY", d, sizeof(d))) {
+        if ((size_t)snprintf(out, cap, "%s/worker", d) >= cap)
+            out[0] = 0;
+        *what = "$LOGS_DIRECTORY/worker";
+    } else if (!strncmp(cfgdir, "/etc/", 5)) {
+        snprintf(out, cap, "/var/lib/lifeblood/worker/logs");
+        *what = "the default for a configuration under /etc";
+    } else if (home_ok && cfgdir[0]) {
         if ((size_t)snprintf(out, cap, "%s/logs", cfgdir) >= cap)
             out[0] = 0;
-    if (dir_usable(out))
-        return;
-    const char *tmp = getenv("TMPDIR");
-    LBW_WARN("worker", "log directory %s is not writable; using the temporary directory", out);
-    snprintf(out, cap, "%s/lifeblood/worker_logs", tmp && *tmp ? tmp : "/tmp");
-    dir_usable(out);
+        *what = "the default, <config dir>/logs";
+    } else {
+        out[0] = 0;
+        *what = "the default, <config dir>/logs, under a HOME that does not exist";
+    }
 }
 
-/* A number of seconds from the config: def when absent, not a number or
- * outside [lo, hi] (with a warning then). */
-static double cfg_seconds(const struct lbw_toml *cfg, const char *key, double def, double lo,
-                          double hi)
+/* The invocation log root, checked; upstream's fallback (<tmp>/lifeblood/
+ * worker_logs) when the chosen one cannot be used, checked too. One line
+ * per problem. Returns 0, or -1 when no directory can be used. */
+static int log_root(const struct lbw_toml *cfg, const char *cfgdir, int home_ok, char *out,
+                    size_t cap)
 {
-    const struct lbw_toml *t = lbw_toml_get(cfg, key);
-    if (!t)
-        return def;
-    double v = t->type == LBW_TOML_FLOAT ? t->u.f : t->type == LBW_TOML_INT ? (double)t->u.i : NAN;
-    if (!(v >= lo && v <= hi)) {
-        LBW_WARN("worker", "%s: expected seconds in [%g, %g]; using %g", key, lo, hi, def);
-        return def;
+    const char *lp = lbw_cfg_string(cfg, LBW_CFG_LOGPATH), *what = "worker.logpath";
+    char why[512], why2[512];
+    if (lp)
+        expandvars(lp, out, cap);
+    else
+        default_log_root(cfgdir, home_ok, out, cap, &what);
+    if (out[0] && dir_check(out, 0, why, sizeof(why)) == 0)
+        return 0;
+    if (!out[0])
+        snprintf(why, sizeof(why), "no such directory can be made");
+    char first[PATH_MAX];
+    if ((size_t)snprintf(first, sizeof(first), "%s", out) >= sizeof(first))
+        first[0] = 0;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(out, cap, "%s/lifeblood/worker_logs", tmp && *tmp ? tmp : "/tmp");
+    if (dir_check(out, 1, why2, sizeof(why2)) == 0) {
+        LBW_WARN("worker", "log directory %s (%s): %s; using %s instead", first, what, why, out);
+        return 0;
     }
-    return v;
+    LBW_CRIT("worker", "no usable log directory: %s (%s): %s; fallback %s: %s. Set "
+                       "worker.logpath to a directory this user can write", first, what, why,
+             out, why2);
+    return -1;
 }
 
 /* Where lifeblood_connection.py lives: LBW_RUNTIME_DIR, the installed
@@ -325,14 +399,26 @@ static void runtime_dir(char *out, size_t cap)
 static int python_dir(const struct lbw_toml *cfg, const char *state, char *out, size_t cap)
 {
     char interp[PATH_MAX];
-    const struct lbw_toml *py = lbw_toml_get(cfg, "worker.python");
-    if (py && py->type == LBW_TOML_STRING)
-        snprintf(interp, sizeof(interp), "%s", py->u.str.s);
-    else if (lbw_find_executable("python3", getenv("PATH"), interp, sizeof(interp)) < 0)
+    const char *py = lbw_cfg_string(cfg, LBW_CFG_PYTHON);
+    if (py) {
+        snprintf(interp, sizeof(interp), "%s", py);
+        if (access(interp, X_OK) < 0) {
+            LBW_WARN("worker", "worker.python %s cannot be run: %s; jobs that call python "
+                               "need it on their own PATH", interp, strerror(errno));
+            return -1;
+        }
+    } else if (lbw_find_executable("python3", getenv("PATH"), interp, sizeof(interp)) < 0) {
+        LBW_INFO("worker", "no python3 on the worker's PATH: jobs that call python need it "
+                           "on their own PATH (or set worker.python)");
         return -1;
+    }
     snprintf(out, cap, "%s/.python-fallback", state);
-    if (!dir_usable(out))
+    char why[512];
+    if (dir_check(out, 0, why, sizeof(why)) < 0) {
+        LBW_WARN("worker", "python fallback directory %s: %s; jobs that call python need it "
+                           "on their own PATH", out, why);
         return -1;
+    }
     char link[PATH_MAX + 32];
     if ((size_t)snprintf(link, sizeof(link), "%s/python", out) >= sizeof(link))
         return -1;
@@ -356,7 +442,7 @@ static int cgroup_parent(char *out, size_t cap, char *why, size_t whylen)
 /* worker.scheduler_allow: a list of addresses/networks (or one string). */
 static int read_scheduler_allow(const struct lbw_toml *cfg, struct lbw_cidr_set *allow)
 {
-    const struct lbw_toml *t = lbw_toml_get(cfg, "worker.scheduler_allow");
+    const struct lbw_toml *t = lbw_cfg_value(cfg, LBW_CFG_SCHEDULER_ALLOW);
     char err[256];
     if (!t)
         return 0;
@@ -478,8 +564,8 @@ static void next_instance(struct loop *L)
     const char *addr = L->a->scheduler_address;
     char buf[1024];
     if (!addr) {
-        const struct lbw_toml *sa = lbw_toml_get(L->cfg, "worker.scheduler_address");
-        if (!sa || sa->type != LBW_TOML_STRING || !sa->u.str.len) {
+        const char *sa = lbw_cfg_string(L->cfg, LBW_CFG_SCHEDULER_ADDRESS);
+        if (!sa) {
             LBW_CRIT("worker", "no scheduler address: give --scheduler-address, set "
                                "worker.scheduler_address in the config, or let the worker "
                                "listen for the scheduler's broadcast");
@@ -487,7 +573,7 @@ static void next_instance(struct loop *L)
             lbw_reactor_stop(L->r);
             return;
         }
-        addr = sa->u.str.s;
+        addr = sa;
         /* upstream's default has no port and cannot work (MAY-FIX): a bare
          * host gets the scheduler's default message port */
         if (!strchr(addr, ':') && !strchr(addr, '|')) {
@@ -538,6 +624,64 @@ static void sig_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
     lbw_poll(r, &L->sig_op, L->sfd, POLLIN, sig_cb);
 }
 
+/* Reads the worker's and the standard resolver's configuration, checked:
+ * every problem is logged on its own line; any error stops the start.
+ * Returns 0, 2 (configuration errors) or 1 (out of memory). */
+static int load_config(const struct wopts *a, const char *cfgdir, int home_ok,
+                       struct lbw_toml **cfg, struct lbw_toml **stdres)
+{
+    struct lbw_cfg_diag d = {0};
+    char err[64], sdir[PATH_MAX];
+    *cfg = home_ok ? lbw_config_load_checked(cfgdir, lbw_cfg_worker_schema(), &d)
+                   : lbw_toml_parse("", 0, err, sizeof(err));
+    int files = d.files;
+    for (int i = 0; *cfg && i < a->noverrides; i++)
+        lbw_config_override_checked(*cfg, a->overrides[i], lbw_cfg_worker_schema(), &d);
+    if (home_ok && lbw_config_dir("standard_environment_resolver", sdir, sizeof(sdir)) == 0)
+        *stdres = lbw_config_load_checked(sdir, lbw_cfg_stdres_schema(), &d);
+    else
+        *stdres = lbw_toml_parse("", 0, err, sizeof(err));
+    lbw_cfg_diag_log(&d);
+    int rc = 0;
+    if (!*cfg || !*stdres) {
+        LBW_CRIT("worker", "out of memory reading the config");
+        rc = 1;
+    } else if (d.errors) {
+        LBW_CRIT("worker", "the configuration has %d error%s (above); not starting. Fix %s, "
+                           "then check with 'lifeblood-worker config check'", d.errors,
+                 d.errors == 1 ? "" : "s", d.errors == 1 ? "it" : "them");
+        rc = 2;
+    } else if (home_ok) {
+        LBW_INFO("worker", "configuration: %d file%s from %s", files, files == 1 ? "" : "s",
+                 cfgdir);
+    }
+    lbw_cfg_diag_free(&d);
+    if (rc) {
+        lbw_toml_free(*cfg);
+        lbw_toml_free(*stdres);
+        *cfg = *stdres = NULL;
+    }
+    return rc;
+}
+
+/* Directories a job needs besides the log root, one line per problem. */
+static void check_other_dirs(const char *rtdir)
+{
+    char f[PATH_MAX + 32];
+    snprintf(f, sizeof(f), "%s/lifeblood_connection.py", rtdir);
+    if (access(f, R_OK) < 0)
+        LBW_WARN("worker", "runtime directory %s: no readable lifeblood_connection.py (%s); "
+                           "payloads that import lifeblood_connection will fail: set "
+                           "LBW_RUNTIME_DIR or reinstall", rtdir, strerror(errno));
+    const char *tmp = getenv("TMPDIR");
+    struct stat st;
+    if (!tmp || !*tmp)
+        tmp = "/tmp";
+    if (stat(tmp, &st) < 0 || !S_ISDIR(st.st_mode) || access(tmp, W_OK | X_OK) < 0)
+        LBW_WARN("worker", "temporary directory %s (TMPDIR) is not a directory this user can "
+                           "write: jobs with extra files will fail", tmp);
+}
+
 /* The service manager's watchdog: proof that the event loop turns. */
 static void watchdog_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
 {
@@ -550,22 +694,31 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
 {
     struct wopts a;
     if (parse_args(argc, argv, &a) < 0) {
-        fprintf(stderr, "Try 'lifeblood-worker worker --help'.\n");
+        fprintf(stderr, "; see 'lifeblood-worker worker --help'\n");
         return 2;
     }
-    char cfgdir[PATH_MAX], err[512];
+    char cfgdir[PATH_MAX] = "", err[512];
     if (lbw_config_dir("worker", cfgdir, sizeof(cfgdir)) < 0) {
         LBW_CRIT("worker", "cannot find the config directory: set HOME or "
                            "LIFEBLOOD_CONFIG_LOCATION");
         return 1;
     }
-    int created;
-    if (lbw_config_write_default(cfgdir, &created, err, sizeof(err)) < 0) {
+    /* a system user's HOME (/nonexistent) is neither read nor created */
+    int home_ok = lbw_config_home_ok(err, sizeof(err)) == 0;
+    if (!home_ok) {
+        if (a.gen_config) {
+            LBW_CRIT("worker", "cannot write the default config: %s", err);
+            return 1;
+        }
+        LBW_WARN("worker", "%s; running on the defaults", err);
+    }
+    int created = 0;
+    if (home_ok && lbw_config_write_default(cfgdir, &created, err, sizeof(err)) < 0) {
         if (a.gen_config) {
             LBW_CRIT("worker", "%s", err);
             return 1;
         }
-        LBW_WARN("worker", "%s", err);
+        LBW_WARN("worker", "cannot write the default config: %s", err);
     } else if (created) {
         LBW_INFO("worker", "wrote the default config to %s/config.toml", cfgdir);
     }
@@ -575,19 +728,16 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
                      cfgdir);
         return 0;
     }
-    struct lbw_toml *cfg = lbw_config_load("worker");
-    if (!cfg) {
-        LBW_CRIT("worker", "out of memory reading the config");
+    struct lbw_toml *cfg, *stdres;
+    int lrc = load_config(&a, cfgdir, home_ok, &cfg, &stdres);
+    if (lrc)
+        return lrc;
+    char logs[PATH_MAX];
+    if (log_root(cfg, cfgdir, home_ok, logs, sizeof(logs)) < 0) {
+        lbw_toml_free(cfg);
+        lbw_toml_free(stdres);
         return 1;
     }
-    for (int i = 0; i < a.noverrides; i++) {
-        if (lbw_config_override(cfg, a.overrides[i], err, sizeof(err)) < 0) {
-            fprintf(stderr, "lifeblood-worker worker: --config %s: %s\n", a.overrides[i], err);
-            lbw_toml_free(cfg);
-            return 2;
-        }
-    }
-    struct lbw_toml *stdres = lbw_config_load("standard_environment_resolver");
     /* the service manager (systemd Type=notify): read and removed from the
      * environment before any payload could inherit it */
     struct lbw_sdnotify notify;
@@ -618,23 +768,18 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
     char hostname[256] = "";
     gethostname(hostname, sizeof(hostname) - 1);
 
-    char logs[PATH_MAX], rtdir[PATH_MAX], pydir[PATH_MAX + 32], cgp[PATH_MAX];
-    log_root(cfg, cfgdir, logs, sizeof(logs));
+    char rtdir[PATH_MAX], pydir[PATH_MAX + 32], cgp[PATH_MAX];
     runtime_dir(rtdir, sizeof(rtdir));
+    check_other_dirs(rtdir);
     int have_py = python_dir(cfg, logs, pydir, sizeof(pydir)) == 0;
     char cgwhy[PATH_MAX + 64] = "";
     int have_cg = cgroup_parent(cgp, sizeof(cgp), cgwhy, sizeof(cgwhy)) == 0;
-    double interval = 1.0;
-    const struct lbw_toml *iv = lbw_toml_get(cfg, "minimum_progress_reporting_interval");
-    if (iv && iv->type == LBW_TOML_FLOAT)
-        interval = iv->u.f;
-    else if (iv && iv->type == LBW_TOML_INT)
-        interval = (double)iv->u.i;
+    double interval = lbw_cfg_number(cfg, LBW_CFG_MIN_PROGRESS_INTERVAL);
     /* extensions: the pinger's period and the kill grace (upstream: 10 s
      * each), the runtime API's request deadline */
-    double ping_s = cfg_seconds(cfg, "worker.ping_interval", 10, 0.05, 3600);
-    double grace_s = cfg_seconds(cfg, "worker.kill_grace", 10, 0.01, 3600);
-    double rtreq_s = cfg_seconds(cfg, "worker.runtime_request_timeout", 60, 0.1, 3600);
+    double ping_s = lbw_cfg_number(cfg, LBW_CFG_PING_INTERVAL);
+    double grace_s = lbw_cfg_number(cfg, LBW_CFG_KILL_GRACE);
+    double rtreq_s = lbw_cfg_number(cfg, LBW_CFG_RUNTIME_REQUEST_TIMEOUT);
     LBW_INFO("worker", "logs in %s; invocations %s%s%s%s", logs,
              have_cg ? "get their own cgroups under " : "are tracked as the worker's descendants",
              have_cg ? cgp : " (no cgroups: ", have_cg ? "" : cgwhy, have_cg ? "" : ")");
@@ -680,8 +825,7 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
         return 2;
     }
     L.wo.scheduler_allow = &allow;
-    const struct lbw_toml *lb = lbw_toml_get(cfg, "worker.listen_to_broadcast");
-    L.broadcast = !(lb && lb->type == LBW_TOML_BOOL && !lb->u.b);
+    L.broadcast = lbw_cfg_bool(cfg, LBW_CFG_LISTEN_TO_BROADCAST);
     if (a.no_listen_broadcast || a.scheduler_address)
         L.broadcast = 0;
     int sigs[] = {SIGINT, SIGTERM};
