@@ -89,8 +89,10 @@ class CampaignScheduler(lbpeer.Scheduler):
                 raw = args['task'].encode('latin1')
                 try:
                     safepickle.check_spawn(raw)
-                except Exception as e:  # noqa: BLE001
-                    self.violations.append(('spawn', '%s: %s' % (type(e).__name__, e)))
+                except safepickle.Refused as e:
+                    self.violations.append(('spawn', 'Refused: %s' % e))
+                    return {'status': 1, 'task_id': None}
+                except Exception:  # noqa: BLE001 - garbage runs nothing: refused, as upstream
                     return {'status': 1, 'task_id': None}
                 self.spawns.append((now, None, raw))
                 return {'status': 0, 'task_id': next(self._task_ids)}
@@ -106,6 +108,8 @@ class CampaignScheduler(lbpeer.Scheduler):
                                                      'hello_at': now}
                 return {'db_uid': self.db_uid}
             if name == 'worker.ping':
+                if args.get('worker_addr') not in self.workers:
+                    return {'state': lbpeer.UNKNOWN}
                 return {'state': lbpeer.BUSY if self.busy else lbpeer.IDLE}
             if name in ('forward_invocation_message',):
                 return {'result': 'error-invoc-not-running'}

@@ -73,9 +73,12 @@ def cases(full):
 
     base = job()
     # ---- valid jobs in every protocol (the harness's control group) ------------------
+    # the scheduler pickles with protocol 4 (Python <= 3.13) or 5 (3.14): those
+    # must run; 0-3 never come from it (refused or run, both fine)
     for p in range(0, 6):
         j = pickle.loads(base)
-        add('valid-protocol-%d' % p, pickle.dumps(j, protocol=p), valid=True)
+        add('%s-protocol-%d' % ('valid' if p >= 4 else 'old', p), pickle.dumps(j, protocol=p),
+            valid=p >= 4)
     add('valid-enum-by-name', job(), valid=True)
     add('valid-attrs-kinds', job(attrs={'s': 'x', 'i': 2 ** 70, 'f': 1.5, 'b': True, 'n': None,
                                         'l': [1, [2, {'a': 'b'}]], 'd': {'k': [1.0]},

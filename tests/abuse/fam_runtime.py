@@ -113,7 +113,7 @@ def cases(full):
                        '_TaskSpawn__from_invocation_id': 1, '_TaskSpawn__output': 'spawned',
                        '_create_as_spawned': True, '_TaskSpawn__extra_groups': [],
                        '_TaskSpawn__default_priority': None}
-        pk = pickle.dumps(ts).replace(b'lifeblood.taskspawn', b'lifeblood_connection')
+        pk = _as_payload_pickle(ts)
         add('spawn-pickle-' + name, rt(HELLO + S(b'spawn') + S(pk), 0, 1.5), shows=show(pk))
 
     # ---- slow clients and floods -----------------------------------------------------------
@@ -187,3 +187,21 @@ async def _payload_gets_through(c):
         raise AssertionError('a payload request during an idle flood did not get through in '
                              '2 s: %s' % (out.strip().splitlines()[-2:] if out else r,))
     _ = (time, json)
+
+
+def _as_payload_pickle(ts):
+    """A TaskSpawn pickled as lifeblood_connection.TaskSpawn, as a payload does."""
+    import sys
+    import types
+    mod = sys.modules.get('lifeblood_connection')
+    if mod is None:
+        mod = types.ModuleType('lifeblood_connection')
+        sys.modules['lifeblood_connection'] = mod
+
+        class TaskSpawn:
+            pass
+        TaskSpawn.__module__ = 'lifeblood_connection'
+        mod.TaskSpawn = TaskSpawn
+    t = mod.TaskSpawn()
+    t.__dict__ = dict(ts.__dict__)
+    return pickle.dumps(t)

@@ -1,0 +1,4 @@
+# Faults: tasks that arrive while the worker stops are refused; the running
+# one is reported dropped; the worker exits 0 and leaves no payload.
+set -eu
+LBW_BIN=$LBW_BIN python3 tests/abuse/faults.py task_during_shutdown
