@@ -201,6 +201,7 @@ def _as_payload_pickle(ts):
         class TaskSpawn:
             pass
         TaskSpawn.__module__ = 'lifeblood_connection'
+        TaskSpawn.__qualname__ = 'TaskSpawn'
         mod.TaskSpawn = TaskSpawn
     t = mod.TaskSpawn()
     t.__dict__ = dict(ts.__dict__)

@@ -19,6 +19,8 @@ logdir_removed             the log root is deleted while a payload writes:
                            reported, and the next task works.
 nofile_64                  RLIMIT_NOFILE 64: 200 connections at once, then
                            the scheduler's ping and a task still work.
+scheduler_stalled_at_stop  SIGTERM while the scheduler is stopped: bye gets
+                           no reply; the worker exits 0 when its wait ends.
 task_during_shutdown       SIGTERM while tasks keep arriving: each is
                            refused or accepted-and-reported-dropped, the
                            worker exits 0 within its kill grace, no payload
@@ -318,6 +320,23 @@ async def task_during_shutdown(h):
     rep = s.report_for(iid)
     check(rep is not None and rep[1] == 'worker.dropped', 'the running task is reported dropped')
     await no_marked(mark)
+
+
+@scenario
+async def scheduler_stalled_at_stop(h):
+    """SIGTERM while the scheduler is stopped (SIGSTOP): worker.bye gets no
+    reply; the worker must still exit 0 once its wait runs out, not crash."""
+    sp, w, addr, client = await sched_worker(h, '')
+    h.extra.append(sp)
+    os.kill(sp.p.pid, signal.SIGSTOP)
+    try:
+        w.proc.send_signal(signal.SIGTERM)
+        code = await w.wait_exit(100)
+    finally:
+        os.kill(sp.p.pid, signal.SIGCONT)
+    check(code == 0, 'exit status %r after a bye without reply (negative: killed by that '
+          'signal)' % code)
+    check('double free' not in w.log() and 'Sanitizer' not in w.log(), w.log()[-500:])
 
 
 def main(argv):
