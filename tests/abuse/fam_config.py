@@ -110,18 +110,19 @@ def _one(text, want, name):
 
 
 async def _start(c, env, want, d):
-    n = len(c.cfg_s.workers) if hasattr(c, 'cfg_s') else 0
     if not hasattr(c, 'cfg_s'):
         import core
         c.cfg_s = core.CampaignScheduler()
         await c.cfg_s.start()
         c.h.peers.append(c.cfg_s)
+    hellos = lambda: sum(1 for e in c.cfg_s.events if e[1] == 'worker.hello')  # noqa: E731
+    n = hellos()
     p = subprocess.Popen([harness.BIN, 'worker', '--scheduler-address', c.cfg_s.addr,
                           '--no-loop'], env=env, stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         for _ in range(250):                       # up to 5 s
-            if p.poll() is not None or len(c.cfg_s.workers) > n:
+            if p.poll() is not None or hellos() > n:
                 break
             await asyncio.sleep(0.02)
         running = p.poll() is None
