@@ -222,7 +222,7 @@ fuzz-long: deps-check deps-fuzz
 	  build/fuzz/$$t -max_total_time=$(FUZZ_LONG_SECONDS) -rss_limit_mb=2048 -timeout=10 \
 	    -print_final_stats=1 -artifact_prefix=build/fuzz/artifacts-$$t/ \
 	    build/fuzz/corpus-$$t $$seeds 2>&1 | tee build/fuzz/$$t.log \
-	    | grep -E 'stat::number_of_executed_units|cov: .*(DONE|INITED)|ERROR|SUMMARY' ; \
+	    | grep -E 'stat::number_of_executed_units|(INITED|DONE) +cov:|ERROR|SUMMARY' ; \
 	  test $${PIPESTATUS[0]} -eq 0; \
 	done
 

@@ -85,6 +85,7 @@ async def main(argv):
     ctx = core.Ctx(h, h.tmp)
     total_p = total_f = 0
     failures = []
+    summary = []
     ok = False
     t_all = time.monotonic()
     try:
@@ -123,13 +124,19 @@ async def main(argv):
                     failures.append((fam, c.name, c.shows, msg))
                     print('  FAIL %s/%s: %s\n       input: %s' % (fam, c.name, msg[:300],
                                                                   c.shows[:120]), flush=True)
-            print('%-9s %4d cases: %4d passed, %4d failed (%.1f s)'
-                  % (fam, len(cases), p, f, time.monotonic() - t0), flush=True)
+            line = '%-9s %4d cases: %4d passed, %4d failed (%.1f s)' % (
+                fam, len(cases), p, f, time.monotonic() - t0)
+            summary.append(line)
+            print(line, flush=True)
             total_p += p
             total_f += f
         ok = total_f == 0
     finally:
         await h.close(True)          # failures were printed case by case
+    if failures:
+        print('\nsummary:')
+        for line in summary:
+            print('  ' + line)
     print('abuse campaign: %d passed, %d failed (%.0f s, %d worker restarts)'
           % (total_p, total_f, time.monotonic() - t_all, ctx.restarts))
     return 0 if ok else 1

@@ -332,6 +332,12 @@ class Ctx:
         iid = lbpeer.next_invocation_id()
         return await self.send_task(lbpeer.make_job(args, iid, **kw))
 
+    def drop_pooled(self):
+        """Closes the scheduler peer's pooled connections to the worker, so
+        that its next request needs a new connection."""
+        for r, w, lock in self.s.conns.pop(self.addr, []):
+            w.close()
+
     async def connect(self, src_ip='127.0.0.2', target=None):
         host, port = target or (self.host, self.port)
         return await asyncio.wait_for(
