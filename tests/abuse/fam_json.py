@@ -34,8 +34,9 @@ def cases(full):
     depths = (64, 1000, 10000, 50000, 100000) + ((400000,) if full else ())
     for d in depths:
         heavy = d >= 50000
-        body_case('nest-array-%d' % d, b'[' * d + b']' * d, heavy)
-        body_case('nest-object-%d' % d, b'{"a":' * d + b'1' + b'}' * d, heavy)
+        # the issue's own inputs (100,000 deep arrays and objects) always run
+        body_case('nest-array-%d' % d, b'[' * d + b']' * d, heavy and d != 100000)
+        body_case('nest-object-%d' % d, b'{"a":' * d + b'1' + b'}' * d, heavy and d != 100000)
         body_case('nest-array-unclosed-%d' % d, b'[' * d, heavy)
         body_case('nest-in-task-arg-%d' % d,
                   b'{"command": {"name": "task", "arguments": {"task": ' + b'[' * d + b']' * d

@@ -171,7 +171,7 @@ def cases(full):
     for nbytes in (16, 1024, 1786, 1800, 8192, 65536) + ((1 << 20,) if full else ()):
         # 1786 bytes ~ 4300 decimal digits (Python's int->str limit)
         add('long4-attr-%dB' % nbytes, job_with_raw_attr(
-            b'\x8b' + struct.pack('<I', nbytes) + b'\x7f' * nbytes), heavy=nbytes >= 65536)
+            b'\x8b' + struct.pack('<I', nbytes) + b'\x7f' * nbytes), heavy=nbytes > 65536)
         add('long4-args-%dB' % nbytes, job_with_raw_attr(
             b'\x8b' + struct.pack('<I', nbytes) + b'\x81' * nbytes), heavy=nbytes >= 65536)
     add('long4-invocation-id', _replace_iid(base, b'\x8b' + struct.pack('<I', 4096)
