@@ -25,7 +25,6 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'peer'))
 sys.path.insert(0, HERE)
-import harness  # noqa: E402
 import lbpeer  # noqa: E402
 import safepickle  # noqa: E402
 

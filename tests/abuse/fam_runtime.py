@@ -7,11 +7,11 @@ process, i.e. another local user's view; one case checks that a payload's
 own valid request still gets through while another client floods the
 port."""
 import asyncio
-import json
+import os
 import pickle
+import re
 import struct
 import textwrap
-import time
 
 from core import Case, show
 from fam_pickle import R
@@ -174,19 +174,16 @@ PAYLOAD = textwrap.dedent('''
 
 
 async def _payload_gets_through(c):
-    import os
     p = os.path.join(c.tmp, 'through.py')
     with open(p, 'w') as f:
         f.write(PAYLOAD)
     n = len(c.s.attr_updates)
     r, rep = await c.run_task(['python3', p])
     out = rep['stdout'] if rep else ''
-    import re
     m = re.search(r'THROUGH (\d+\.\d+)', out)
     if not m or float(m.group(1)) > 2.0 or len(c.s.attr_updates) <= n:
         raise AssertionError('a payload request during an idle flood did not get through in '
                              '2 s: %s' % (out.strip().splitlines()[-2:] if out else r,))
-    _ = (time, json)
 
 
 def _as_payload_pickle(ts):
