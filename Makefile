@@ -232,6 +232,26 @@ fuzz: deps-check deps-fuzz
 	  test $${PIPESTATUS[0]} -eq 0; \
 	done
 
+# Hours-long runs: every target for FUZZ_SECONDS (3600 unless given), corpus
+# kept in build/fuzz/corpus-TARGET across runs, crashes/timeouts/OOMs in
+# build/fuzz/artifacts-TARGET/; a unit slower than 10 s counts as a finding
+# (the nesting and big-integer freezes show up that way).
+FUZZ_LONG_SECONDS = $(if $(filter command line environment,$(origin FUZZ_SECONDS)),$(FUZZ_SECONDS),3600)
+.PHONY: fuzz-long
+fuzz-long: deps-check deps-fuzz
+	@mkdir -p build/fuzz
+	@set -e; for t in $(basename $(notdir $(FUZZ_SRC))); do \
+	  echo "== fuzz-long $$t for $(FUZZ_LONG_SECONDS)s =="; \
+	  clang $(FUZZ_CFLAGS) -o build/fuzz/$$t tests/fuzz/$$t.c $(LIB_SRC) $(LDLIBS); \
+	  mkdir -p build/fuzz/corpus-$$t build/fuzz/artifacts-$$t; \
+	  seeds=tests/fuzz/corpus/$$t; [ -d $$seeds ] || seeds=; \
+	  build/fuzz/$$t -max_total_time=$(FUZZ_LONG_SECONDS) -rss_limit_mb=2048 -timeout=10 \
+	    -print_final_stats=1 -artifact_prefix=build/fuzz/artifacts-$$t/ \
+	    build/fuzz/corpus-$$t $$seeds 2>&1 | tee build/fuzz/$$t.log \
+	    | grep -E 'stat::number_of_executed_units|(INITED|DONE) +cov:|ERROR|SUMMARY' ; \
+	  test $${PIPESTATUS[0]} -eq 0; \
+	done
+
 # ---- benchmarks, demo, install --------------------------------------------
 
 bench: deps-check $(BIN) $(BENCH_BIN) $(HELPERS)

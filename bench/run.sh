@@ -4,6 +4,7 @@
 #
 #   LOADGEN_TASKS (200)  stamp tasks per backend for dispatch/completion
 #   LOADGEN_LOG_MIB (1024)  size of the log-capture payload's output
+#   SOAK_TASKS (10000)  tasks through one worker for the RSS/fd soak
 #   WORKER_CMD  worker command for the load generator ({bin}, {sched},
 #               {backend} are replaced), e.g. another worker implementation
 set -eu
@@ -29,3 +30,6 @@ python3 bench/make_jobs.py "$jobs" "$PWD/$B/tests/helpers/stamp" "$PWD/$B/bench/
 echo
 LBW_BIN="$PWD/$B/lifeblood-worker" python3 bench/runtime_messages.py --count 100 \
     --json "$B/bench/runtime_messages.json"
+echo
+LBW_BIN="$PWD/$B/lifeblood-worker" python3 bench/soak.py --tasks "${SOAK_TASKS:-10000}" \
+    --json "$B/bench/soak.json"
