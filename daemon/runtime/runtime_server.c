@@ -18,6 +18,7 @@
 #include "acceptor.h"
 #include "bytes.h"
 #include "cidr.h"
+#include "invocation.h"
 #include "json.h"
 #include "log.h"
 #include "rpc.h"
@@ -559,6 +560,16 @@ static void relay_cb(void *ctx, int status, struct lbw_json *reply)
     }
 }
 
+int lbw_rt_check_spawn(const uint8_t *p, size_t n, char *err, size_t errlen)
+{
+    struct lbw_pk_doc d;
+    int rc = lbw_pk_decode(&d, p, n, NULL, err, errlen);
+    if (rc == 0)
+        rc = lbw_pk_check_upstream(&d, d.root, err, errlen);
+    lbw_pk_doc_free(&d);
+    return rc < 0 ? -1 : 0;
+}
+
 static void relay(struct conn *c)
 {
     struct lbw_rt *rt = c->rt;
@@ -580,6 +591,16 @@ static void relay(struct conn *c)
         lbw_json_free(&j);
         if (!obj) {
             conn_bad(c, "tupdateattribs: the attributes are not a JSON object");
+            return;
+        }
+    } else if (c->req.cmd == LBW_RT_SPAWN) {
+        /* The scheduler unpickles what it gets: a payload may send only the
+         * shapes upstream's TaskSpawn pickles have (the bytes still go out
+         * unchanged). */
+        char err[256], why[320];
+        if (lbw_rt_check_spawn(c->req.data, c->req.data_len, err, sizeof(err)) < 0) {
+            snprintf(why, sizeof(why), "spawn: refused: %s", err);
+            conn_bad(c, why);
             return;
         }
     } else if (c->req.cmd == LBW_RT_SENDINVMESSAGE) {

@@ -131,4 +131,9 @@ void lbw_rt_deliver(struct lbw_rt *rt, int64_t dst_iid, const char *addressee, s
                     uint64_t src_iid, const uint8_t *data, size_t len, double timeout_s,
                     lbw_rt_deliver_cb cb, void *ctx);
 
+/* Decodes a payload's spawn pickle inertly and checks that every global in
+ * it is used in a shape upstream's TaskSpawn pickles have (the scheduler
+ * unpickles it). 0, or -1 with a message naming the global and offset. */
+int lbw_rt_check_spawn(const uint8_t *p, size_t n, char *err, size_t errlen);
+
 #endif

@@ -263,7 +263,53 @@ static void test_bounds(void)
     free(args);
 }
 
+/* The scheduler unpickles a payload's spawn pickle: upstream's TaskSpawn
+ * shapes pass (and are forwarded unchanged), anything that would run code
+ * there is refused with the global's name. */
+static void test_spawn_shapes(void)
+{
+    static const char *const ok[] = {"pickles/taskspawn_runtime.pickle",
+                                     "pickles/taskspawn_runtime_envargs.pickle",
+                                     "pickles/taskspawn_forwarded.pickle",
+                                     "pickles/taskspawn_forwarded_envargs.pickle"};
+    char err[256];
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        size_t n;
+        uint8_t *p = fx_read(ok[i], &n);
+        CU_ASSERT_FATAL(p != NULL);
+        int rc = lbw_rt_check_spawn(p, n, err, sizeof(err));
+        if (rc != 0)
+            fprintf(stderr, "%s: %s\n", ok[i], err);
+        CU_ASSERT_EQUAL(rc, 0);
+        free(p);
+    }
+#define PK(lit) lit, sizeof(lit) - 1
+    static const struct {
+        const char *pk;
+        size_t n;
+        const char *name;
+    } bad[] = {
+        {PK("\x80\x04\x95\x1f\x00\x00\x00\x00\x00\x00\x00\x8c\x05\x70\x6f\x73\x69\x78\x94\x8c\x06\x73\x79\x73\x74\x65\x6d\x94\x93\x94\x8c\x04\x74\x72\x75\x65\x94\x85\x94\x52\x94\x2e"), "posix.system"},
+        {PK("\x80\x04\x95\x1d\x00\x00\x00\x00\x00\x00\x00\x8c\x08\x62\x75\x69\x6c\x74\x69\x6e\x73\x94\x8c\x04\x65\x76\x61\x6c\x94\x93\x94\x8c\x01\x31\x94\x85\x94\x52\x94\x2e"), "builtins.eval"},
+        {PK("\x80\x04\x95\x22\x00\x00\x00\x00\x00\x00\x00\x8c\x0a\x73\x75\x62\x70\x72\x6f\x63\x65\x73\x73\x94\x8c\x04\x63\x61\x6c\x6c\x94\x93\x94\x8c\x04\x74\x72\x75\x65\x94\x85\x94\x52\x94\x2e"), "subprocess.call"},
+        /* getattr(getattr(getattr, '__self__'), 'eval') */
+        {PK("\x80\x04\x95\x36\x00\x00\x00\x00\x00\x00\x00\x8c\x08\x62\x75\x69\x6c\x74\x69\x6e\x73\x94\x8c\x07\x67\x65\x74\x61\x74\x74\x72\x94\x93\x94\x68\x02\x68\x02\x8c\x08\x5f\x5f\x73\x65\x6c\x66\x5f\x5f\x94\x86\x94\x52\x94\x8c\x04\x65\x76\x61\x6c\x94\x86\x94\x52\x94\x2e"), "builtins.getattr"},
+    };
+#undef PK
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = 0;
+        CU_ASSERT_EQUAL(lbw_rt_check_spawn((const uint8_t *)bad[i].pk, bad[i].n, err,
+                                           sizeof(err)),
+                        -1);
+        if (!strstr(err, bad[i].name))
+            fprintf(stderr, "case %zu: %s\n", i, err);
+        CU_ASSERT(strstr(err, bad[i].name) != NULL);
+    }
+}
+
 static const struct lbw_test tests[] = {
+    {"spawn: upstream's TaskSpawn shapes pass, code-running globals are refused",
+     test_spawn_shapes},
     {"tupdateattribs: captured stream, relayed as upstream's frame", test_tupdateattribs_stream},
     {"spawn: captured stream, pickle forwarded unchanged", test_spawn_stream},
     {"recvinvmessage: captured stream", test_recvinvmessage_stream},
