@@ -74,12 +74,15 @@ static void call_sent_cb(void *ctx, int status)
 static void call_timer_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
 {
     struct lbw_call *c = op->user;
-    c->pending--;
     if (!c->done) {
         if (res > 0)
             LBW_WARN("rpc", "no reply from %s in time", c->dst);
+        /* The timer still counts while the owner's callback runs: it may
+         * close the transport, which fails this call's send at once and
+         * must not free the call under us. */
         call_finish(c, res > 0 ? -ETIMEDOUT : -ECANCELED, NULL);
     }
+    c->pending--;
     call_maybe_free(c);
 }
 
