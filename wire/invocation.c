@@ -47,6 +47,39 @@ static const char *const enums[] = {
     "WorkerPingState", "TaskState",
 };
 
+/* The members of the enums whose members are known (docs/PROTOCOL.md 2.2):
+ * a pickle naming another member or value would make the scheduler's
+ * unpickling fail. The other enums are checked for shape only. */
+static const struct {
+    const char *cls;
+    const char *names[8];
+    int values[8];
+} enum_members[] = {
+    {"WorkerState", {"OFF", "IDLE", "BUSY", "ERROR", "INVOKING", "UNKNOWN"}, {0, 1, 2, 3, 4, 5}},
+    {"WorkerPingReply", {"IDLE", "BUSY"}, {0, 1}},
+    {"TaskScheduleStatus", {"SUCCESS", "FAILED", "BUSY", "EMPTY"}, {0, 1, 2, 3}},
+    {"WorkerType", {"STANDARD", "SCHEDULER_HELPER"}, {0, 1}},
+    {"SpawnStatus", {"SUCCEEDED", "FAILED"}, {0, 1}},
+    {"ProcessPriorityAdjustment", {"NO_CHANGE", "LOWER"}, {0, 1}},
+};
+
+/* 1 when enum class g has the member named (name) or valued (value: an
+ * int) v, or when its members are not known here; 0 when it has none such. */
+static int enum_has(const struct lbw_pk *g, const struct lbw_pk *v, int by_name)
+{
+    for (size_t i = 0; i < sizeof(enum_members) / sizeof(enum_members[0]); i++) {
+        if (strcmp(g->u.g.name, enum_members[i].cls))
+            continue;
+        for (size_t k = 0; k < 8 && enum_members[i].names[k]; k++) {
+            if (by_name ? lbw_pk_str_eq(v, enum_members[i].names[k])
+                        : (v->kind == LBW_PK_INT && v->u.i == enum_members[i].values[k]))
+                return 1;
+        }
+        return 0;
+    }
+    return 1;
+}
+
 static const char *const helpers[][2] = {
     {"re", "_compile"},          {"builtins", "getattr"},   {"builtins", "set"},
     {"builtins", "frozenset"},   {"builtins", "bytearray"}, {"builtins", "object"},
@@ -171,11 +204,15 @@ static int object(struct shapes *c, struct lbw_pk *v)
     if (lbw_pk_is_global(f, "builtins", "getattr")) {
         if (!reduce || n != 2 || !is_enum(av[0]) || !member_name(av[1]))
             return refuse(c, f, "allowed only as getattr(<lifeblood.enums class>, 'MEMBER')");
+        if (!enum_has(av[0], av[1], 1))
+            return refuse(c, f, "names a member its enum does not have");
         return 0;
     }
     if (is_enum(f)) {
         if (!reduce || n != 1 || (av[0]->kind != LBW_PK_INT && av[0]->kind != LBW_PK_STR))
             return refuse(c, f, "an enum class is only called with one value");
+        if (!enum_has(f, av[0], 0))
+            return refuse(c, f, "called with a value its enum does not have");
         return 0;
     }
     if (lbw_pk_global_allowed(f->u.g.module, f->u.g.name))

@@ -160,6 +160,11 @@ static const struct {
     {"G:lifeblood.enums:WorkerType ( S:a S:b t R", "global lifeblood.enums.WorkerType"},
     {"G:lifeblood.enums:WorkerType ( l T1 R", "global lifeblood.enums.WorkerType"},
     {"G:lifeblood.enums:WorkerType I:0 T1 R } b", "global lifeblood.enums.WorkerType"},
+    /* members an enum does not have: the scheduler's unpickling would fail */
+    {"G:lifeblood.enums:WorkerType I:99 T1 R", "global lifeblood.enums.WorkerType"},
+    {"G:lifeblood.enums:WorkerType S:STANDARD T1 R", "global lifeblood.enums.WorkerType"},
+    {"G:builtins:getattr G:lifeblood.enums:WorkerType S:BOGUS T2 R", "global builtins.getattr"},
+    {"G:builtins:getattr G:lifeblood.enums:WorkerState S:STANDARD T2 R", "global builtins.getattr"},
     /* calling the result of an allowed call */
     {"G:builtins:getattr G:lifeblood.enums:WorkerType S:STANDARD T2 R S:x T1 R",
      "a call of a computed value"},
