@@ -1,0 +1,99 @@
+/* test_text_sharing.c — pickle values shared many times over, written out
+ * as text by the inspect view: the output stays linear in the pickle's
+ * size (a long str used as the key of many dicts, or twice in one). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "inspect.h"
+#include "json.h"
+#include "pickle.h"
+#include "suites.h"
+
+static char *view(struct lbw_pk_doc *d, struct lbw_pk *v, size_t *len)
+{
+    struct lbw_jw w;
+    lbw_jw_init(&w);
+    char err[200];
+    int rc = lbw_pk_to_json(d, v, &w, err, sizeof(err));
+    char *o = lbw_jw_take(&w, len);
+    lbw_jw_free(&w);
+    CU_ASSERT(rc == 0);
+    return o;
+}
+
+/* [{K: 0}, {K: 1}, ...] with one 10,000-byte K: once in the pickle, so
+ * once in the view (then a {"$ref": N} key in the $dict form). */
+static void test_shared_dict_key(void)
+{
+    struct lbw_pk_doc d;
+    lbw_pk_doc_init(&d, NULL);
+    char *ks = malloc(10000);
+    CU_ASSERT_FATAL(ks != NULL);
+    memset(ks, 'k', 10000);
+    struct lbw_pk *k = lbw_pk_new_str(&d, ks, 10000);
+    free(ks);
+    struct lbw_pk *l = lbw_pk_new(&d, LBW_PK_LIST);
+    for (int i = 0; i < 1000; i++) {
+        struct lbw_pk *dict = lbw_pk_new(&d, LBW_PK_DICT);
+        CU_ASSERT_FATAL(dict && lbw_pk_seq_push(&d, dict, k) == 0 &&
+                        lbw_pk_seq_push(&d, dict, lbw_pk_new_int(&d, i)) == 0 &&
+                        lbw_pk_seq_push(&d, l, dict) == 0);
+    }
+    size_t n;
+    char *o = view(&d, l, &n);
+    CU_ASSERT_FATAL(o != NULL);
+    CU_ASSERT(n < 100000); /* 10 MB when the key is written out each time */
+    CU_ASSERT(strstr(o, "{\"$dict\": [[{\"$ref\": 3}, 1]]}") != NULL); /* list 1, dict 2, key 3 */
+    free(o);
+    /* the same key 1,000 times in one dict */
+    struct lbw_pk *dict = lbw_pk_new(&d, LBW_PK_DICT);
+    for (int i = 0; i < 1000; i++)
+        CU_ASSERT_FATAL(lbw_pk_seq_push(&d, dict, k) == 0 &&
+                        lbw_pk_seq_push(&d, dict, lbw_pk_new_int(&d, i)) == 0);
+    o = view(&d, dict, &n);
+    CU_ASSERT_FATAL(o != NULL);
+    CU_ASSERT(n < 100000);
+    free(o);
+    /* short keys and a single long one stay a plain object */
+    struct lbw_pk *one = lbw_pk_new(&d, LBW_PK_DICT);
+    CU_ASSERT_FATAL(lbw_pk_seq_push(&d, one, k) == 0 &&
+                    lbw_pk_seq_push(&d, one, lbw_pk_new_str(&d, "v", 1)) == 0 &&
+                    lbw_pk_seq_push(&d, one, lbw_pk_new_str(&d, "a", 1)) == 0 &&
+                    lbw_pk_seq_push(&d, one, lbw_pk_new_int(&d, 2)) == 0);
+    o = view(&d, one, &n);
+    CU_ASSERT(o && o[0] == '{' && o[1] == '"' && strstr(o, "\"a\": 2}") != NULL);
+    free(o);
+    lbw_pk_doc_free(&d);
+}
+
+/* a = [b, b], b = [c, c], ... 40 levels: each list once, then references */
+static void test_doubling_lists(void)
+{
+    struct lbw_pk_doc d;
+    lbw_pk_doc_init(&d, NULL);
+    struct lbw_pk *v = lbw_pk_new_str(&d, "xy", 2);
+    for (int i = 0; i < 40; i++) {
+        struct lbw_pk *l = lbw_pk_new(&d, LBW_PK_LIST);
+        CU_ASSERT_FATAL(l && lbw_pk_seq_push(&d, l, v) == 0 && lbw_pk_seq_push(&d, l, v) == 0);
+        v = l;
+    }
+    size_t n;
+    char *o = view(&d, v, &n);
+    CU_ASSERT(o && n < 2000);
+    free(o);
+    lbw_pk_doc_free(&d);
+}
+
+static const struct lbw_test tests[] = {
+    {"a long str shared as dict keys is shown once", test_shared_dict_key},
+    {"lists that double per level are shown once each", test_doubling_lists},
+    {NULL, NULL},
+};
+
+static int register_text_sharing_suites(void)
+{
+    return lbw_add_suite("text sharing", NULL, NULL, tests);
+}
+
+LBW_TEST_SUITES(register_text_sharing_suites)
