@@ -458,7 +458,11 @@ static int step_job(struct lbw_run *run, struct start *st)
 /* 7.2 extra files */
 static int step_extra_files(struct lbw_run *run, struct start *st)
 {
-    if (lbw_inv_extra_files(run->job, &st->ef, &st->nef) < 0)
+    int rc = lbw_inv_extra_files(run->job, &st->ef, &st->nef);
+    if (rc == -EFBIG)
+        return fail(st, "the job's extra files share contents that would be written more "
+                        "than %llu MiB over again; refused", LBW_INV_EF_SHARED_MAX >> 20);
+    if (rc < 0)
         return fail(st, "the job's extra files are malformed");
     if (st->nef && write_extra_files(run, st->ef, st->nef, st->why, sizeof(st->why)) < 0)
         return -1;

@@ -1,11 +1,15 @@
 /* test_text_sharing.c — pickle values shared many times over, written out
- * as text by the inspect view: the output stays linear in the pickle's
- * size (a long str used as the key of many dicts, or twice in one). */
+ * as text by the inspect view or as extra files: the output stays linear
+ * in the pickle's size (a long str used as the key of many dicts, or twice
+ * in one; one content named by many extra files). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixture.h"
 #include "inspect.h"
+#include "invocation.h"
 #include "json.h"
 #include "pickle.h"
 #include "suites.h"
@@ -85,9 +89,44 @@ static void test_doubling_lists(void)
     lbw_pk_doc_free(&d);
 }
 
+/* one 1 MiB content named by many extra files: written again at most
+ * LBW_INV_EF_SHARED_MAX bytes, so 100 names are refused, 10 are fine */
+static void test_shared_extra_files(void)
+{
+    size_t n;
+    uint8_t *b = fx_read("pickles/invocationjob_full.pickle", &n);
+    CU_ASSERT_FATAL(b != NULL);
+    struct lbw_inv inv;
+    char err[200];
+    CU_ASSERT_FATAL(lbw_inv_load(&inv, b, n, err, sizeof(err)) == 0);
+    free(b);
+    char *mib = calloc(1, 1 << 20);
+    CU_ASSERT_FATAL(mib != NULL);
+    struct lbw_pk *content = lbw_pk_new_str(&inv.doc, mib, 1 << 20);
+    free(mib);
+    for (int files = 10; files <= 100; files += 90) {
+        struct lbw_pk *d = lbw_pk_new(&inv.doc, LBW_PK_DICT);
+        for (int i = 0; i < files; i++) {
+            char k[32];
+            snprintf(k, sizeof(k), "f%d", i);
+            CU_ASSERT_FATAL(lbw_pk_seq_push(&inv.doc, d, lbw_pk_new_str(&inv.doc, k, strlen(k))) == 0 &&
+                            lbw_pk_seq_push(&inv.doc, d, content) == 0);
+        }
+        CU_ASSERT_FATAL(lbw_pk_dict_set(&inv.doc, inv.state, "_InvocationJob__extra_files", d) == 0);
+        struct lbw_extra_file *ef = NULL;
+        size_t nef = 0;
+        int rc = lbw_inv_extra_files(&inv, &ef, &nef);
+        CU_ASSERT(files == 10 ? rc == 0 && nef == 10 : rc == -EFBIG);
+        CU_ASSERT(content->mark == 0); /* scratch marks are cleared */
+        free(ef);
+    }
+    lbw_inv_free(&inv);
+}
+
 static const struct lbw_test tests[] = {
     {"a long str shared as dict keys is shown once", test_shared_dict_key},
     {"lists that double per level are shown once each", test_doubling_lists},
+    {"extra files sharing one content are bounded", test_shared_extra_files},
     {NULL, NULL},
 };
 
