@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "cleanup.h"
 #include "json.h"
 #include "log.h"
@@ -74,24 +75,14 @@ static int put(struct lbw_env *e, const char *name, char *value)
         e->values[i] = value;
         return 0;
     }
-    if (e->n == e->cap) {
-        size_t cap = e->cap ? e->cap * 2 : 64;
-        char **nn = realloc(e->names, cap * sizeof(*nn));
-        if (!nn) {
-            e->total -= cost(nl, vl);
-            free(value);
-            return -ENOMEM;
-        }
-        e->names = nn;
-        char **nv = realloc(e->values, cap * sizeof(*nv));
-        if (!nv) {
-            e->total -= cost(nl, vl);
-            free(value);
-            return -ENOMEM;
-        }
-        e->values = nv;
-        e->cap = cap;
+    size_t cn = e->cap, cv = e->cap; /* names and values grow together */
+    if (lbw_grow(&e->names, &cn, e->n + 1, sizeof(*e->names)) < 0 ||
+        lbw_grow(&e->values, &cv, e->n + 1, sizeof(*e->values)) < 0) {
+        e->total -= cost(nl, vl);
+        free(value);
+        return -ENOMEM;
     }
+    e->cap = cn < cv ? cn : cv;
     e->names[e->n] = strdup(name);
     if (!e->names[e->n]) {
         e->total -= cost(nl, vl);
@@ -253,8 +244,7 @@ void lbw_env_free_envp(char **envp)
 /* ---- Python str()/repr() of decoded values ----------------------------------- */
 
 struct sb {
-    char *b;
-    size_t n, cap;
+    struct lbw_buf b;
     size_t max; /* the text's budget in bytes; 0: none */
     int bad;    /* -ENOMEM, or -E2BIG past max */
 };
@@ -263,25 +253,22 @@ static void sput(struct sb *s, const char *t, size_t l)
 {
     if (s->bad)
         return;
-    if (s->max && s->n + l > s->max) {
+    if (s->max && s->b.len + l > s->max) {
         s->bad = -E2BIG;
         return;
     }
-    if (s->n + l + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        while (cap < s->n + l + 1)
-            cap *= 2;
-        char *nb = realloc(s->b, cap);
-        if (!nb) {
-            s->bad = -ENOMEM;
-            return;
-        }
-        s->b = nb;
-        s->cap = cap;
+    if (lbw_buf_append(&s->b, t, l) < 0)
+        s->bad = -ENOMEM;
+}
+
+/* The text as a malloc'd C string ("" when empty), or NULL. */
+static char *sb_take(struct sb *s)
+{
+    if (s->bad || lbw_buf_terminate(&s->b) < 0) {
+        lbw_buf_free(&s->b);
+        return NULL;
     }
-    memcpy(s->b + s->n, t, l);
-    s->n += l;
-    s->b[s->n] = 0;
+    return (char *)lbw_buf_steal(&s->b);
 }
 
 static void sputs(struct sb *s, const char *t) { sput(s, t, strlen(t)); }
@@ -398,7 +385,7 @@ char *lbw_pk_pystr_max(const struct lbw_pk *v, size_t max, char *err, size_t err
     if (err && errlen)
         err[0] = 0;
     if (py_repr(&s, v, 0, 1) < 0 || s.bad) {
-        free(s.b);
+        lbw_buf_free(&s.b);
         if (err && s.bad == -E2BIG)
             snprintf(err, errlen, "its text is longer than %zu bytes", max);
         else if (err && s.bad == -ELOOP)
@@ -410,9 +397,7 @@ char *lbw_pk_pystr_max(const struct lbw_pk *v, size_t max, char *err, size_t err
         errno = s.bad == -ENOMEM ? ENOMEM : s.bad ? E2BIG : EINVAL;
         return NULL;
     }
-    if (!s.b)
-        s.b = strdup("");
-    return s.b;
+    return sb_take(&s);
 }
 
 char *lbw_pk_pystr(const struct lbw_pk *v)
@@ -431,7 +416,7 @@ static char *toml_pystr(const struct lbw_toml *v)
         return strdup(b);
     case LBW_TOML_FLOAT:
         py_float(&s, v->u.f);
-        return s.b;
+        return sb_take(&s);
     case LBW_TOML_BOOL: return strdup(v->u.b ? "True" : "False");
     default: return NULL;
     }
