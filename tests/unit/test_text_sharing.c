@@ -123,10 +123,48 @@ static void test_shared_extra_files(void)
     lbw_inv_free(&inv);
 }
 
+/* set(L) over and over on one memoized list of 10,000 items, 7 bytes of
+ * pickle each time: refused once the copies pass twice the pickle's size
+ * (quadratic memory and time otherwise); a few times is fine. */
+static void test_fold_shared_list(void)
+{
+    for (int reps = 5; reps <= 500; reps += 495) {
+        size_t cap = 20000 + 8 * (size_t)reps, n = 0;
+        uint8_t *p = malloc(cap);
+        CU_ASSERT_FATAL(p != NULL);
+        static const char head[] = "\x80\x02" "cbuiltins\nset\n" "q\x00" "0" "]" "q\x01" "(";
+        memcpy(p, head, sizeof(head) - 1);
+        n = sizeof(head) - 1;
+        memset(p + n, 'N', 10000);
+        n += 10000;
+        memcpy(p + n, "e0]", 3); /* APPENDS, POP, the result list */
+        n += 3;
+        for (int i = 0; i < reps; i++) {
+            memcpy(p + n, "h\x00h\x01\x85Ra", 7); /* set(L), appended */
+            n += 7;
+        }
+        p[n++] = '.';
+        struct lbw_pk_doc d;
+        char err[300];
+        int rc = lbw_pk_decode(&d, p, n, NULL, err, sizeof(err));
+        if (reps == 5) {
+            CU_ASSERT(rc == 0 && d.root && d.root->u.seq.n == 5 &&
+                      d.root->u.seq.v[4]->kind == LBW_PK_SET &&
+                      d.root->u.seq.v[4]->u.seq.n == 10000);
+        } else {
+            CU_ASSERT(rc < 0);
+            CU_ASSERT(strstr(err, "folded over and over") != NULL);
+        }
+        lbw_pk_doc_free(&d);
+        free(p);
+    }
+}
+
 static const struct lbw_test tests[] = {
     {"a long str shared as dict keys is shown once", test_shared_dict_key},
     {"lists that double per level are shown once each", test_doubling_lists},
     {"extra files sharing one content are bounded", test_shared_extra_files},
+    {"set() folded over one shared list is bounded", test_fold_shared_list},
     {NULL, NULL},
 };
 
