@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,15 +36,56 @@ void lbw_env_free(struct lbw_env *e)
     }
     free(e->names);
     free(e->values);
+    free(e->slot);
     lbw_env_init(e);
+}
+
+/* Names are found through a hash index (a job may set hundreds of
+ * thousands of LBATTR_ names: a scan per assignment would be quadratic). */
+static size_t name_hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return (size_t)h;
 }
 
 static ssize_t find(const struct lbw_env *e, const char *name, size_t nlen)
 {
+    if (!e->nslot)
+        return -1;
+    for (size_t k = name_hash(name, nlen) & (e->nslot - 1);; k = (k + 1) & (e->nslot - 1)) {
+        size_t i = e->slot[k];
+        if (!i)
+            return -1;
+        if (!strncmp(e->names[i - 1], name, nlen) && e->names[i - 1][nlen] == 0)
+            return (ssize_t)(i - 1);
+    }
+}
+
+static void slot_put(size_t *slot, size_t nslot, const char *name, size_t entry)
+{
+    size_t k = name_hash(name, strlen(name)) & (nslot - 1);
+    while (slot[k])
+        k = (k + 1) & (nslot - 1);
+    slot[k] = entry + 1;
+}
+
+/* Room in the index for one more name. 0 or -ENOMEM. */
+static int slot_reserve(struct lbw_env *e)
+{
+    if (2 * (e->n + 1) <= e->nslot)
+        return 0;
+    size_t ns = e->nslot ? 2 * e->nslot : 128;
+    size_t *s = calloc(ns, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
     for (size_t i = 0; i < e->n; i++)
-        if (strlen(e->names[i]) == nlen && !memcmp(e->names[i], name, nlen))
-            return (ssize_t)i;
-    return -1;
+        slot_put(s, ns, e->names[i], i);
+    free(e->slot);
+    e->slot = s;
+    e->nslot = ns;
+    return 0;
 }
 
 const char *lbw_env_get(const struct lbw_env *e, const char *name)
@@ -77,7 +119,7 @@ static int put(struct lbw_env *e, const char *name, char *value)
     }
     size_t cn = e->cap, cv = e->cap; /* names and values grow together */
     if (lbw_grow(&e->names, &cn, e->n + 1, sizeof(*e->names)) < 0 ||
-        lbw_grow(&e->values, &cv, e->n + 1, sizeof(*e->values)) < 0) {
+        lbw_grow(&e->values, &cv, e->n + 1, sizeof(*e->values)) < 0 || slot_reserve(e) < 0) {
         e->total -= cost(nl, vl);
         free(value);
         return -ENOMEM;
@@ -89,6 +131,7 @@ static int put(struct lbw_env *e, const char *name, char *value)
         free(value);
         return -ENOMEM;
     }
+    slot_put(e->slot, e->nslot, e->names[e->n], e->n);
     e->values[e->n++] = value;
     return 0;
 }

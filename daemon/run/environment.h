@@ -21,6 +21,8 @@ struct lbw_env {
     size_t total; /* bytes execve counts: each "NAME=value\0" and its pointer */
     size_t limit; /* refuse assignments that take total above this; 0: none */
     int over_limit; /* an assignment was refused for the limit */
+    size_t *slot;   /* hash index over names: entry + 1, 0 empty */
+    size_t nslot;   /* a power of two, at least twice n; 0: none yet */
 };
 
 /* Linux refuses execve (E2BIG) for one argument or environment string of

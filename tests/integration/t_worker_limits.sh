@@ -3,8 +3,8 @@
 # exported, a WARNING names it, the payload runs); an environment or a
 # command line too big for execve (FAILED with error class spawn, naming
 # E2BIG and the sizes, within seconds); a resolver argument and an action
-# queue that double per level (refused at once). After each the worker
-# answers and runs tasks. One subtest per scenario of
+# queue that double per level (refused at once); 100,000 attributes
+# (answered within seconds). After each the worker answers and runs tasks. One subtest per scenario of
 # tests/peer/scenarios_followup.py.
 # subtests: listed by --list
 set -eu

@@ -9,7 +9,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import run  # noqa: E402
-from lbpeer import make_job, next_invocation_id  # noqa: E402
+from lbpeer import make_job, job_result, next_invocation_id  # noqa: E402
 from scenarios import start, run_job, check  # noqa: E402
 
 SCENARIOS = {}
@@ -18,6 +18,10 @@ SCENARIOS = {}
 def scenario(f):
     SCENARIOS[f.__name__] = f
     return f
+
+
+def job_iid(job):
+    return job_result(job)[0]
 
 
 async def still_serving(s, addr):
@@ -78,6 +82,22 @@ async def arguments_too_big_fails_as_spawn(h):
     check(r.get('status') == 1 and r.get('error_class') == 'spawn', 'reply %r' % (r,))
     msg = r.get('message', '')
     check('E2BIG' in msg and 'environment is' in msg, 'message %r' % msg)
+    await still_serving(s, addr)
+
+
+@scenario
+async def many_attributes_answered(h):
+    """100,000 small attributes: the environment is built without a scan per
+    name; the task is answered (run, or FAILED/spawn past execve's total)
+    within seconds and pings are answered."""
+    s, w, addr = await start(h)
+    attrs = {'a%d' % i: 1 for i in range(100000)}
+    job = make_job(['/bin/true'], next_invocation_id(), attrs=attrs)
+    r = await task_reply(s, addr, job, 15)
+    check(r.get('status') == 0 or (r.get('status') == 1 and r.get('error_class') == 'spawn'
+                                   and 'E2BIG' in r.get('message', '')), 'reply %r' % (r,))
+    if r.get('status') == 0:
+        await s.wait_report(job_iid(job), 30)
     await still_serving(s, addr)
 
 

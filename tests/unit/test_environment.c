@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "environment.h"
 #include "fixture.h"
@@ -210,6 +211,32 @@ static void test_expansion_doubling(void)
     lbw_env_free(&e);
 }
 
+/* 200,000 names: each assignment finds its name through the index (a scan
+ * per assignment took minutes); every name is still found, the latest
+ * value wins. Liveness bound only. */
+static void test_many_names(void)
+{
+    struct lbw_env e;
+    lbw_env_init(&e);
+    time_t t0 = time(NULL);
+    int ok = 1;
+    for (int i = 0; i < 200000 && ok; i++) {
+        char n[32], v[32];
+        snprintf(n, sizeof(n), "N%d", i);
+        snprintf(v, sizeof(v), "%d", i);
+        ok = lbw_env_set_raw(&e, n, v) == 0;
+    }
+    CU_ASSERT(ok);
+    CU_ASSERT(lbw_env_set_raw(&e, "N77", "again") == 0);
+    CU_ASSERT(e.n == 200000);
+    CU_ASSERT_STRING_EQUAL(lbw_env_get(&e, "N77"), "again");
+    CU_ASSERT_STRING_EQUAL(lbw_env_get(&e, "N199999"), "199999");
+    CU_ASSERT(lbw_env_get(&e, "N200000") == NULL);
+    CU_ASSERT(lbw_env_get(&e, "N7") && !strcmp(lbw_env_get(&e, "N7"), "7"));
+    CU_ASSERT(time(NULL) - t0 < 20);
+    lbw_env_free(&e);
+}
+
 static struct lbw_pk *envres_state(struct lbw_inv *inv)
 {
     struct lbw_pk *e = lbw_pk_dict_get(inv->state, "_InvocationJob__envres_args");
@@ -277,6 +304,7 @@ static const struct lbw_test tests[] = {
     {"shared values: str() within a budget and a depth", test_pystr_shared},
     {"expansion that doubles stops at the variable limit", test_expansion_doubling},
     {"job limits: resolver arguments, LBATTR_ size, total size", test_job_limits},
+    {"200,000 names through the index", test_many_names},
     {NULL, NULL},
 };
 
