@@ -530,14 +530,16 @@ static int apply_var(struct lbw_env *e, const char *var, const struct lbw_toml *
                 len += (parts[i] ? strlen(parts[i]) : 0) + 1;
             }
             joined = malloc(len);
-            if (joined) {
-                joined[0] = 0;
+            if (joined) { /* appended at an offset: strcat would rescan */
+                size_t at = 0;
                 for (size_t i = 0; i < set->u.arr.n; i++) {
                     if (i)
-                        strcat(joined, ":");
-                    if (parts[i])
-                        strcat(joined, parts[i]);
+                        joined[at++] = ':';
+                    size_t pl = parts[i] ? strlen(parts[i]) : 0;
+                    memcpy(joined + at, parts[i] ? parts[i] : "", pl);
+                    at += pl;
                 }
+                joined[at] = 0;
             }
             for (size_t i = 0; i < set->u.arr.n; i++)
                 free(parts[i]);
