@@ -22,7 +22,7 @@ CC           ?= cc
 FUZZ_SECONDS ?= 30
 SAN          ?=
 
-DEB_PKGS := gcc make pkg-config liburing-dev libnl-3-dev libnl-route-3-dev libjsmn-dev \
+DEB_PKGS := gcc make pkg-config liburing-dev libnl-3-dev libnl-route-3-dev \
             libcunit1-dev libpcre2-dev python3 iproute2 util-linux
 FUZZ_PKGS := clang libclang-rt-14-dev
 # What `make deb`, `make rpm` and `make package-check` need on top (and only they).

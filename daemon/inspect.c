@@ -16,8 +16,11 @@
 /* Every value is shown once: a container, an object, or a blob longer than
  * 64 bytes met again is {"$ref": N}, and one met again inside itself is
  * {"$cycle": N}, N counting such values in the order they are first
- * shown. So the output is linear in the pickle's size, whatever its
- * sharing; nesting is bounded by the document's max_depth. */
+ * shown. A str longer than 64 bytes shown as a dict's key counts too, and
+ * a dict whose keys include one shown before (or twice) takes the
+ * {"$dict": [[k, v], ...]} form, where the key can be a reference. So the
+ * output is linear in the pickle's size, whatever its sharing; nesting is
+ * bounded by the document's max_depth. */
 
 struct tj {
     struct lbw_pk_doc *doc;
@@ -94,6 +97,43 @@ static int tj_seen(struct tj *t, struct lbw_pk *v)
     return 0;
 }
 
+/* A long str about to be shown as a dict key: it gets its id (shown, not
+ * being shown). */
+static void tj_key_seen(struct tj *t, struct lbw_pk *k)
+{
+    if (k->u.s.n <= 64)
+        return;
+    if (lbw_grow(&t->seen, &t->cseen, t->nseen + 1, sizeof(*t->seen)) < 0) {
+        t->w->err = 1;
+        return;
+    }
+    t->seen[t->nseen++] = k;
+    k->mark = (uint32_t)t->nseen << 1;
+}
+
+#define KEY_PROBE UINT32_MAX /* a dict's long key, while its keys are looked at */
+
+/* 1 when every key is a str and none longer than 64 bytes was shown
+ * before or comes twice: then the dict is a JSON object. */
+static int plain_keys(struct lbw_pk *v)
+{
+    int ok = 1;
+    size_t i;
+    for (i = 0; i < v->u.seq.n && ok; i += 2) {
+        struct lbw_pk *k = v->u.seq.v[i];
+        if (k->kind != LBW_PK_STR)
+            ok = 0;
+        else if (k->u.s.n > 64 && k->mark)
+            ok = 0;
+        else if (k->u.s.n > 64)
+            k->mark = KEY_PROBE;
+    }
+    for (size_t j = 0; j < i; j += 2)
+        if (v->u.seq.v[j]->mark == KEY_PROBE)
+            v->u.seq.v[j]->mark = 0;
+    return ok;
+}
+
 static void b64(struct lbw_jw *w, const uint8_t *p, size_t n)
 {
     static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -165,16 +205,14 @@ static int tj(struct tj *t, struct lbw_pk *v)
             lbw_jw_obj_end(w);
         break;
     case LBW_PK_DICT: {
-        int strkeys = 1;
-        for (size_t i = 0; i < v->u.seq.n; i += 2)
-            strkeys &= v->u.seq.v[i]->kind == LBW_PK_STR;
-        if (strkeys) {
+        if (plain_keys(v)) {
             lbw_jw_obj(w);
             for (size_t i = 0; i + 1 < v->u.seq.n && !rc; i += 2) {
                 struct lbw_pk *k = v->u.seq.v[i];
                 char *ks = strndup((const char *)k->u.s.p, k->u.s.n);
                 lbw_jw_key(w, ks ? ks : "");
                 free(ks);
+                tj_key_seen(t, k);
                 rc = tj(t, v->u.seq.v[i + 1]);
             }
             lbw_jw_obj_end(w);

@@ -11,6 +11,8 @@
 
 #include "buf.h"
 #include "cleanup.h"
+
+#include "hex.h"
 #include "utf8.h"
 
 #define TOML_MAX_INPUT (16u << 20)
@@ -269,17 +271,6 @@ static int bput(struct lbw_buf *b, const char *s, size_t n)
     return lbw_buf_append(b, s, n) < 0 || lbw_buf_terminate(b) < 0 ? -1 : 0;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Copies one UTF-8 character (validated) from the input. */
 static int copy_char(struct p *p, struct lbw_buf *b)
 {
@@ -314,7 +305,7 @@ static int escape(struct p *p, struct lbw_buf *b)
         int k = c == 'u' ? 4 : 8;
         uint32_t cp = 0;
         for (int j = 1; j <= k; j++) {
-            int h = hexval(at(p, (size_t)j));
+            int h = lbw_hexval(at(p, (size_t)j));
             if (h < 0)
                 return perr(p, "\\%c needs %d hex digits", c, k);
             cp = cp << 4 | (uint32_t)h;
@@ -509,7 +500,7 @@ static int digits_ok(const char *s, size_t n, int (*isdig)(int))
 }
 
 static int isdec(int c) { return c >= '0' && c <= '9'; }
-static int ishex(int c) { return hexval(c) >= 0; }
+static int ishex(int c) { return lbw_hexval(c) >= 0; }
 static int isoct(int c) { return c >= '0' && c <= '7'; }
 static int isbin(int c) { return c == '0' || c == '1'; }
 
@@ -553,7 +544,7 @@ static struct lbw_toml *number(struct p *p)
         for (const char *c = t + 2; *c; c++) {
             if (*c == '_')
                 continue;
-            uint64_t d = (uint64_t)hexval(*c);
+            uint64_t d = (uint64_t)lbw_hexval(*c);
             if (u > (UINT64_MAX - d) / (uint64_t)base || u * (uint64_t)base + d > INT64_MAX) {
                 p->i = st;
                 perr(p, "integer '%s' does not fit in 64 bits", tok);

@@ -8,20 +8,10 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "hex.h"
 #include "probe.h"
 
 #define MASK63 0x7FFFFFFFFFFFFFFFull
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* int(text.strip(), 16) & MASK63; -1 if not hexadecimal. */
 static int parse_hex(const char *s, uint64_t *out)
@@ -42,7 +32,7 @@ static int parse_hex(const char *s, uint64_t *out)
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '_' && digits && i + 1 < n && s[i + 1] != '_')
             continue;
-        int h = hexval((unsigned char)s[i]);
+        int h = lbw_hexval((unsigned char)s[i]);
         if (h < 0)
             return -1;
         v = (v << 4) | (uint64_t)h;
@@ -90,7 +80,7 @@ int lbw_probe_hwid(const struct lbw_probe_opts *o, uint64_t *hwid, char *src, si
         int digits = 0;
         if (!found && lbw_root_read(root, f, buf, sizeof(buf)) > 0) {
             for (char *p = buf; *p && *p != '\n'; p++) {
-                int h = hexval((unsigned char)*p);
+                int h = lbw_hexval((unsigned char)*p);
                 if (h >= 0) {
                     mac = mac << 4 | (uint64_t)h;
                     digits++;

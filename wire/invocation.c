@@ -1,6 +1,7 @@
 /* invocation.c — see invocation.h. */
 #include "invocation.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -574,17 +575,31 @@ int lbw_inv_extra_files(const struct lbw_inv *inv, struct lbw_extra_file **out, 
     struct lbw_extra_file *a = calloc(cnt + 1, sizeof(*a));
     if (!a)
         return -1;
-    for (size_t i = 0; i < cnt; i++) {
+    int rc = 0;
+    uint64_t again = 0; /* bytes of contents met before, written again */
+    size_t i;
+    for (i = 0; i < cnt && rc == 0; i++) {
         struct lbw_pk *k = d->u.seq.v[2 * i], *v = d->u.seq.v[2 * i + 1];
         if (k->kind != LBW_PK_STR || memchr(k->u.s.p, 0, k->u.s.n) ||
             (v->kind != LBW_PK_STR && v->kind != LBW_PK_BYTES)) {
-            free(a);
-            return -1;
+            rc = -1;
+            break;
         }
+        if (v->mark)
+            again += v->u.s.n;
+        v->mark = 1;
+        if (again > LBW_INV_EF_SHARED_MAX)
+            rc = -EFBIG;
         a[i].path = (const char *)k->u.s.p;
         a[i].data = v->u.s.p;
         a[i].len = v->u.s.n;
         a[i].is_bytes = v->kind == LBW_PK_BYTES;
+    }
+    for (size_t j = 0; j < i; j++)
+        d->u.seq.v[2 * j + 1]->mark = 0;
+    if (rc < 0) {
+        free(a);
+        return rc;
     }
     *out = a;
     *n = cnt;

@@ -92,6 +92,11 @@ struct lbw_extra_file {
     size_t len;
     int is_bytes;
 };
+/* The job's extra files. Returns 0, -1 when malformed, or -EFBIG when
+ * contents shared between files (one pickled value, many names) would
+ * have more than LBW_INV_EF_SHARED_MAX bytes written beyond the distinct
+ * contents: what is written stays linear in the pickle's size. */
+#define LBW_INV_EF_SHARED_MAX (64ull << 20)
 int lbw_inv_extra_files(const struct lbw_inv *inv, struct lbw_extra_file **out, size_t *n);
 
 /* Sets the result: exit code (has_exit 0 = None, for dropped jobs; negative

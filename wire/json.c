@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "hex.h"
 #include "utf8.h"
 
 /* One token: a value, or an object key (a string whose size is 1). The
@@ -79,16 +80,10 @@ static int hex4(const char *s, uint32_t *v)
 {
     uint32_t x = 0;
     for (int i = 0; i < 4; i++) {
-        char c = s[i];
-        x <<= 4;
-        if (c >= '0' && c <= '9')
-            x |= (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            x |= (uint32_t)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            x |= (uint32_t)(c - 'A' + 10);
-        else
+        int h = lbw_hexval((unsigned char)s[i]);
+        if (h < 0)
             return -1;
+        x = x << 4 | (uint32_t)h;
     }
     *v = x;
     return 0;

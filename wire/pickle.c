@@ -226,6 +226,8 @@ struct vm {
     size_t nmarks, mcap;
     struct lbw_pk **memo;
     size_t memo_cap, memo_len; /* memo_len: next MEMOIZE index */
+    uint64_t folded;           /* items and bytes copied by folded constructors */
+    int fold_over;             /* ... past FOLD_BUDGET */
     char *err;
     size_t errlen;
 };
@@ -398,6 +400,20 @@ static struct lbw_pk *make_seq(struct vm *m, enum lbw_pk_kind k, size_t first)
     return t;
 }
 
+/* Folding copies its argument's items or bytes. Without sharing each is
+ * copied at most once, so the copies of a pickle from Python stay below
+ * its size; a memoized list or str folded over and over again (a few
+ * bytes each time) would copy quadratically. */
+#define FOLD_BUDGET(m) (2 * (uint64_t)(m)->n + 65536)
+
+static int fold_charge(struct vm *m, size_t units)
+{
+    m->folded += units;
+    if (m->folded > FOLD_BUDGET(m))
+        m->fold_over = 1;
+    return m->fold_over ? -1 : 0;
+}
+
 /* Pure constructors folded into values (see pickle.h). */
 static struct lbw_pk *fold_reduce(struct vm *m, struct lbw_pk *f, struct lbw_pk *a)
 {
@@ -407,6 +423,8 @@ static struct lbw_pk *fold_reduce(struct vm *m, struct lbw_pk *f, struct lbw_pk 
     struct lbw_pk **v = a->u.seq.v;
     if (lbw_pk_is_global(f, "_codecs", "encode") && n == 2 && v[0]->kind == LBW_PK_STR &&
         lbw_pk_str_eq(v[1], "latin1")) {
+        if (fold_charge(m, v[0]->u.s.n) < 0)
+            return NULL;
         /* str of code points <= U+00FF back to bytes */
         uint8_t *tmp = malloc(v[0]->u.s.n + 1);
         size_t k = 0;
@@ -430,11 +448,14 @@ static struct lbw_pk *fold_reduce(struct vm *m, struct lbw_pk *f, struct lbw_pk 
         if (n == 0)
             return new_blob(m->doc, LBW_PK_BYTEARRAY, "", 0);
         if (n == 1 && v[0]->kind == LBW_PK_BYTES)
-            return new_blob(m->doc, LBW_PK_BYTEARRAY, v[0]->u.s.p, v[0]->u.s.n);
+            return fold_charge(m, v[0]->u.s.n) < 0 ? NULL :
+                   new_blob(m->doc, LBW_PK_BYTEARRAY, v[0]->u.s.p, v[0]->u.s.n);
     }
     int is_set = lbw_pk_is_global(f, "builtins", "set");
     if ((is_set || lbw_pk_is_global(f, "builtins", "frozenset")) &&
         (n == 0 || (n == 1 && v[0]->kind == LBW_PK_LIST))) {
+        if (n == 1 && fold_charge(m, v[0]->u.seq.n) < 0)
+            return NULL;
         struct lbw_pk *s = lbw_pk_new(m->doc, is_set ? LBW_PK_SET : LBW_PK_FROZENSET);
         if (s && n == 1)
             for (size_t i = 0; i < v[0]->u.seq.n; i++)
@@ -851,6 +872,10 @@ static int do_reduce(struct vm *m) /* REDUCE and NEWOBJ */
         return fail(m, "%s arguments are not a tuple", op_name(m->op));
     if (m->op == REDUCE && (c = fold_reduce(m, a, b)) != NULL)
         return push(m, c);
+    if (m->fold_over)
+        return fail(m, "constructors (set, frozenset, bytearray, _codecs.encode) copy more "
+                       "than %llu items and bytes, twice the pickle's size: a shared value "
+                       "folded over and over", (unsigned long long)FOLD_BUDGET(m));
     return push_object(m, m->op == REDUCE ? LBW_PK_REDUCE : LBW_PK_NEWOBJ, a, b, NULL);
 }
 

@@ -12,7 +12,9 @@
  * Three pure constructors are folded into plain values while decoding, as
  * Python itself would produce them: _codecs.encode(str, 'latin1') (how
  * protocol 2 writes bytes), builtins.bytearray(...), builtins.set/frozenset
- * (list). Everything else stays an object node.
+ * (list). Everything else stays an object node. What these folds copy is
+ * bounded by twice the input's size (plus 64 Ki), so one memoized value
+ * folded over and over is an error, not quadratic work.
  *
  * The encoder writes a tree back as a protocol-4 pickle (no framing) that
  * Python 3.8+ loads to an equal object graph, sharing and cycles included.

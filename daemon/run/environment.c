@@ -3,16 +3,30 @@
 
 #include "semver.h"
 
+#include <errno.h>
 #include <math.h>
-#include <stdlib.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "buf.h"
+#include "cleanup.h"
 #include "json.h"
 #include "log.h"
 
 void lbw_env_init(struct lbw_env *e) { memset(e, 0, sizeof(*e)); }
+
+size_t lbw_env_exec_limit(void)
+{
+    long a = sysconf(_SC_ARG_MAX); /* a quarter of the stack limit, at least 128 KiB */
+    size_t cap = 6u << 20;         /* the kernel's ceiling: 3/4 of an 8 MiB stack */
+    return a <= 0 ? LBW_ENV_STRING_MAX : (size_t)a < cap ? (size_t)a : cap;
+}
+
+/* What execve counts for one variable: "NAME=value\0" and its pointer. */
+static size_t cost(size_t nl, size_t vl) { return nl + vl + 2 + sizeof(char *); }
 
 void lbw_env_free(struct lbw_env *e)
 {
@@ -22,15 +36,56 @@ void lbw_env_free(struct lbw_env *e)
     }
     free(e->names);
     free(e->values);
-    memset(e, 0, sizeof(*e));
+    free(e->slot);
+    lbw_env_init(e);
+}
+
+/* Names are found through a hash index (a job may set hundreds of
+ * thousands of LBATTR_ names: a scan per assignment would be quadratic). */
+static size_t name_hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return (size_t)h;
 }
 
 static ssize_t find(const struct lbw_env *e, const char *name, size_t nlen)
 {
+    if (!e->nslot)
+        return -1;
+    for (size_t k = name_hash(name, nlen) & (e->nslot - 1);; k = (k + 1) & (e->nslot - 1)) {
+        size_t i = e->slot[k];
+        if (!i)
+            return -1;
+        if (!strncmp(e->names[i - 1], name, nlen) && e->names[i - 1][nlen] == 0)
+            return (ssize_t)(i - 1);
+    }
+}
+
+static void slot_put(size_t *slot, size_t nslot, const char *name, size_t entry)
+{
+    size_t k = name_hash(name, strlen(name)) & (nslot - 1);
+    while (slot[k])
+        k = (k + 1) & (nslot - 1);
+    slot[k] = entry + 1;
+}
+
+/* Room in the index for one more name. 0 or -ENOMEM. */
+static int slot_reserve(struct lbw_env *e)
+{
+    if (2 * (e->n + 1) <= e->nslot)
+        return 0;
+    size_t ns = e->nslot ? 2 * e->nslot : 128;
+    size_t *s = calloc(ns, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
     for (size_t i = 0; i < e->n; i++)
-        if (strlen(e->names[i]) == nlen && !memcmp(e->names[i], name, nlen))
-            return (ssize_t)i;
-    return -1;
+        slot_put(s, ns, e->names[i], i);
+    free(e->slot);
+    e->slot = s;
+    e->nslot = ns;
+    return 0;
 }
 
 const char *lbw_env_get(const struct lbw_env *e, const char *name)
@@ -39,45 +94,54 @@ const char *lbw_env_get(const struct lbw_env *e, const char *name)
     return i < 0 ? NULL : e->values[i];
 }
 
-/* Takes ownership of value. */
+/* Takes ownership of value (NULL: the expansion failed, errno says why). */
 static int put(struct lbw_env *e, const char *name, char *value)
 {
     if (!value)
-        return -1;
-    ssize_t i = find(e, name, strlen(name));
+        return errno == E2BIG ? -E2BIG : -ENOMEM;
+    size_t nl = strlen(name), vl = strlen(value);
+    if (nl + vl + 2 > LBW_ENV_STRING_MAX) {
+        free(value);
+        return -E2BIG;
+    }
+    ssize_t i = find(e, name, nl);
+    size_t old = i >= 0 ? cost(nl, strlen(e->values[i])) : 0;
+    if (e->limit && e->total - old + cost(nl, vl) > e->limit) {
+        free(value);
+        e->over_limit = 1;
+        return -E2BIG;
+    }
+    e->total = e->total - old + cost(nl, vl);
     if (i >= 0) {
         free(e->values[i]);
         e->values[i] = value;
         return 0;
     }
-    if (e->n == e->cap) {
-        size_t cap = e->cap ? e->cap * 2 : 64;
-        char **nn = realloc(e->names, cap * sizeof(*nn));
-        if (!nn) {
-            free(value);
-            return -1;
-        }
-        e->names = nn;
-        char **nv = realloc(e->values, cap * sizeof(*nv));
-        if (!nv) {
-            free(value);
-            return -1;
-        }
-        e->values = nv;
-        e->cap = cap;
+    size_t cn = e->cap, cv = e->cap; /* names and values grow together */
+    if (lbw_grow(&e->names, &cn, e->n + 1, sizeof(*e->names)) < 0 ||
+        lbw_grow(&e->values, &cv, e->n + 1, sizeof(*e->values)) < 0 || slot_reserve(e) < 0) {
+        e->total -= cost(nl, vl);
+        free(value);
+        return -ENOMEM;
     }
+    e->cap = cn < cv ? cn : cv;
     e->names[e->n] = strdup(name);
     if (!e->names[e->n]) {
+        e->total -= cost(nl, vl);
         free(value);
-        return -1;
+        return -ENOMEM;
     }
+    slot_put(e->slot, e->nslot, e->names[e->n], e->n);
     e->values[e->n++] = value;
     return 0;
 }
 
 int lbw_env_set_raw(struct lbw_env *e, const char *name, const char *value)
 {
-    return put(e, name, strdup(value));
+    char *v = strdup(value);
+    if (!v)
+        errno = ENOMEM;
+    return put(e, name, v);
 }
 
 /* A word character as Python's \w sees str: letters and digits of any
@@ -91,6 +155,8 @@ static int wordc(unsigned char c)
 char *lbw_env_expand(const struct lbw_env *e, const char *v)
 {
     size_t cap = strlen(v) + 64, n = 0;
+    if (cap > LBW_ENV_STRING_MAX)
+        cap = LBW_ENV_STRING_MAX;
     char *out = malloc(cap);
     if (!out)
         return NULL;
@@ -125,6 +191,11 @@ char *lbw_env_expand(const struct lbw_env *e, const char *v)
             add = i >= 0 ? e->values[i] : "";
             al = strlen(add);
         }
+        if (n + al + 1 > LBW_ENV_STRING_MAX) { /* execve would refuse it anyway */
+            free(out);
+            errno = E2BIG;
+            return NULL;
+        }
         if (n + al + 1 > cap) {
             while (n + al + 1 > cap)
                 cap *= 2;
@@ -155,14 +226,22 @@ static int join(struct lbw_env *e, const char *name, const char *value, int fron
         return lbw_env_set(e, name, value);
     char *ex = lbw_env_expand(e, value);
     if (!ex)
-        return -1;
+        return errno == E2BIG ? -E2BIG : -ENOMEM;
     size_t l = strlen(ex) + strlen(cur) + 2;
+    if (l > LBW_ENV_STRING_MAX) {
+        free(ex);
+        return -E2BIG;
+    }
     char *j = malloc(l);
     if (!j) {
         free(ex);
-        return -1;
+        return -ENOMEM;
     }
-    snprintf(j, l, "%s:%s", front ? ex : cur, front ? cur : ex);
+    const char *a = front ? ex : cur, *b = front ? cur : ex;
+    size_t al = strlen(a);
+    memcpy(j, a, al);
+    j[al] = ':';
+    memcpy(j + al + 1, b, strlen(b) + 1);
     free(ex);
     int rc = lbw_env_set(e, name, j); /* upstream expands the whole again */
     free(j);
@@ -208,30 +287,31 @@ void lbw_env_free_envp(char **envp)
 /* ---- Python str()/repr() of decoded values ----------------------------------- */
 
 struct sb {
-    char *b;
-    size_t n, cap;
-    int bad;
+    struct lbw_buf b;
+    size_t max; /* the text's budget in bytes; 0: none */
+    int bad;    /* -ENOMEM, or -E2BIG past max */
 };
 
 static void sput(struct sb *s, const char *t, size_t l)
 {
     if (s->bad)
         return;
-    if (s->n + l + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        while (cap < s->n + l + 1)
-            cap *= 2;
-        char *nb = realloc(s->b, cap);
-        if (!nb) {
-            s->bad = 1;
-            return;
-        }
-        s->b = nb;
-        s->cap = cap;
+    if (s->max && s->b.len + l > s->max) {
+        s->bad = -E2BIG;
+        return;
     }
-    memcpy(s->b + s->n, t, l);
-    s->n += l;
-    s->b[s->n] = 0;
+    if (lbw_buf_append(&s->b, t, l) < 0)
+        s->bad = -ENOMEM;
+}
+
+/* The text as a malloc'd C string ("" when empty), or NULL. */
+static char *sb_take(struct sb *s)
+{
+    if (s->bad || lbw_buf_terminate(&s->b) < 0) {
+        lbw_buf_free(&s->b);
+        return NULL;
+    }
+    return (char *)lbw_buf_steal(&s->b);
 }
 
 static void sputs(struct sb *s, const char *t) { sput(s, t, strlen(t)); }
@@ -278,10 +358,17 @@ static void py_str_repr(struct sb *s, const uint8_t *p, size_t n)
     sput(s, &q, 1);
 }
 
+/* Every node written adds at least one byte, and the walk stops as soon as
+ * the text passes its budget: its work is bounded by the budget, however
+ * often values are shared. */
 static int py_repr(struct sb *s, const struct lbw_pk *v, int depth, int top_str)
 {
-    if (depth > 100)
+    if (s->bad)
         return -1;
+    if (depth > LBW_PK_STR_DEPTH) {
+        s->bad = -ELOOP;
+        return -1;
+    }
     char b[64];
     switch (v->kind) {
     case LBW_PK_NONE: sputs(s, "None"); return 0;
@@ -310,7 +397,7 @@ static int py_repr(struct sb *s, const struct lbw_pk *v, int depth, int top_str)
         for (size_t i = 0; i < v->u.seq.n; i++) {
             if (i)
                 sputs(s, ", ");
-            if (py_repr(s, v->u.seq.v[i], depth + 1, 0) < 0)
+            if (py_repr(s, v->u.seq.v[i], depth + 1, 0) < 0 || s->bad)
                 return -1;
         }
         if (v->kind == LBW_PK_TUPLE && v->u.seq.n == 1)
@@ -322,10 +409,10 @@ static int py_repr(struct sb *s, const struct lbw_pk *v, int depth, int top_str)
         for (size_t i = 0; i + 1 < v->u.seq.n; i += 2) {
             if (i)
                 sputs(s, ", ");
-            if (py_repr(s, v->u.seq.v[i], depth + 1, 0) < 0)
+            if (py_repr(s, v->u.seq.v[i], depth + 1, 0) < 0 || s->bad)
                 return -1;
             sputs(s, ": ");
-            if (py_repr(s, v->u.seq.v[i + 1], depth + 1, 0) < 0)
+            if (py_repr(s, v->u.seq.v[i + 1], depth + 1, 0) < 0 || s->bad)
                 return -1;
         }
         sputs(s, "}");
@@ -335,16 +422,30 @@ static int py_repr(struct sb *s, const struct lbw_pk *v, int depth, int top_str)
     }
 }
 
-char *lbw_pk_pystr(const struct lbw_pk *v)
+char *lbw_pk_pystr_max(const struct lbw_pk *v, size_t max, char *err, size_t errlen)
 {
-    struct sb s = {0};
+    struct sb s = {.max = max};
+    if (err && errlen)
+        err[0] = 0;
     if (py_repr(&s, v, 0, 1) < 0 || s.bad) {
-        free(s.b);
+        lbw_buf_free(&s.b);
+        if (err && s.bad == -E2BIG)
+            snprintf(err, errlen, "its text is longer than %zu bytes", max);
+        else if (err && s.bad == -ELOOP)
+            snprintf(err, errlen, "it is nested deeper than %d levels", LBW_PK_STR_DEPTH);
+        else if (err && s.bad == -ENOMEM)
+            snprintf(err, errlen, "out of memory");
+        else if (err)
+            snprintf(err, errlen, "it has no simple text (an object, bytes or a huge integer)");
+        errno = s.bad == -ENOMEM ? ENOMEM : s.bad ? E2BIG : EINVAL;
         return NULL;
     }
-    if (!s.b)
-        s.b = strdup("");
-    return s.b;
+    return sb_take(&s);
+}
+
+char *lbw_pk_pystr(const struct lbw_pk *v)
+{
+    return lbw_pk_pystr_max(v, LBW_ENV_STRING_MAX, NULL, 0);
 }
 
 static char *toml_pystr(const struct lbw_toml *v)
@@ -358,7 +459,7 @@ static char *toml_pystr(const struct lbw_toml *v)
         return strdup(b);
     case LBW_TOML_FLOAT:
         py_float(&s, v->u.f);
-        return s.b;
+        return sb_take(&s);
     case LBW_TOML_BOOL: return strdup(v->u.b ? "True" : "False");
     default: return NULL;
     }
@@ -429,14 +530,16 @@ static int apply_var(struct lbw_env *e, const char *var, const struct lbw_toml *
                 len += (parts[i] ? strlen(parts[i]) : 0) + 1;
             }
             joined = malloc(len);
-            if (joined) {
-                joined[0] = 0;
+            if (joined) { /* appended at an offset: strcat would rescan */
+                size_t at = 0;
                 for (size_t i = 0; i < set->u.arr.n; i++) {
                     if (i)
-                        strcat(joined, ":");
-                    if (parts[i])
-                        strcat(joined, parts[i]);
+                        joined[at++] = ':';
+                    size_t pl = parts[i] ? strlen(parts[i]) : 0;
+                    memcpy(joined + at, parts[i] ? parts[i] : "", pl);
+                    at += pl;
                 }
+                joined[at] = 0;
             }
             for (size_t i = 0; i < set->u.arr.n; i++)
                 free(parts[i]);
@@ -523,16 +626,26 @@ static int standard_resolve(const struct lbw_toml *cfg, const struct lbw_env *ar
                                          lbw_toml_member(picks[i].entry, "env") : NULL;
         if (!env || env->type != LBW_TOML_TABLE)
             continue;
-        for (size_t k = 0; k < env->u.tab.n; k++)
-            if (apply_var(base, env->u.tab.keys[k], env->u.tab.vals[k]) < 0) {
+        for (size_t k = 0; k < env->u.tab.n; k++) {
+            int r = apply_var(base, env->u.tab.keys[k], env->u.tab.vals[k]);
+            if (r == -E2BIG) {
+                snprintf(err, errlen, "package '%s' makes %s longer than %u bytes (E2BIG)",
+                         picks[i].name, env->u.tab.keys[k], LBW_ENV_STRING_MAX);
+                rc = LBW_ENV_TOO_BIG;
+                goto out;
+            }
+            if (r < 0) {
                 snprintf(err, errlen, "out of memory");
                 goto out;
             }
+        }
     }
     const char *user = lbw_env_get(args, "user");
     if (user && (lbw_env_set(base, "USER", user) < 0 || lbw_env_set(base, "LOGNAME", user) < 0 ||
-                 lbw_env_set(base, "USERNAME", user) < 0))
+                 lbw_env_set(base, "USERNAME", user) < 0)) {
+        snprintf(err, errlen, "cannot set USER to the 'user' argument");
         goto out;
+    }
     rc = LBW_ENV_OK;
 out:
     free(picks);
@@ -540,6 +653,21 @@ out:
 }
 
 /* ---- the whole environment of a job ---------------------------------------- */
+
+/* Where building stopped: the variable, and -ENOMEM or -E2BIG. */
+struct why {
+    int rc;
+    const char *name;
+};
+
+static int note(struct why *w, int rc, const char *name)
+{
+    if (rc < 0 && !w->rc) {
+        w->rc = rc;
+        w->name = name;
+    }
+    return rc;
+}
 
 int lbw_env_for_job(const struct lbw_env_inputs *in, struct lbw_env *out, char *err,
                     size_t errlen)
@@ -549,6 +677,7 @@ int lbw_env_for_job(const struct lbw_env_inputs *in, struct lbw_env *out, char *
     lbw_env_init(&base);
     lbw_env_init(&args);
     int rc = LBW_ENV_EXCEPTION;
+    struct why w = {0};
     /* 1. resolver and its arguments */
     const char *rname = NULL;
     struct lbw_pk *jargs = NULL;
@@ -572,18 +701,27 @@ int lbw_env_for_job(const struct lbw_env_inputs *in, struct lbw_env *out, char *
             continue;
         memcpy(name, *p, nl);
         name[nl] = 0;
-        if (lbw_env_set_raw(&base, name, eq + 1) < 0)
+        if (note(&w, lbw_env_set_raw(&base, name, eq + 1), *p) < 0)
             goto oom;
     }
     /* the resolver's arguments as text pairs, from the job or the config */
     if (from_job && jargs) {
         for (size_t i = 0; i + 1 < jargs->u.seq.n; i += 2) {
             const struct lbw_pk *k = jargs->u.seq.v[i];
-            char *val = lbw_pk_pystr(jargs->u.seq.v[i + 1]);
-            int r = k->kind == LBW_PK_STR && val ?
-                        lbw_env_set_raw(&args, (const char *)k->u.s.p, val) : 0;
+            if (k->kind != LBW_PK_STR)
+                continue;
+            char why[128];
+            char *val = lbw_pk_pystr_max(jargs->u.seq.v[i + 1], LBW_ENV_STRING_MAX, why,
+                                         sizeof(why));
+            if (!val && errno == E2BIG) {
+                snprintf(err, errlen, "environment resolver argument '%.200s': %s (E2BIG)",
+                         (const char *)k->u.s.p, why);
+                rc = LBW_ENV_TOO_BIG;
+                goto out;
+            }
+            int r = val ? lbw_env_set_raw(&args, (const char *)k->u.s.p, val) : 0;
             free(val);
-            if (r < 0)
+            if (note(&w, r, (const char *)k->u.s.p) < 0)
                 goto oom;
         }
     } else if (!from_job && in->resolver_args_cfg &&
@@ -593,13 +731,13 @@ int lbw_env_for_job(const struct lbw_env_inputs *in, struct lbw_env *out, char *
             char *val = toml_pystr(t->u.tab.vals[i]);
             int r = val ? lbw_env_set_raw(&args, t->u.tab.keys[i], val) : 0;
             free(val);
-            if (r < 0)
+            if (note(&w, r, t->u.tab.keys[i]) < 0)
                 goto oom;
         }
     }
     if (!strcmp(rname, "TrivialEnvironmentResolver")) {
         for (size_t i = 0; i < args.n; i++)
-            if (lbw_env_set(&base, args.names[i], args.values[i]) < 0)
+            if (note(&w, lbw_env_set(&base, args.names[i], args.values[i]), args.names[i]) < 0)
                 goto oom;
     } else if (!strcmp(rname, "StandardEnvironmentResolver")) {
         rc = standard_resolve(in->stdres_cfg, &args, &base, err, errlen);
@@ -610,9 +748,11 @@ int lbw_env_for_job(const struct lbw_env_inputs *in, struct lbw_env *out, char *
         snprintf(err, errlen, "unknown environment resolver '%s'", rname);
         goto out;
     }
-    /* 3. the copy re-assigns every inherited value, in order */
+    /* 3. the copy re-assigns every inherited value, in order; from here on
+     * the environment is held to what execve accepts */
+    out->limit = lbw_env_exec_limit();
     for (size_t i = 0; i < base.n; i++)
-        if (lbw_env_set(out, base.names[i], base.values[i]) < 0)
+        if (note(&w, lbw_env_set(out, base.names[i], base.values[i]), base.names[i]) < 0)
             goto oom;
     struct lbw_env_action *acts;
     size_t na;
@@ -624,28 +764,31 @@ int lbw_env_for_job(const struct lbw_env_inputs *in, struct lbw_env *out, char *
         int r = !strcmp(acts[i].method, "prepend")  ? lbw_env_prepend(out, acts[i].name, acts[i].value)
                 : !strcmp(acts[i].method, "append") ? lbw_env_append(out, acts[i].name, acts[i].value)
                                                     : lbw_env_set(out, acts[i].name, acts[i].value);
-        if (r < 0) {
+        if (note(&w, r, acts[i].name) < 0) {
+            w.name = NULL; /* acts[] goes away below */
             free(acts);
             goto oom;
         }
     }
     free(acts);
     /* 4. the runtime module */
-    if (in->runtime_dir && lbw_env_prepend(out, "PYTHONPATH", in->runtime_dir) < 0)
+    if (in->runtime_dir &&
+        note(&w, lbw_env_prepend(out, "PYTHONPATH", in->runtime_dir), "PYTHONPATH") < 0)
         goto oom;
     /* 5. runtime variables */
     int64_t id;
     char b[32];
     int has = lbw_inv_invocation_id(in->job, &id);
     snprintf(b, sizeof(b), has == 1 ? "%lld" : "None", (long long)id);
-    if (lbw_env_set(out, "LIFEBLOOD_RUNTIME_IID", b) < 0)
+    if (note(&w, lbw_env_set(out, "LIFEBLOOD_RUNTIME_IID", b), "LIFEBLOOD_RUNTIME_IID") < 0)
         goto oom;
     has = lbw_inv_task_id(in->job, &id);
     snprintf(b, sizeof(b), has == 1 ? "%lld" : "None", (long long)id);
-    if (lbw_env_set(out, "LIFEBLOOD_RUNTIME_TID", b) < 0)
+    if (note(&w, lbw_env_set(out, "LIFEBLOOD_RUNTIME_TID", b), "LIFEBLOOD_RUNTIME_TID") < 0)
         goto oom;
     if (in->runtime_addr &&
-        lbw_env_set(out, "LIFEBLOOD_RUNTIME_SCHEDULER_ADDR", in->runtime_addr) < 0)
+        note(&w, lbw_env_set(out, "LIFEBLOOD_RUNTIME_SCHEDULER_ADDR", in->runtime_addr),
+             "LIFEBLOOD_RUNTIME_SCHEDULER_ADDR") < 0)
         goto oom;
     /* 6. LBATTR_<name> for plain attributes */
     const struct lbw_pk *at = lbw_inv_attrs(in->job);
@@ -657,7 +800,16 @@ int lbw_env_for_job(const struct lbw_env_inputs *in, struct lbw_env *out, char *
         if (v->kind != LBW_PK_STR && v->kind != LBW_PK_INT && v->kind != LBW_PK_BIGINT &&
             v->kind != LBW_PK_BOOL && v->kind != LBW_PK_FLOAT)
             continue;
-        char *val = lbw_pk_pystr(v);
+        /* too long for execve on its own: not exported (the value as text
+         * is at least as long as a str; other kinds are short) */
+        if (v->kind == LBW_PK_STR && k->u.s.n + 7 + v->u.s.n + 2 > LBW_ENV_STRING_MAX) {
+            LBW_WARN("environment", "task attribute '%.200s' is %zu bytes, more than execve "
+                     "takes for one variable (%u bytes with its name): not exported as "
+                     "LBATTR_%.200s", (const char *)k->u.s.p, v->u.s.n, LBW_ENV_STRING_MAX,
+                     (const char *)k->u.s.p);
+            continue;
+        }
+        char *val = lbw_pk_pystr(v), *ex = NULL;
         if (!val && v->kind == LBW_PK_BIGINT) {
             LBW_WARN("environment", "task attribute '%s' is an integer of more than %d digits: "
                      "not exported as LBATTR_%s", (const char *)k->u.s.p,
@@ -672,20 +824,48 @@ int lbw_env_for_job(const struct lbw_env_inputs *in, struct lbw_env *out, char *
             goto oom;
         }
         snprintf(name, nl, "LBATTR_%s", (const char *)k->u.s.p);
-        int r = lbw_env_set(out, name, val);
+        ex = lbw_env_expand(out, val);
         free(val);
+        int r = ex ? 0 : errno == E2BIG ? -E2BIG : -ENOMEM;
+        if (r == 0 && strlen(name) + strlen(ex) + 2 > LBW_ENV_STRING_MAX)
+            r = -E2BIG;
+        if (r == -E2BIG) { /* longer than one variable may be, once expanded */
+            LBW_WARN("environment", "task attribute '%.200s' expands to more than execve "
+                     "takes for one variable (%u bytes with its name): not exported as "
+                     "LBATTR_%.200s", (const char *)k->u.s.p, LBW_ENV_STRING_MAX,
+                     (const char *)k->u.s.p);
+            free(ex);
+            free(name);
+            continue;
+        }
+        r = r < 0 ? r : put(out, name, TAKE_PTR(ex));
         free(name);
-        if (r < 0)
+        if (note(&w, r, (const char *)k->u.s.p) < 0)
             goto oom;
     }
     /* 7. extra files */
-    if (in->extra_files_root && lbw_env_set(out, "LB_EF_ROOT", in->extra_files_root) < 0)
+    if (in->extra_files_root &&
+        note(&w, lbw_env_set(out, "LB_EF_ROOT", in->extra_files_root), "LB_EF_ROOT") < 0)
         goto oom;
     rc = LBW_ENV_OK;
     goto out;
 oom:
-    snprintf(err, errlen, "out of memory building the environment");
-    rc = LBW_ENV_EXCEPTION;
+    if (w.rc == -E2BIG) {
+        char nm[160];
+        snprintf(nm, sizeof(nm), "%.150s", w.name ? w.name : "a variable");
+        char *eq = strchr(nm, '=');
+        if (eq)
+            *eq = 0;
+        snprintf(err, errlen, "the environment is too big for execve (E2BIG): setting %s would "
+                 "make it %s (each variable at most %u bytes, all together at most %zu; "
+                 "%zu bytes in %zu variables so far)", nm,
+                 out->over_limit ? "pass the total" : "longer than one variable may be",
+                 LBW_ENV_STRING_MAX, lbw_env_exec_limit(), out->total, out->n);
+        rc = LBW_ENV_TOO_BIG;
+    } else {
+        snprintf(err, errlen, "out of memory building the environment");
+        rc = LBW_ENV_EXCEPTION;
+    }
 out:
     lbw_env_free(&base);
     lbw_env_free(&args);

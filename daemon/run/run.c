@@ -407,7 +407,7 @@ struct start {
     int cgfd;
     const char *err_class;      /* upstream's error_class */
     char why[1024];             /* for the log (and the scheduler unless msg is set) */
-    char msg[256];              /* what the scheduler is told, when not "error happened: why" */
+    char msg[1024];             /* what the scheduler is told, when not "error happened: why" */
 };
 
 /* A failure the scheduler sees as "error happened: WHY". */
@@ -458,7 +458,11 @@ static int step_job(struct lbw_run *run, struct start *st)
 /* 7.2 extra files */
 static int step_extra_files(struct lbw_run *run, struct start *st)
 {
-    if (lbw_inv_extra_files(run->job, &st->ef, &st->nef) < 0)
+    int rc = lbw_inv_extra_files(run->job, &st->ef, &st->nef);
+    if (rc == -EFBIG)
+        return fail(st, "the job's extra files share contents that would be written more "
+                        "than %llu MiB over again; refused", LBW_INV_EF_SHARED_MAX >> 20);
+    if (rc < 0)
         return fail(st, "the job's extra files are malformed");
     if (st->nef && write_extra_files(run, st->ef, st->nef, st->why, sizeof(st->why)) < 0)
         return -1;
@@ -505,6 +509,11 @@ static int step_environment(struct lbw_run *run, struct start *st)
     int erc = lbw_env_for_job(&in, &st->env, st->why, sizeof(st->why));
     if (erc == LBW_ENV_RESOLVER)
         return refuse(st, "environment_resolver", "failed to resolve requested environment");
+    if (erc == LBW_ENV_TOO_BIG) { /* execve would refuse it: a spawn failure */
+        st->err_class = "spawn";
+        snprintf(st->msg, sizeof(st->msg), "failed to start the process: %.900s", st->why);
+        return -1;
+    }
     return erc == LBW_ENV_OK ? 0 : -1;
 }
 
@@ -635,6 +644,18 @@ static int step_spawn(struct lbw_run *run, struct start *st)
     if (rc == -ENOENT) {
         snprintf(st->why, sizeof(st->why), "%s", serr);
         return refuse(st, "spawn", "failed to start the process");
+    }
+    if (rc == -E2BIG) { /* arguments and environment together too big */
+        size_t env_bytes = 0, env_n = 0, arg_bytes = 0;
+        for (char **p = st->envp; p && *p; p++, env_n++)
+            env_bytes += strlen(*p) + 1;
+        for (size_t i = 0; i < st->argc; i++)
+            arg_bytes += strlen(st->sargv[i]) + 1;
+        snprintf(st->why, sizeof(st->why), "%s (E2BIG): the environment is %zu bytes in %zu "
+                 "variables, the arguments %zu bytes", serr, env_bytes, env_n, arg_bytes);
+        st->err_class = "spawn";
+        snprintf(st->msg, sizeof(st->msg), "failed to start the process: %.900s", st->why);
+        return -1;
     }
     if (rc < 0)
         return fail(st, "%s", serr);

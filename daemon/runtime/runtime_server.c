@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "acceptor.h"
+#include "buf.h"
 #include "bytes.h"
 #include "cidr.h"
 #include "invocation.h"
@@ -303,8 +304,8 @@ struct conn {
     struct lbw_rt_req req;
     struct lbw_call *call;
     /* answer bytes */
-    uint8_t *out;
-    size_t out_len, out_sent, out_cap;
+    struct lbw_buf out;
+    size_t out_sent;
     int close_after;           /* close once the answer is written */
     /* recvinvmessage */
     char *addressee;
@@ -365,7 +366,7 @@ static void conn_maybe_free(struct conn *c)
     lbw_acc_conn_done(&c->ac);
     close(c->fd);
     free(c->buf);
-    free(c->out);
+    lbw_buf_free(&c->out);
     free(c->addressee);
     free(c);
     rt_maybe_end(rt);
@@ -402,7 +403,7 @@ static void conn_flush(struct conn *c);
 static void conn_bad(struct conn *c, const char *why)
 {
     LBW_WARN("runtime", "payload connection closed: %s", why);
-    if (c->out_sent == c->out_len) {
+    if (c->out_sent == c->out.len) {
         conn_close(c);
         return;
     }
@@ -423,13 +424,13 @@ static void conn_flush(struct conn *c)
 {
     if (c->closed || lbw_op_pending(&c->wop))
         return;
-    if (c->out_sent == c->out_len) {
-        c->out_sent = c->out_len = 0;
+    if (c->out_sent == c->out.len) {
+        c->out_sent = c->out.len = 0;
         if (c->close_after)
             conn_close(c);
         return;
     }
-    if (lbw_send(c->rt->r, &c->wop, c->fd, c->out + c->out_sent, c->out_len - c->out_sent,
+    if (lbw_send(c->rt->r, &c->wop, c->fd, c->out.p + c->out_sent, c->out.len - c->out_sent,
                  write_cb) == 0)
         c->pending++;
     else
@@ -455,19 +456,7 @@ static void write_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
 
 static int conn_put(struct conn *c, const void *p, size_t n)
 {
-    if (c->out_len + n > c->out_cap) {
-        size_t cap = c->out_cap ? c->out_cap : 64;
-        while (cap < c->out_len + n)
-            cap *= 2;
-        uint8_t *b = realloc(c->out, cap);
-        if (!b)
-            return -1;
-        c->out = b;
-        c->out_cap = cap;
-    }
-    memcpy(c->out + c->out_len, p, n);
-    c->out_len += n;
-    return 0;
+    return lbw_buf_append(&c->out, p, n) < 0 ? -1 : 0;
 }
 
 static void conn_answer(struct conn *c, const void *p, size_t n, int close_after)

@@ -1,9 +1,11 @@
 /* test_environment.c — payload environment per docs/PROTOCOL.md 7.3, on the
  * full job vector: action queue with expansion, runtime variables,
  * LBATTR_*, resolvers; and the expansion rules themselves. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "environment.h"
 #include "fixture.h"
@@ -144,10 +146,165 @@ static void test_full_job(void)
     lbw_inv_free(&inv);
 }
 
+/* a = [b, b], b = [c, c], ... 40 levels over one str: 2^40 leaves when
+ * written out. The text is refused within its budget instead. */
+static struct lbw_pk *doubling(struct lbw_pk_doc *d, int levels)
+{
+    struct lbw_pk *v = lbw_pk_new_str(d, "xy", 2);
+    for (int i = 0; i < levels && v; i++) {
+        struct lbw_pk *l = lbw_pk_new(d, LBW_PK_LIST);
+        if (!l || lbw_pk_seq_push(d, l, v) < 0 || lbw_pk_seq_push(d, l, v) < 0)
+            return NULL;
+        v = l;
+    }
+    return v;
+}
+
+static void test_pystr_shared(void)
+{
+    struct lbw_pk_doc d;
+    lbw_pk_doc_init(&d, NULL);
+    struct lbw_pk *v = doubling(&d, 40);
+    CU_ASSERT_FATAL(v != NULL);
+    char err[200] = "";
+    CU_ASSERT(lbw_pk_pystr_max(v, LBW_ENV_STRING_MAX, err, sizeof(err)) == NULL);
+    CU_ASSERT(strstr(err, "longer than") != NULL);
+    /* a small one still prints whole */
+    struct lbw_pk *w = doubling(&d, 2);
+    char *s = lbw_pk_pystr_max(w, LBW_ENV_STRING_MAX, err, sizeof(err));
+    CU_ASSERT(s && !strcmp(s, "[['xy', 'xy'], ['xy', 'xy']]"));
+    free(s);
+    /* nesting deeper than the limit is refused, not walked */
+    struct lbw_pk *deep = lbw_pk_new_str(&d, "z", 1);
+    for (int i = 0; i < 100000 && deep; i++) {
+        struct lbw_pk *l = lbw_pk_new(&d, LBW_PK_LIST);
+        if (!l || lbw_pk_seq_push(&d, l, deep) < 0)
+            deep = NULL;
+        else
+            deep = l;
+    }
+    CU_ASSERT_FATAL(deep != NULL);
+    CU_ASSERT(lbw_pk_pystr_max(deep, LBW_ENV_STRING_MAX, err, sizeof(err)) == NULL);
+    CU_ASSERT(strstr(err, "deeper") != NULL);
+    lbw_pk_doc_free(&d);
+}
+
+/* X1=$X0$X0, X2=$X1$X1, ...: each assignment doubles; stopped at the
+ * per-variable limit with -E2BIG instead of growing to 2^40. */
+static void test_expansion_doubling(void)
+{
+    struct lbw_env e;
+    lbw_env_init(&e);
+    CU_ASSERT(lbw_env_set(&e, "X0", "abcdefgh") == 0);
+    int r = 0, i;
+    for (i = 1; i <= 40 && r == 0; i++) {
+        char name[16], val[40];
+        snprintf(name, sizeof(name), "X%d", i);
+        snprintf(val, sizeof(val), "$X%d$X%d", i - 1, i - 1);
+        r = lbw_env_set(&e, name, val);
+    }
+    CU_ASSERT(r == -E2BIG);
+    CU_ASSERT(i < 20);
+    for (size_t k = 0; k < e.n; k++)
+        CU_ASSERT(strlen(e.names[k]) + strlen(e.values[k]) + 2 <= LBW_ENV_STRING_MAX);
+    CU_ASSERT(lbw_env_expand(&e, "$X11$X11$X11$X11$X11$X11$X11$X11$X11") == NULL);
+    lbw_env_free(&e);
+}
+
+/* 200,000 names: each assignment finds its name through the index (a scan
+ * per assignment took minutes); every name is still found, the latest
+ * value wins. Liveness bound only. */
+static void test_many_names(void)
+{
+    struct lbw_env e;
+    lbw_env_init(&e);
+    time_t t0 = time(NULL);
+    int ok = 1;
+    for (int i = 0; i < 200000 && ok; i++) {
+        char n[32], v[32];
+        snprintf(n, sizeof(n), "N%d", i);
+        snprintf(v, sizeof(v), "%d", i);
+        ok = lbw_env_set_raw(&e, n, v) == 0;
+    }
+    CU_ASSERT(ok);
+    CU_ASSERT(lbw_env_set_raw(&e, "N77", "again") == 0);
+    CU_ASSERT(e.n == 200000);
+    CU_ASSERT_STRING_EQUAL(lbw_env_get(&e, "N77"), "again");
+    CU_ASSERT_STRING_EQUAL(lbw_env_get(&e, "N199999"), "199999");
+    CU_ASSERT(lbw_env_get(&e, "N200000") == NULL);
+    CU_ASSERT(lbw_env_get(&e, "N7") && !strcmp(lbw_env_get(&e, "N7"), "7"));
+    CU_ASSERT(time(NULL) - t0 < 20);
+    lbw_env_free(&e);
+}
+
+static struct lbw_pk *envres_state(struct lbw_inv *inv)
+{
+    struct lbw_pk *e = lbw_pk_dict_get(inv->state, "_InvocationJob__envres_args");
+    return e && e->kind == LBW_PK_OBJECT ? e->u.obj.state : NULL;
+}
+
+static void test_job_limits(void)
+{
+    struct lbw_inv inv;
+    load("invocationjob_full", &inv);
+    char *environ_[] = {"PATH=/usr/bin:/bin", NULL};
+    struct lbw_env_inputs in = {.worker_environ = environ_, .job = &inv};
+    struct lbw_env e;
+    char err[300];
+    /* 1. a resolver argument whose text doubles 40 times: the task fails */
+    struct lbw_pk *st = envres_state(&inv);
+    CU_ASSERT_FATAL(st != NULL);
+    CU_ASSERT_FATAL(lbw_pk_dict_set(&inv.doc, st, "_EnvironmentResolverArguments__resolver_name",
+                                    lbw_pk_new_str(&inv.doc, "TrivialEnvironmentResolver", 26)) == 0);
+    const char *rn;
+    struct lbw_pk *args;
+    CU_ASSERT_FATAL(lbw_inv_envres(&inv, &rn, &args) == 0 && args);
+    CU_ASSERT_FATAL(lbw_pk_dict_set(&inv.doc, args, "SHARED", doubling(&inv.doc, 40)) == 0);
+    CU_ASSERT(lbw_env_for_job(&in, &e, err, sizeof(err)) == LBW_ENV_TOO_BIG);
+    CU_ASSERT(strstr(err, "'SHARED'") != NULL);
+    /* 2. an attribute over MAX_ARG_STRLEN is skipped, the rest exported */
+    CU_ASSERT_FATAL(lbw_pk_dict_set(&inv.doc, inv.state, "_InvocationJob__envres_args",
+                                    lbw_pk_new(&inv.doc, LBW_PK_NONE)) == 0);
+    struct lbw_pk *attrs = lbw_inv_attrs(&inv);
+    CU_ASSERT_FATAL(attrs != NULL);
+    size_t bn = 200 * 1024;
+    char *big = malloc(bn);
+    CU_ASSERT_FATAL(big != NULL);
+    memset(big, 'b', bn);
+    struct lbw_pk *bigv = lbw_pk_new_str(&inv.doc, big, bn);
+    free(big);
+    CU_ASSERT_FATAL(lbw_pk_dict_set(&inv.doc, attrs, "huge", bigv) == 0);
+    CU_ASSERT_FATAL(lbw_env_for_job(&in, &e, err, sizeof(err)) == LBW_ENV_OK);
+    CU_ASSERT(lbw_env_get(&e, "LBATTR_huge") == NULL);
+    CU_ASSERT_STRING_EQUAL(lbw_env_get(&e, "LBATTR_frame"), "1001");
+    lbw_env_free(&e);
+    /* 3. one 100 KiB str shared by 10,000 attributes: refused at the total
+     * limit (E2BIG, with the size), not built to 1 GB */
+    CU_ASSERT_FATAL(lbw_pk_dict_set(&inv.doc, attrs, "huge", lbw_pk_new(&inv.doc, LBW_PK_NONE)) == 0);
+    char *mid = malloc(100 * 1024);
+    CU_ASSERT_FATAL(mid != NULL);
+    memset(mid, 'm', 100 * 1024);
+    struct lbw_pk *midv = lbw_pk_new_str(&inv.doc, mid, 100 * 1024);
+    free(mid);
+    for (int i = 0; i < 10000; i++) {
+        char k[32];
+        snprintf(k, sizeof(k), "m%d", i);
+        CU_ASSERT_FATAL(lbw_pk_seq_push(&inv.doc, attrs, lbw_pk_new_str(&inv.doc, k, strlen(k))) == 0);
+        CU_ASSERT_FATAL(lbw_pk_seq_push(&inv.doc, attrs, midv) == 0);
+    }
+    CU_ASSERT(lbw_env_for_job(&in, &e, err, sizeof(err)) == LBW_ENV_TOO_BIG);
+    CU_ASSERT(strstr(err, "E2BIG") != NULL);
+    lbw_inv_free(&inv);
+}
+
 static const struct lbw_test tests[] = {
     {"expansion, prepend, append", test_expansion},
     {"Python str() of values", test_pystr},
     {"full job: actions, runtime vars, LBATTR_, resolvers", test_full_job},
+    {"shared values: str() within a budget and a depth", test_pystr_shared},
+    {"expansion that doubles stops at the variable limit", test_expansion_doubling},
+    {"job limits: resolver arguments, LBATTR_ size, total size", test_job_limits},
+    {"200,000 names through the index", test_many_names},
     {NULL, NULL},
 };
 
