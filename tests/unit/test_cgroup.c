@@ -395,7 +395,9 @@ static void test_live_v2_clone_into(void)
         fclose(f);
     buf[n] = 0;
     CU_ASSERT(strstr(buf, "/lbw-test-") != NULL && strstr(buf, "/inv\n") != NULL);
-    CU_ASSERT(lbw_cg_kill(child) == 2);
+    /* at least the two sleepers; on a loaded host the subshell that
+     * started the daemon may not have exited yet */
+    CU_ASSERT(lbw_cg_kill(child) >= 2);
     CU_ASSERT(wait_empty(child, 5));
     siginfo_t si;
     waitid(P_PID, (id_t)c.pid, &si, WEXITED);
