@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "invocation.h"
 #include "log.h"
 #include "unixsock.h"
 
@@ -751,4 +752,227 @@ void lbw_ledger_release(struct lbw_ledger *l, uint64_t id)
     } else {
         lbw_alloc_usage(l->own, l->nown, &l->used);
     }
+}
+
+/* ---- topology ------------------------------------------------------------------ */
+
+static double num_d(const struct lbw_num *n) { return n->is_float ? n->f : (double)n->i; }
+static uint64_t num_u(const struct lbw_num *n)
+{
+    double v = num_d(n);
+    return v > 0 && v < 1.8e19 ? (uint64_t)v : 0;
+}
+
+void lbw_ledger_topo_from_host(const struct lbw_host *h, const char *root,
+                               const struct lbw_resources *caps, struct lbw_topo *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->cpu_cap = num_d(&caps->total_cpu_count);
+    if (!(t->cpu_cap >= 0) || !isfinite(t->cpu_cap))
+        t->cpu_cap = 0;
+    t->mem_cap = num_u(&caps->total_cpu_mem);
+    t->gpu_cap = (uint32_t)num_u(&caps->total_gpu_count);
+    t->gmem_cap = num_u(&caps->total_gpu_mem);
+    struct lbw_cpuset eff;
+    lbw_cpuset_clear(&eff);
+    char buf[4096];
+    if (lbw_root_read(root, "/sys/devices/cpu_atom/cpus", buf, sizeof(buf)) > 0)
+        lbw_cpuset_parse(buf, &eff);
+    for (unsigned c = 0; c < LBW_MAX_CPUS && t->ncpus < LBW_MAX_CPUS; c++) {
+        if (!lbw_cpuset_has(&h->usable, c))
+            continue;
+        char p[128], b1[32], b2[32];
+        long core = c, pkg = 0;
+        snprintf(p, sizeof(p), "/sys/devices/system/cpu/cpu%u/topology/core_id", c);
+        if (lbw_root_read(root, p, b1, sizeof(b1)) > 0)
+            core = strtol(b1, NULL, 10);
+        snprintf(p, sizeof(p), "/sys/devices/system/cpu/cpu%u/topology/physical_package_id", c);
+        if (lbw_root_read(root, p, b2, sizeof(b2)) > 0)
+            pkg = strtol(b2, NULL, 10);
+        int node = 0;
+        for (int n = 0; n < h->nnodes; n++)
+            if (lbw_cpuset_has(&h->nodes[n].cpus, c))
+                node = h->nodes[n].id >= 0 && h->nodes[n].id < LBW_MAX_NODES ? h->nodes[n].id : 0;
+        t->cpus[t->ncpus++] = (struct lbw_topo_cpu){
+            .id = (uint16_t)c, .node = (int16_t)node,
+            .core = (uint32_t)((pkg & 0xffff) << 16 | (core & 0xffff)),
+            .eff = (uint8_t)lbw_cpuset_has(&eff, c)};
+    }
+    int per_vendor[4] = {0};
+    for (int i = 0; i < h->ngpus && i < LBW_MAX_GPUS; i++) {
+        struct lbw_topo_gpu *g = &t->gpus[t->ngpus++];
+        g->node = h->gpus[i].numa_node;
+        g->vendor = h->gpus[i].vendor;
+        int v = g->vendor >= 1 && g->vendor <= 3 ? g->vendor : 0;
+        if (g->vendor == LBW_GPU_NVIDIA && h->gpus[i].uuid[0])
+            snprintf(g->id, sizeof(g->id), "%s", h->gpus[i].uuid);
+        else
+            snprintf(g->id, sizeof(g->id), "%d", per_vendor[v]);
+        per_vendor[v]++;
+    }
+}
+
+/* ---- one task's claim ---------------------------------------------------------- */
+
+static uint64_t req_u(const struct lbw_num *n)
+{
+    double v = num_d(n);
+    return v > 0 && v < 1.8e19 ? (uint64_t)v : 0;
+}
+
+static double req_d(const struct lbw_num *n)
+{
+    double v = num_d(n);
+    return isfinite(v) && v > 0 ? (v < 1e6 ? v : 1e6) : 0;
+}
+
+static char *tc_str(struct lbw_task_claim *tc, size_t *k, const char *fmt, const char *name,
+                    const char *val)
+{
+    if (*k >= sizeof(tc->strs) / sizeof(tc->strs[0]))
+        return NULL;
+    char *s = NULL;
+    if (asprintf(&s, fmt, name, val) < 0)
+        return NULL;
+    tc->strs[(*k)++] = s;
+    return s;
+}
+
+static void gpu_list(const struct lbw_topo *t, uint32_t gpus, int vendor, char *out, size_t cap)
+{
+    size_t k = 0;
+    out[0] = 0;
+    for (unsigned i = 0; i < t->ngpus && i < 32; i++) {
+        if (!(gpus & (1u << i)) || (vendor && t->gpus[i].vendor != vendor))
+            continue;
+        int n = snprintf(out + k, cap - k, "%s%s", k ? "," : "", t->gpus[i].id);
+        if (n < 0 || (size_t)n >= cap - k)
+            return;
+        k += (size_t)n;
+    }
+}
+
+int lbw_ledger_claim_task(struct lbw_ledger *l, const struct lbw_inv *job, struct lbw_task_claim *tc)
+{
+    memset(tc, 0, sizeof(*tc));
+    struct lbw_requirements rq;
+    memset(&rq, 0, sizeof(rq));
+    struct lbw_claim_req q = {0};
+    if (lbw_inv_requirements(job, &rq) == 0) {
+        q.min_cpu = req_d(&rq.min_cpu);
+        q.pref_cpu = rq.has_pref_cpu ? req_d(&rq.pref_cpu) : 0;
+        q.min_mem = req_u(&rq.min_mem);
+        q.pref_mem = rq.has_pref_mem ? req_u(&rq.pref_mem) : 0;
+        q.min_gpu = (uint32_t)(req_u(&rq.min_gpu) < 64 ? req_u(&rq.min_gpu) : 64);
+        q.pref_gpu = rq.has_pref_gpu ? (uint32_t)(req_u(&rq.pref_gpu) < 64 ? req_u(&rq.pref_gpu) : 64) : 0;
+        q.min_gmem = req_u(&rq.min_gpu_mem);
+        q.pref_gmem = rq.has_pref_gpu_mem ? req_u(&rq.pref_gpu_mem) : 0;
+    }
+    free(rq.groups);
+    int64_t inv = -1;
+    lbw_inv_invocation_id(job, &inv);
+    int f = lbw_ledger_claim(l, &q, &tc->c);
+    if (f < 0) {
+        LBW_WARN("ledger", "invocation %lld: the host ledger did not answer (%s): the payload "
+                           "runs unpinned, with no claim",
+                 (long long)inv, strerror(-f));
+        return f;
+    }
+    tc->held = 1;
+    char cpus[1024];
+    lbw_cpuset_format(&tc->c.cpus, cpus, sizeof(cpus));
+    if (f) {
+        struct lbw_usage u;
+        lbw_ledger_used(l, &u);
+        LBW_WARN("ledger", "invocation %lld: the host cannot give what the job asks for (min "
+                           "%.2f CPUs, %llu bytes, %u GPUs; the other claims on this host leave "
+                           "less: another worker, a [resources] override or a scheduler that "
+                           "does not count per host); it runs with what is free: %.2f CPUs (%s), "
+                           "%llu bytes, %u GPUs",
+                 (long long)inv, q.min_cpu, (unsigned long long)q.min_mem, q.min_gpu, tc->c.cpu,
+                 cpus, (unsigned long long)tc->c.mem, tc->c.gpu);
+    }
+    unsigned ncpu = lbw_cpuset_count(&tc->c.cpus);
+    if (ncpu) {
+        tc->mask = CPU_ALLOC(LBW_MAX_CPUS);
+        tc->mask_size = CPU_ALLOC_SIZE(LBW_MAX_CPUS);
+        if (tc->mask) {
+            CPU_ZERO_S(tc->mask_size, tc->mask);
+            for (unsigned c = 0; c < LBW_MAX_CPUS; c++)
+                if (lbw_cpuset_has(&tc->c.cpus, c))
+                    CPU_SET_S(c, tc->mask_size, tc->mask);
+        }
+    }
+    const struct lbw_topo *t = l->topo;
+    size_t k = 0, e = 0, d = 0;
+    char v[1200];
+    tc->env[e++] = tc_str(tc, &k, "%s=%s", "LIFEBLOOD_CLAIM_CPUS", ncpu ? cpus : "");
+    snprintf(v, sizeof(v), "%g", tc->c.cpu);
+    tc->env[e++] = tc_str(tc, &k, "%s=%s", "LIFEBLOOD_CLAIM_CPU_COUNT", v);
+    snprintf(v, sizeof(v), "%llu", (unsigned long long)tc->c.mem);
+    tc->env[e++] = tc_str(tc, &k, "%s=%s", "LIFEBLOOD_CLAIM_MEM", v);
+    snprintf(v, sizeof(v), "%d", tc->c.node);
+    tc->env[e++] = tc_str(tc, &k, "%s=%s", "LIFEBLOOD_CLAIM_NUMA_NODE", ncpu ? v : "");
+    gpu_list(t, tc->c.gpus, 0, v, sizeof(v));
+    tc->env[e++] = tc_str(tc, &k, "%s=%s", "LIFEBLOOD_CLAIM_GPUS", v);
+    static const struct {
+        int vendor;
+        const char *var;
+    } gv[] = {{LBW_GPU_NVIDIA, "CUDA_VISIBLE_DEVICES"},
+              {LBW_GPU_AMD, "ROCR_VISIBLE_DEVICES"},
+              {LBW_GPU_INTEL, "ZE_AFFINITY_MASK"}};
+    for (size_t i = 0; i < 3; i++) {
+        int present = 0;
+        for (unsigned g = 0; g < t->ngpus; g++)
+            present |= t->gpus[g].vendor == gv[i].vendor;
+        if (!present)
+            continue; /* no such GPUs here: the variable is not ours to set */
+        gpu_list(t, tc->c.gpus, gv[i].vendor, v, sizeof(v));
+        tc->env_default[d++] = tc_str(tc, &k, "%s=%s", gv[i].var, v);
+    }
+    for (size_t i = 0; i < e; i++)
+        if (!tc->env[i]) { /* out of memory: compact (the array stays NULL-ended) */
+            memmove(&tc->env[i], &tc->env[i + 1], (e - i) * sizeof(tc->env[0]));
+            e--, i--;
+        }
+    LBW_INFO("ledger", "invocation %lld: claimed %g CPUs (%s, NUMA node %d), %llu bytes, %u "
+                       "GPU(s)",
+             (long long)inv, tc->c.cpu, cpus, tc->c.node, (unsigned long long)tc->c.mem,
+             tc->c.gpu);
+    return 0;
+}
+
+void lbw_ledger_release_task(struct lbw_ledger *l, struct lbw_task_claim *tc)
+{
+    if (tc->held && l)
+        lbw_ledger_release(l, tc->c.id);
+    if (tc->mask)
+        CPU_FREE(tc->mask);
+    for (size_t i = 0; i < sizeof(tc->strs) / sizeof(tc->strs[0]); i++)
+        free(tc->strs[i]);
+    memset(tc, 0, sizeof(*tc));
+}
+
+static struct lbw_num left_num(const struct lbw_num *total, double used, int integral)
+{
+    double v = num_d(total) - used;
+    if (!(v > 0))
+        v = 0;
+    if (integral || (!total->is_float && v == floor(v)))
+        return (struct lbw_num){.i = (int64_t)v};
+    return (struct lbw_num){.is_float = 1, .f = v};
+}
+
+void lbw_ledger_left(const struct lbw_ledger *l, const struct lbw_resources *caps,
+                     struct lbw_resources *out)
+{
+    *out = *caps;
+    if (!l)
+        return;
+    struct lbw_usage u;
+    lbw_ledger_used(l, &u);
+    out->cpu_count = left_num(&caps->total_cpu_count, u.cpu, 0);
+    out->cpu_mem = left_num(&caps->total_cpu_mem, (double)u.mem, 1);
+    out->gpu_count = left_num(&caps->total_gpu_count, (double)u.gpu, 1);
+    out->gpu_mem = left_num(&caps->total_gpu_mem, (double)u.gmem, 1);
 }

@@ -21,6 +21,7 @@
 #ifndef LBW_LEDGER_H
 #define LBW_LEDGER_H
 
+#include <sched.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -42,6 +43,13 @@ struct lbw_ledger_opts {
     void *ctx;
 };
 
+/* The host's topology as claims see it: the usable CPUs (with their cores
+ * and NUMA nodes, from sysfs under root), the GPUs, and the capacity =
+ * the advertised totals (after [resources] overrides). */
+struct lbw_resources;
+void lbw_ledger_topo_from_host(const struct lbw_host *h, const char *root,
+                               const struct lbw_resources *caps, struct lbw_topo *t);
+
 /* Joins (or founds) the host's mesh. NULL with a message on failure. */
 struct lbw_ledger *lbw_ledger_open(const struct lbw_ledger_opts *o, char *err, size_t errlen);
 void lbw_ledger_close(struct lbw_ledger *l);
@@ -57,5 +65,29 @@ void lbw_ledger_release(struct lbw_ledger *l, uint64_t id);
 void lbw_ledger_used(const struct lbw_ledger *l, struct lbw_usage *u);
 int lbw_ledger_is_arbiter(const struct lbw_ledger *l);
 const struct lbw_topo *lbw_ledger_topo(const struct lbw_ledger *l);
+
+/* ---- for the worker: one task's claim ----------------------------------------- */
+
+struct lbw_inv;
+struct lbw_task_claim {
+    int held;
+    struct lbw_claim c;
+    cpu_set_t *mask;                 /* NULL: no CPUs to pin to (runs unpinned) */
+    size_t mask_size;
+    const char *env[8];              /* LIFEBLOOD_CLAIM_*: always set */
+    const char *env_default[4];      /* *_VISIBLE_DEVICES, ZE_AFFINITY_MASK: unless set */
+    char *strs[12];
+};
+
+/* Claims what the job requires (PROTOCOL.md 10.2 amounts) and fills the
+ * payload's affinity and variables. A claim the ledger cannot grant in
+ * full is a WARNING and the task runs with what was granted (fewer or no
+ * pinned CPUs; never a CPU or GPU held by another claim). 0, or -errno
+ * when nothing is held (the task runs unpinned). */
+int lbw_ledger_claim_task(struct lbw_ledger *l, const struct lbw_inv *job, struct lbw_task_claim *tc);
+void lbw_ledger_release_task(struct lbw_ledger *l, struct lbw_task_claim *tc);
+/* caps with the non-total values lowered by every live claim on the host. */
+void lbw_ledger_left(const struct lbw_ledger *l, const struct lbw_resources *caps,
+                     struct lbw_resources *out);
 
 #endif
