@@ -243,9 +243,17 @@ static int conn_handle(struct lbw_ledger *l, struct conn *c, const struct wmsg *
     switch (m->type) {
     case M_HELLO:
         return 0;
-    case M_END:
+    case M_END: { /* admitted and complete: it hears the state at once */
         c->ready = 1;
-        return 0;
+        rec_init(&out, M_STATE);
+        struct lbw_usage u;
+        lbw_alloc_usage(l->table, l->n, &u);
+        out.used_cpu = u.cpu;
+        out.used_mem = u.mem;
+        out.used_gpu = u.gpu;
+        out.used_gmem = u.gmem;
+        return send_rec(c->fd, &out, 1) < 0 ? -2 : 0;
+    }
     case M_RESTORE: {
         struct lbw_claim cl = m->claim;
         cl.pid = c->pid;
@@ -574,6 +582,23 @@ static int join(struct lbw_ledger *l)
         k->fd = fd;
         k->op.user = k;
         l->link = k;
+        /* the arbiter answers END with the state; a close instead is a refusal
+         * (or its death: then race again) */
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int ok = poll(&p, 1, (int)(REPLY_NS / 1000000)) == 1 ? link_drain(l, 0, NULL) : 0;
+        if (ok < 0) {
+            l->link = NULL;
+            close(fd);
+            free(k);
+            int probe = lbw_unix_connect(l->name, SOCK_SEQPACKET);
+            if (probe >= 0)
+                close(probe);
+            if (probe == -ECONNREFUSED || probe == -ENOENT)
+                continue; /* it died */
+            LBW_WARN("ledger", "the host ledger's arbiter (process %d) closed our connection: "
+                               "it does not admit this user (mesh.allow_group)", (int)pid);
+            return -EPERM;
+        }
         lbw_poll(l->o.r, &k->op, fd, POLLIN, link_cb);
         return 0;
     }
@@ -614,7 +639,7 @@ struct lbw_ledger *lbw_ledger_open(const struct lbw_ledger_opts *o, char *err, s
     int rc = join(l);
     if (rc < 0) {
         snprintf(err, errlen, "cannot join the host's ledger @%s: %s", l->name,
-                 rc == -EPERM ? "its arbiter runs as a user this worker does not admit"
+                 rc == -EPERM ? "the arbiter and this worker do not admit each other's users"
                               : strerror(-rc));
         lbw_ledger_close(l);
         return NULL;

@@ -1035,6 +1035,8 @@ static void task_start(struct lbw_worker *w, struct lbw_request *q)
     if (dn && dn->type == LBW_TOML_STRING)
         rname = dn->u.str.s;
     rargs = lbw_toml_get(w->o.cfg, "default_env_wrapper.arguments");
+    if (w->o.ledger) /* claimed before the spawn; a short grant runs with what it got */
+        lbw_ledger_claim_task(w->o.ledger, &w->job, &w->claim);
     struct lbw_run_opts ro = {
         .r = w->r,
         .log_root = w->o.log_root,
@@ -1059,8 +1061,6 @@ static void task_start(struct lbw_worker *w, struct lbw_request *q)
     };
     const char *cls;
     char msg[1200];
-    if (w->o.ledger) /* claimed before the spawn; a short grant runs with what it got */
-        lbw_ledger_claim_task(w->o.ledger, &w->job, &w->claim);
     if (lbw_run_start(&ro, &w->job, &w->run, &cls, msg, sizeof(msg)) < 0) {
         clear_invocation(w);
         task_reply(w, q->src, q->session, 1, msg, cls);
