@@ -24,7 +24,7 @@
 #define MAX_OWN 64        /* claims of one member */
 #define DRAIN_MAX 256     /* records handled per wake-up of one connection */
 
-enum { M_HELLO = 1, M_RESTORE, M_END, M_CLAIM, M_GRANT, M_RELEASE, M_STATE, M_LAST };
+enum { M_HELLO = 1, M_RESTORE, M_END, M_CLAIM, M_GRANT, M_RELEASE, M_STATE, M_REFUSED, M_LAST };
 
 /* The record: one per SOCK_SEQPACKET message, fixed size, host order
  * (both ends are on this host). */
@@ -44,6 +44,7 @@ struct conn { /* the arbiter's end of one member */
     struct lbw_ledger *l;
     int fd;
     pid_t pid;
+    uint64_t serial; /* owner tag of its claims in the table (0: the arbiter's own) */
     int ready;       /* its claims are all re-sent (END seen) */
     int dead;
     struct lbw_op op;
@@ -67,7 +68,9 @@ struct lbw_ledger {
     struct link *listener;
     struct conn *conns;
     struct lbw_claim *table;
+    uint64_t *owner;  /* table[i] belongs to the connection with this serial */
     size_t n;
+    uint64_t serials;
     /* member */
     struct link *link;
     /* both */
@@ -180,18 +183,23 @@ static void rec_init(struct wmsg *m, uint32_t type)
 
 static void table_remove_at(struct lbw_ledger *l, size_t i)
 {
-    l->table[i] = l->table[--l->n];
+    l->n--;
+    l->table[i] = l->table[l->n];
+    l->owner[i] = l->owner[l->n];
 }
 
-static int table_add(struct lbw_ledger *l, const struct lbw_claim *c)
+/* Claims are keyed by (connection, id): a member that reconnects has its
+ * old connection's claims dropped with that connection, never its new ones. */
+static int table_add(struct lbw_ledger *l, uint64_t owner, const struct lbw_claim *c)
 {
     for (size_t i = 0; i < l->n; i++)
-        if (l->table[i].pid == c->pid && l->table[i].id == c->id) {
+        if (l->owner[i] == owner && l->table[i].id == c->id) {
             l->table[i] = *c;
             return 0;
         }
     if (l->n >= MAX_CLAIMS)
         return -ENOSPC;
+    l->owner[l->n] = owner;
     l->table[l->n++] = *c;
     return 0;
 }
@@ -220,7 +228,7 @@ static void conn_drop(struct lbw_ledger *l, struct conn *c, int announce)
     c->dead = 1;
     size_t before = l->n;
     for (size_t i = l->n; i-- > 0;)
-        if (l->table[i].pid == c->pid)
+        if (l->owner[i] == c->serial)
             table_remove_at(l, i);
     for (struct conn **p = &l->conns; *p; p = &(*p)->next)
         if (*p == c) {
@@ -259,7 +267,7 @@ static int conn_handle(struct lbw_ledger *l, struct conn *c, const struct wmsg *
         cl.pid = c->pid;
         if (!claim_valid(l->topo, &cl))
             return -1;
-        if (table_add(l, &cl) < 0)
+        if (table_add(l, c->serial, &cl) < 0)
             return -1;
         char why[200];
         if (lbw_alloc_check(l->topo, l->table, l->n, why, sizeof(why)) < 0)
@@ -275,7 +283,7 @@ static int conn_handle(struct lbw_ledger *l, struct conn *c, const struct wmsg *
         out.claim.id = m->seq;
         out.claim.pid = c->pid;
         int f = lbw_alloc_grant(l->topo, l->table, l->n, &m->req, &out.claim);
-        if (f < 0 || table_add(l, &out.claim) < 0) {
+        if (f < 0 || table_add(l, c->serial, &out.claim) < 0) {
             memset(&out.claim, 0, sizeof(out.claim));
             out.flags = -ENOMEM;
         } else {
@@ -288,7 +296,7 @@ static int conn_handle(struct lbw_ledger *l, struct conn *c, const struct wmsg *
     }
     case M_RELEASE:
         for (size_t i = 0; i < l->n; i++)
-            if (l->table[i].pid == c->pid && l->table[i].id == m->seq) {
+            if (l->owner[i] == c->serial && l->table[i].id == m->seq) {
                 table_remove_at(l, i);
                 broadcast(l);
                 break;
@@ -360,6 +368,9 @@ static struct conn *accept_one(struct lbw_ledger *l)
         if (fd < 0)
             return NULL;
         if (!admitted(l, fd, &pid, "ledger connection")) {
+            struct wmsg no; /* says so, so that it is not taken for the arbiter's death */
+            rec_init(&no, M_REFUSED);
+            send_rec(fd, &no, 0);
             close(fd);
             fd = -1;
         }
@@ -374,6 +385,7 @@ static struct conn *accept_one(struct lbw_ledger *l)
     c->l = l;
     c->fd = fd;
     c->pid = pid;
+    c->serial = ++l->serials;
     c->op.user = c;
     c->next = l->conns;
     l->conns = c;
@@ -434,7 +446,9 @@ static int try_arbiter(struct lbw_ledger *l)
     struct link *k = calloc(1, sizeof(*k));
     if (!l->table)
         l->table = calloc(MAX_CLAIMS, sizeof(*l->table));
-    if (!k || !l->table) {
+    if (!l->owner)
+        l->owner = calloc(MAX_CLAIMS, sizeof(*l->owner));
+    if (!k || !l->table || !l->owner) {
         free(k);
         close(fd);
         return -ENOMEM;
@@ -445,7 +459,7 @@ static int try_arbiter(struct lbw_ledger *l)
     l->listener = k;
     l->n = 0;
     for (size_t i = 0; i < l->nown; i++)
-        table_add(l, &l->own[i]);
+        table_add(l, 0, &l->own[i]);
     /* the members: each re-sends its claims, then END */
     uint64_t until = lbw_now_ns() + RECOVERY_NS;
     int waiting = 0;
@@ -503,6 +517,8 @@ static int link_drain(struct lbw_ledger *l, uint64_t seq, struct wmsg *grant)
             return -1;
         if (n != (ssize_t)sizeof(m) || m.magic != MAGIC || m.type >= M_LAST)
             return -1; /* not the ledger: leave it */
+        if (m.type == M_REFUSED)
+            return -2;
         if (m.type == M_STATE) {
             l->used.cpu = isfinite(m.used_cpu) ? m.used_cpu : 0;
             l->used.mem = m.used_mem;
@@ -590,13 +606,10 @@ static int join(struct lbw_ledger *l)
             l->link = NULL;
             close(fd);
             free(k);
-            int probe = lbw_unix_connect(l->name, SOCK_SEQPACKET);
-            if (probe >= 0)
-                close(probe);
-            if (probe == -ECONNREFUSED || probe == -ENOENT)
-                continue; /* it died */
-            LBW_WARN("ledger", "the host ledger's arbiter (process %d) closed our connection: "
-                               "it does not admit this user (mesh.allow_group)", (int)pid);
+            if (ok != -2)
+                continue; /* it died (or closed before accepting us): race again */
+            LBW_WARN("ledger", "the host ledger's arbiter (process %d) refused us: it does not "
+                               "admit this user (mesh.allow_group)", (int)pid);
             return -EPERM;
         }
         lbw_poll(l->o.r, &k->op, fd, POLLIN, link_cb);
@@ -674,6 +687,7 @@ void lbw_ledger_close(struct lbw_ledger *l)
     if (l->member_fd >= 0)
         close(l->member_fd);
     free(l->table);
+    free(l->owner);
     free(l->topo);
     free(l);
 }
@@ -707,7 +721,7 @@ int lbw_ledger_claim(struct lbw_ledger *l, const struct lbw_claim_req *req, stru
                 return -ENOMEM;
             own_add(l, out);
             if (l->listener) {
-                table_add(l, out);
+                table_add(l, 0, out);
                 broadcast(l);
             } else {
                 lbw_alloc_usage(l->own, l->nown, &l->used);
@@ -764,7 +778,7 @@ void lbw_ledger_release(struct lbw_ledger *l, uint64_t id)
         }
     if (l->listener) {
         for (size_t i = 0; i < l->n; i++)
-            if (l->table[i].pid == l->self && l->table[i].id == id) {
+            if (l->owner[i] == 0 && l->table[i].id == id) {
                 table_remove_at(l, i);
                 broadcast(l);
                 break;

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ledger.h"
@@ -276,6 +278,135 @@ static void test_garbage_disconnects(void)
     free(t);
 }
 
+
+/* ---- stress: 32 members, random claims and releases, random SIGKILLs, the
+ * invariant checked by an observer that is not a member -------------------------- */
+
+enum { S_MEMBERS = 32, S_TARGET = 10000 };
+
+struct slot {
+    uint64_t gen;   /* odd while the member writes */
+    uint64_t bits;  /* the CPUs it holds (of 64) */
+};
+
+struct shared {
+    uint64_t ops;   /* claims granted, all members */
+    int stop;
+    struct slot slot[S_MEMBERS];
+};
+
+static void slot_write(struct slot *sl, uint64_t bits)
+{
+    __atomic_add_fetch(&sl->gen, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&sl->bits, bits, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&sl->gen, 1, __ATOMIC_SEQ_CST);
+}
+
+static pid_t stress_member(const char *ns, struct shared *sh, int i, uint64_t seed)
+{
+    pid_t p = fork();
+    if (p != 0)
+        return p;
+    lbw_reactor *r = mkreactor();
+    struct lbw_topo *t = calloc(1, sizeof(*t));
+    for (unsigned c = 0; c < 64; c++)
+        t->cpus[t->ncpus++] = (struct lbw_topo_cpu){.id = (uint16_t)c, .node = (int16_t)(c / 32),
+                                                    .core = c % 32};
+    t->cpu_cap = 64;
+    t->mem_cap = 1ull << 40;
+    int ch = 0;
+    struct lbw_ledger *l = open_l(r, ns, t, &ch);
+    if (!l)
+        _exit(2);
+    uint64_t x = seed | 1;
+    for (unsigned round = 0; round < 1000000 && !__atomic_load_n(&sh->stop, __ATOMIC_SEQ_CST);
+         round++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        struct lbw_claim_req q = {.min_cpu = (double)(1 + x % 8), .pref_cpu = (double)(x >> 8 & 15)};
+        struct lbw_claim cl;
+        if (lbw_ledger_claim(l, &q, &cl) >= 0) {
+            slot_write(&sh->slot[i], cl.cpus.bits[0]);
+            __atomic_add_fetch(&sh->ops, 1, __ATOMIC_SEQ_CST);
+            for (unsigned k = 0; k < (x >> 16) % 4; k++)
+                lbw_reactor_run_once(r, 100000);
+            slot_write(&sh->slot[i], 0);
+            lbw_ledger_release(l, cl.id);
+        }
+        lbw_reactor_run_once(r, 500000); /* (a worker between tasks sleeps in its loop) */
+    }
+    _exit(0);
+}
+
+static void test_stress_invariant(void)
+{
+    char ns[64];
+    uniq_ns(ns, sizeof(ns), "stress");
+    struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                             -1, 0);
+    CU_ASSERT_FATAL(sh != MAP_FAILED);
+    memset(sh, 0, sizeof(*sh));
+    pid_t kids[S_MEMBERS];
+    uint64_t x = 0x2545F4914F6CDD1Dull;
+    for (int i = 0; i < S_MEMBERS; i++)
+        kids[i] = stress_member(ns, sh, i, x + (uint64_t)i * 7919);
+    unsigned violations = 0, checks = 0, kills = 0;
+    uint64_t g1[S_MEMBERS], b1[S_MEMBERS], g2[S_MEMBERS], b2[S_MEMBERS];
+    uint64_t until = lbw_now_ns() + 60ull * 1000000000ull;
+    while (__atomic_load_n(&sh->ops, __ATOMIC_SEQ_CST) < S_TARGET && lbw_now_ns() < until) {
+        for (int round = 0; round < 200; round++) {
+            for (int i = 0; i < S_MEMBERS; i++) {
+                g1[i] = __atomic_load_n(&sh->slot[i].gen, __ATOMIC_SEQ_CST);
+                b1[i] = __atomic_load_n(&sh->slot[i].bits, __ATOMIC_SEQ_CST);
+            }
+            for (int i = 0; i < S_MEMBERS; i++) {
+                b2[i] = __atomic_load_n(&sh->slot[i].bits, __ATOMIC_SEQ_CST);
+                g2[i] = __atomic_load_n(&sh->slot[i].gen, __ATOMIC_SEQ_CST);
+            }
+            /* a slot unchanged across both passes held its CPUs the whole time
+             * between the last read of pass 1 and the first of pass 2 */
+            for (int i = 0; i < S_MEMBERS; i++) {
+                if (g1[i] != g2[i] || (g1[i] & 1) || b1[i] != b2[i])
+                    continue;
+                for (int j = 0; j < i; j++)
+                    if (g1[j] == g2[j] && !(g1[j] & 1) && b1[j] == b2[j] && (b1[i] & b1[j]) &&
+                        violations++ == 0)
+                        fprintf(stderr, "members %d and %d both hold CPUs %llx\n", i, j,
+                                (unsigned long long)(b1[i] & b1[j]));
+            }
+            checks++;
+        }
+        /* a random member dies; its slot is cleared before anyone is checked again */
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int v = (int)(x % S_MEMBERS);
+        kill(kids[v], SIGKILL);
+        waitpid(kids[v], NULL, 0);
+        slot_write(&sh->slot[v], 0);
+        kills++;
+        kids[v] = stress_member(ns, sh, v, x);
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL);
+    }
+    __atomic_store_n(&sh->stop, 1, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < S_MEMBERS; i++) {
+        kill(kids[i], SIGKILL);
+        waitpid(kids[i], NULL, 0);
+    }
+    fprintf(stderr, "ledger stress: %llu claims, %u kills, %u observer passes, %u violations\n",
+            (unsigned long long)sh->ops, kills, checks, violations);
+    CU_ASSERT_EQUAL(violations, 0);
+    CU_ASSERT(sh->ops >= 1000); /* liveness: claims kept being granted */
+    munmap(sh, sizeof(*sh));
+}
+
+static const struct lbw_test stress_tests[] = {
+    {"32 members, random claims, releases and SIGKILLs: the invariant holds", test_stress_invariant},
+    {NULL, NULL},
+};
+
 static const struct lbw_test tests[] = {
     {"a member's claim is seen, and freed when it is SIGKILLed", test_claim_seen_and_freed_on_sigkill},
     {"four members claim at once: disjoint CPUs", test_same_instant_disjoint},
@@ -284,6 +415,11 @@ static const struct lbw_test tests[] = {
     {NULL, NULL},
 };
 
-static int register_ledger_suites(void) { return lbw_add_backend_suites("ledger", tests); }
+static int register_ledger_suites(void)
+{
+    if (lbw_add_backend_suites("ledger", tests) < 0)
+        return -1;
+    return lbw_add_suite("ledger_stress", NULL, NULL, stress_tests);
+}
 
 LBW_TEST_SUITES(register_ledger_suites)
