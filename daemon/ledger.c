@@ -192,12 +192,17 @@ static void table_remove_at(struct lbw_ledger *l, size_t i)
  * old connection's claims dropped with that connection, never its new ones. */
 static int table_add(struct lbw_ledger *l, uint64_t owner, const struct lbw_claim *c)
 {
-    for (size_t i = 0; i < l->n; i++)
-        if (l->owner[i] == owner && l->table[i].id == c->id) {
+    size_t mine = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->owner[i] != owner)
+            continue;
+        if (l->table[i].id == c->id) {
             l->table[i] = *c;
             return 0;
         }
-    if (l->n >= MAX_CLAIMS)
+        mine++;
+    }
+    if (l->n >= MAX_CLAIMS || mine >= MAX_OWN) /* one member cannot fill the table */
         return -ENOSPC;
     l->owner[l->n] = owner;
     l->table[l->n++] = *c;
