@@ -5,6 +5,7 @@
  * survivor takes over with its own claims; a record that is not the
  * ledger's gets the sender disconnected. */
 #include <errno.h>
+#include <sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -279,6 +280,43 @@ static void test_garbage_disconnects(void)
 }
 
 
+/* Another network namespace has its own abstract names, hence its own
+ * ledger: a member there founds a mesh of its own and sees none of ours. */
+static void test_netns_apart(void)
+{
+    char ns[64];
+    uniq_ns(ns, sizeof(ns), "netns");
+    lbw_reactor *r = mkreactor();
+    struct lbw_topo *t = topo8();
+    int ch = 0;
+    struct lbw_ledger *a = open_l(r, ns, t, &ch);
+    CU_ASSERT_FATAL(a != NULL);
+    struct lbw_claim_req q = {.min_cpu = 8};
+    struct lbw_claim cl;
+    CU_ASSERT_EQUAL(lbw_ledger_claim(a, &q, &cl), 0); /* the whole host, here */
+    pid_t p = fork();
+    if (p == 0) {
+        if (unshare(CLONE_NEWNET) < 0)
+            _exit(77);
+        lbw_reactor *r2 = mkreactor();
+        int ch2 = 0;
+        struct lbw_ledger *b = open_l(r2, ns, t, &ch2);
+        struct lbw_claim c2;
+        int ok = b && lbw_ledger_is_arbiter(b) && lbw_ledger_claim(b, &q, &c2) == 0 &&
+                 lbw_cpuset_count(&c2.cpus) == 8;
+        _exit(ok ? 0 : 1);
+    }
+    int st = 0;
+    waitpid(p, &st, 0);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
+        lbw_test_skip("network namespaces", "unshare(CLONE_NEWNET) is not allowed here");
+    else
+        CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    lbw_ledger_close(a);
+    lbw_reactor_free(r);
+    free(t);
+}
+
 /* ---- stress: 32 members, random claims and releases, random SIGKILLs, the
  * invariant checked by an observer that is not a member -------------------------- */
 
@@ -412,6 +450,7 @@ static const struct lbw_test tests[] = {
     {"four members claim at once: disjoint CPUs", test_same_instant_disjoint},
     {"arbiter SIGKILLed: a survivor takes over with its claims", test_arbiter_killed_survivor_takes_over},
     {"a record that is not the ledger's disconnects", test_garbage_disconnects},
+    {"two network namespaces, two ledgers", test_netns_apart},
     {NULL, NULL},
 };
 
