@@ -3,7 +3,9 @@
  * the arbiter, freed when the member is SIGKILLed; members claiming at
  * the same instant get disjoint CPUs; when the arbiter is SIGKILLed a
  * survivor takes over with its own claims; a record that is not the
- * ledger's gets the sender disconnected. */
+ * ledger's gets the sender disconnected; a member in another network
+ * namespace founds a ledger of its own; and a stress run (32 members,
+ * 10,000 claims, random SIGKILLs) checked by an observer outside the mesh. */
 #include <errno.h>
 #include <sched.h>
 #include <poll.h>
