@@ -49,6 +49,17 @@ static int check_nonempty_path(const struct lbw_toml *v, char *why, size_t cap)
     return 0;
 }
 
+static int check_mesh_namespace(const struct lbw_toml *v, char *why, size_t cap)
+{
+    if (check_nonempty_path(v, why, cap) < 0)
+        return -1;
+    if (v->u.str.len == 0 || v->u.str.len > 64) {
+        snprintf(why, cap, "must be 1 to 64 bytes long");
+        return -1;
+    }
+    return 0;
+}
+
 static const struct lbw_cfg_keydef worker_keys[LBW_CFG_NKEYS] = {
     [LBW_CFG_MIN_PROGRESS_INTERVAL] = {
         .section = "", .name = "minimum_progress_reporting_interval", .type = LBW_CFG_FLOAT,
@@ -135,6 +146,28 @@ static const struct lbw_cfg_keydef worker_keys[LBW_CFG_NKEYS] = {
     [LBW_CFG_GPU_MEM] = {
         .section = "resources", .name = "gpu_mem", .type = LBW_CFG_MEMORY, .def_doc = "detected",
         .doc = "GPU memory to advertise: bytes, or a memory string", .example = "\"8G\""},
+    [LBW_CFG_MESH_ENABLED] = {
+        .section = "mesh", .name = "enabled", .type = LBW_CFG_BOOL, .def_bool = 1,
+        .flags = LBW_CFG_EXTENSION,
+        .doc = "join the host ledger, which pins each payload to CPUs and GPUs no other "
+               "payload on the host holds and lowers what worker.hello advertises by the other "
+               "workers' claims (ARCHITECTURE.md, \"The host ledger\"); false: payloads run "
+               "unpinned and every hello advertises the whole host",
+        .example = "true"},
+    [LBW_CFG_MESH_ALLOW_GROUP] = {
+        .section = "mesh", .name = "allow_group", .type = LBW_CFG_STRING, .def_doc = "none",
+        .flags = LBW_CFG_EXTENSION, .check = check_nonempty_path,
+        .doc = "a group whose members' workers may join this host's ledger besides this "
+               "worker's own uid and root; any other process that connects is refused with "
+               "one WARNING naming its pid and uid",
+        .example = "\"render\""},
+    [LBW_CFG_MESH_NAMESPACE] = {
+        .section = "mesh", .name = "namespace", .type = LBW_CFG_STRING,
+        .def_str = "lifeblood-worker/ledger", .flags = LBW_CFG_EXTENSION,
+        .check = check_mesh_namespace,
+        .doc = "prefix of the ledger's abstract socket names; workers with different values "
+               "form separate ledgers on one host",
+        .example = "\"lifeblood-worker/ledger\""},
 };
 
 static const struct lbw_cfg_keydef stdres_keys[] = {

@@ -52,6 +52,9 @@ enum lbw_cfg_key {
     LBW_CFG_CPU_MEM,
     LBW_CFG_GPU_COUNT,
     LBW_CFG_GPU_MEM,
+    LBW_CFG_MESH_ENABLED,          /* mesh.*: the host ledger */
+    LBW_CFG_MESH_ALLOW_GROUP,
+    LBW_CFG_MESH_NAMESPACE,
     LBW_CFG_NKEYS
 };
 

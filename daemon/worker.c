@@ -27,6 +27,7 @@
 #include "invlog.h"
 #include "invocation.h"
 #include "json.h"
+#include "ledger.h"
 #include "jstream.h"
 #include "log.h"
 #include "msgnet.h"
@@ -125,6 +126,7 @@ struct lbw_worker {
     struct lbw_inv job;
     int have_job;
     struct lbw_run *run;
+    struct lbw_task_claim claim; /* the host ledger's claim for it */
     int finishing;          /* the run ended; its report is under way */
     int idle_pending;       /* pool: IDLE to report once the BUSY report is done */
     char *report_to;
@@ -228,7 +230,9 @@ static char *hello_args(struct lbw_worker *w)
 {
     uint8_t *pk;
     size_t pkl;
-    if (lbw_resources_encode(w->o.res, &pk, &pkl) < 0)
+    struct lbw_resources left; /* totals = the host; the rest = what claims leave */
+    lbw_ledger_left(w->o.ledger, w->o.res, &left);
+    if (lbw_resources_encode(&left, &pk, &pkl) < 0)
         return NULL;
     struct lbw_jw j;
     lbw_jw_init(&j);
@@ -693,6 +697,7 @@ static void clear_invocation(struct lbw_worker *w)
 {
     lbw_run_free(w->run, 1);
     w->run = NULL;
+    lbw_ledger_release_task(w->o.ledger, &w->claim);
     if (w->have_job)
         lbw_inv_free(&w->job);
     w->have_job = 0;
@@ -1027,6 +1032,8 @@ static void task_start(struct lbw_worker *w, struct lbw_request *q)
 {
     const char *rname = lbw_cfg_string(w->o.cfg, LBW_CFG_ENV_WRAPPER_NAME);
     const struct lbw_toml *rargs = lbw_cfg_value(w->o.cfg, LBW_CFG_ENV_WRAPPER_ARGUMENTS);
+    if (w->o.ledger) /* claimed before the spawn; a short grant runs with what it got */
+        lbw_ledger_claim_task(w->o.ledger, &w->job, &w->claim);
     struct lbw_run_opts ro = {
         .r = w->r,
         .log_root = w->o.log_root,
@@ -1041,6 +1048,10 @@ static void task_start(struct lbw_worker *w, struct lbw_request *q)
         .nice = w->o.payload_nice,
         .cgroup_parent = w->o.cgroup_parent,
         .kill_grace_ns = w->o.kill_grace_ns,
+        .affinity = w->claim.mask,
+        .affinity_size = w->claim.mask_size,
+        .claim_env = w->claim.env,
+        .claim_env_default = w->claim.env_default,
         .on_progress = on_progress,
         .on_end = on_end,
         .ctx = w,
@@ -1688,6 +1699,7 @@ void lbw_worker_free(struct lbw_worker *w)
         free(p);
     }
     lbw_request_free(&w->held);
+    lbw_ledger_release_task(w->o.ledger, &w->claim);
     free(w->task_src);
     free(w->bye_as);
     free(w->pool);

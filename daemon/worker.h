@@ -22,6 +22,7 @@
 
 struct lbw_worker;
 struct lbw_sdnotify;
+struct lbw_ledger;
 
 /* Upstream's WorkerState (PROTOCOL.md 2.2): what worker.ping answers about
  * us, what worker.state_report tells the pool, what status reports. */
@@ -70,6 +71,7 @@ struct lbw_worker_opts {
     uint64_t runtime_request_timeout_ns; /* runtime API request deadline; 0 = 60 s */
     const struct lbw_sdnotify *notify;   /* service manager (READY/STATUS), or NULL */
     const struct lbw_cidr_set *scheduler_allow; /* worker.scheduler_allow; NULL = all */
+    struct lbw_ledger *ledger;    /* the host ledger (ledger.h), or NULL: no mesh */
     /* The instance has stopped (everything closed); free it after this. */
     void (*on_end)(void *ctx, enum lbw_worker_end why);
     void *ctx;

@@ -2,6 +2,7 @@
 #include "worker_main.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <math.h>
 #include <limits.h>
 #include <poll.h>
@@ -21,6 +22,7 @@
 #include "msgnet.h"
 #include "probe.h"
 #include "proc.h"
+#include "ledger.h"
 #include "resources.h"
 #include "run.h"
 #include "sdnotify.h"
@@ -590,6 +592,50 @@ static void next_instance(struct loop *L)
     start_worker(L, addr);
 }
 
+/* The host ledger (ledger.h): [mesh] enabled (default true), namespace
+ * (default "lifeblood-worker/ledger"), allow_group (a group whose
+ * members' workers may join besides our uid and root). NULL without one. */
+static struct lbw_ledger *open_ledger(lbw_reactor *r, const struct lbw_toml *cfg,
+                                      const struct lbw_host *host,
+                                      const struct lbw_advertised *adv)
+{
+    if (!lbw_cfg_bool(cfg, LBW_CFG_MESH_ENABLED)) {
+        LBW_INFO("worker", "mesh.enabled = false: no host ledger (payloads are not pinned)");
+        return NULL;
+    }
+    const char *ns = lbw_cfg_string(cfg, LBW_CFG_MESH_NAMESPACE);
+    const char *ag = lbw_cfg_string(cfg, LBW_CFG_MESH_ALLOW_GROUP);
+    gid_t gid = (gid_t)-1;
+    if (ag && *ag) {
+        struct group *g = getgrnam(ag);
+        if (g)
+            gid = g->gr_gid;
+        else
+            LBW_WARN("worker", "mesh.allow_group: no group named \"%s\"; only our uid and "
+                               "root are admitted to the host ledger", ag);
+    }
+    struct lbw_topo *t = malloc(sizeof(*t));
+    if (!t)
+        return NULL;
+    lbw_ledger_topo_from_host(host, "/", &adv->res, t);
+    struct lbw_ledger_opts o = {
+        .r = r,
+        .hwid = adv->res.hwid,
+        .ns = ns,
+        .topo = t,
+        .allow_gid = gid,
+    };
+    char err[512];
+    struct lbw_ledger *l = lbw_ledger_open(&o, err, sizeof(err));
+    free(t);
+    if (!l)
+        LBW_WARN("worker", "no host ledger: %s; payloads run unpinned and hello advertises the "
+                           "whole host", err);
+    else
+        LBW_INFO("worker", "host ledger joined%s", lbw_ledger_is_arbiter(l) ? " (arbiter)" : "");
+    return l;
+}
+
 static void sig_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
 {
     struct loop *L = op->user;
@@ -825,6 +871,8 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
         return 2;
     }
     L.wo.scheduler_allow = &allow;
+    struct lbw_ledger *ledger = open_ledger(r, cfg, &host, &adv);
+    L.wo.ledger = ledger;
     L.broadcast = lbw_cfg_bool(cfg, LBW_CFG_LISTEN_TO_BROADCAST);
     if (a.no_listen_broadcast || a.scheduler_address)
         L.broadcast = 0;
@@ -845,6 +893,7 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
     lbw_reactor_run(r);
     if (L.w) /* stopped by a fatal reactor error */
         lbw_worker_kill_now(L.w);
+    lbw_ledger_close(ledger);
     lbw_reactor_free(r); /* delivers the cancellations; frees what is left */
     if (have_cg)
         lbw_invcg_teardown(cgp);

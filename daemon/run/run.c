@@ -542,6 +542,21 @@ static int step_executable(struct lbw_run *run, struct start *st)
         slash[1] = 0;
     else if (slash)
         *slash = 0;
+    for (int d = 0; d < 2; d++) { /* the host ledger's claim */
+        const char *const *v = d ? st->o->claim_env_default : st->o->claim_env;
+        for (size_t i = 0; v && v[i]; i++) {
+            char nm[64];
+            size_t nl = strcspn(v[i], "=");
+            if (nl >= sizeof(nm) || !v[i][nl])
+                continue;
+            memcpy(nm, v[i], nl);
+            nm[nl] = 0;
+            if (d && lbw_env_get(&st->env, nm))
+                continue; /* the job's own value stays */
+            if (lbw_env_set_raw(&st->env, nm, v[i] + nl + 1) < 0)
+                return fail(st, "out of memory");
+        }
+    }
     st->envp = lbw_env_envp(&st->env);
     return st->envp ? 0 : fail(st, "out of memory");
 }
@@ -622,6 +637,8 @@ static int step_spawn(struct lbw_run *run, struct start *st)
         .stderr_fd = st->pipes[1][1],
         .nice = st->o->nice,
         .cgroup_fd = st->cgfd,
+        .affinity = st->o->affinity,
+        .affinity_size = st->o->affinity_size,
         /* should the worker die, the payload goes with it: all that is
          * left without a cgroup to find its descendants by */
         .pdeathsig = SIGKILL,

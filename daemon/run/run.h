@@ -14,6 +14,7 @@
 #ifndef LBW_RUN_H
 #define LBW_RUN_H
 
+#include <sched.h>
 #include <stdint.h>
 
 #include "invocation.h"
@@ -38,6 +39,13 @@ struct lbw_run_opts {
     const char *cgroup_parent;     /* the worker's cgroup v2 dir for per-invocation
                                       cgroups (lbw_invcg_setup), or NULL */
     uint64_t kill_grace_ns;        /* SIGTERM -> SIGKILL; 0 = 10 s */
+    /* the host ledger's claim (ledger.h): CPU affinity set before execve
+     * (NULL: inherited), variables always set, and variables set unless
+     * the job's environment already has them ("NAME=value", NULL-ended) */
+    const cpu_set_t *affinity;
+    size_t affinity_size;
+    const char *const *claim_env;
+    const char *const *claim_env_default;
     void (*on_progress)(void *ctx, double value);
     /* The invocation ended (exited or killed; output read to the end, log
      * closed). The worker reports it, then calls lbw_run_free. */

@@ -25,9 +25,12 @@ class Worker:
         self.cfgdir = os.path.join(h.tmp, 'cfg%d' % self.n)
         os.makedirs(os.path.join(self.cfgdir, 'worker'), exist_ok=True)
         self.logroot = os.path.join(h.tmp, 'logs%d' % self.n)
+        # the workers of one scenario share a host ledger of their own
+        mesh = '' if '[mesh]' in config + wcfg else \
+            '[mesh]\nnamespace = "lbw-test/%s"\n' % os.path.basename(h.tmp)
         with open(os.path.join(self.cfgdir, 'worker', 'config.toml'), 'w') as f:
-            f.write('%s\n[worker]\nlisten_to_broadcast = %s\nlogpath = "%s"\n%s\n'
-                    % (config, 'true' if broadcast else 'false', self.logroot, wcfg))
+            f.write('%s\n[worker]\nlisten_to_broadcast = %s\nlogpath = "%s"\n%s\n%s'
+                    % (config, 'true' if broadcast else 'false', self.logroot, wcfg, mesh))
         if stdres is not None:
             d = os.path.join(self.cfgdir, 'standard_environment_resolver')
             os.makedirs(d, exist_ok=True)

@@ -1,0 +1,1022 @@
+/* ledger.c — the host ledger's mesh: arbiter election, members, claims
+ * and their release, takeover with the survivors' claims (see ledger.h). */
+#include "ledger.h"
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "invocation.h"
+#include "log.h"
+#include "unixsock.h"
+
+#define MAGIC 0x4c424c31u /* "LBL1" */
+#define RECOVERY_NS 1000000000ull
+#define REPLY_NS 2000000000ull
+#define MAX_CLAIMS 4096   /* live claims on one host, all members together */
+#define MAX_OWN 64        /* claims of one member */
+#define DRAIN_MAX 256     /* records handled per wake-up of one connection */
+
+enum { M_HELLO = 1, M_RESTORE, M_END, M_CLAIM, M_GRANT, M_RELEASE, M_STATE, M_REFUSED, M_LAST };
+
+/* The record: one per SOCK_SEQPACKET message, fixed size, host order
+ * (both ends are on this host). */
+struct wmsg {
+    uint32_t magic;
+    uint32_t type;
+    uint64_t seq;     /* the claim's id, chosen by the claimer */
+    int32_t flags;    /* GRANT: shortfall flags */
+    int32_t pad;
+    struct lbw_claim_req req;   /* CLAIM */
+    struct lbw_claim claim;     /* RESTORE, GRANT */
+    double used_cpu;            /* STATE: what all claims add up to */
+    uint64_t used_mem, used_gpu, used_gmem;
+};
+
+struct conn { /* the arbiter's end of one member */
+    struct lbw_ledger *l;
+    int fd;
+    pid_t pid;
+    uint64_t serial; /* owner tag of its claims in the table (0: the arbiter's own) */
+    int ready;       /* its claims are all re-sent (END seen) */
+    int dead;
+    struct lbw_op op;
+    struct conn *next;
+};
+
+struct link { /* a member's connection to the arbiter, or the arbiter's listener */
+    struct lbw_ledger *l;
+    int fd;
+    int dead;
+    struct lbw_op op;
+};
+
+struct lbw_ledger {
+    struct lbw_ledger_opts o;
+    struct lbw_topo *topo;
+    char name[256], mprefix[256]; /* (too long names fail at bind) */
+    int member_fd;
+    pid_t self;
+    /* arbiter */
+    struct link *listener;
+    struct conn *conns;
+    struct lbw_claim *table;
+    uint64_t *owner;  /* table[i] belongs to the connection with this serial */
+    size_t n;
+    uint64_t serials;
+    /* member */
+    struct link *link;
+    /* both */
+    struct lbw_claim own[MAX_OWN];
+    size_t nown;
+    uint64_t seq;
+    struct lbw_usage used;
+};
+
+static void link_cb(lbw_reactor *r, struct lbw_op *op, int64_t res);
+static void listen_cb(lbw_reactor *r, struct lbw_op *op, int64_t res);
+static void conn_cb(lbw_reactor *r, struct lbw_op *op, int64_t res);
+static int join(struct lbw_ledger *l);
+
+/* ---- admission ----------------------------------------------------------------- */
+
+static int in_groups(pid_t pid, gid_t g)
+{
+    char p[64], line[4096];
+    snprintf(p, sizeof(p), "/proc/%d/status", (int)pid);
+    _cleanup_fclose_ FILE *f = fopen(p, "re");
+    if (!f)
+        return 0;
+    for (unsigned i = 0; i < 128 && fgets(line, sizeof(line), f); i++) {
+        if (strncmp(line, "Groups:", 7))
+            continue;
+        char *s = line + 7, *e;
+        for (unsigned k = 0; k < 1024; k++) {
+            unsigned long v = strtoul(s, &e, 10);
+            if (e == s)
+                break;
+            if ((gid_t)v == g)
+                return 1;
+            s = e;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* 1 if the process at the other end of fd may join; else one WARNING. */
+static int admitted(struct lbw_ledger *l, int fd, pid_t *pid_out, const char *what)
+{
+    pid_t pid;
+    uid_t uid;
+    gid_t gid;
+    if (lbw_unix_peercred(fd, &pid, &uid, &gid) < 0) {
+        LBW_WARN("ledger", "%s: cannot read the peer's credentials: refused", what);
+        return 0;
+    }
+    *pid_out = pid;
+    if (uid == getuid() || uid == 0)
+        return 1;
+    if (l->o.allow_gid != (gid_t)-1 && (gid == l->o.allow_gid || in_groups(pid, l->o.allow_gid)))
+        return 1;
+    LBW_WARN("ledger", "%s: refused the process %d of uid %u (not our uid, not root, not in "
+                       "mesh.allow_group)", what, (int)pid, (unsigned)uid);
+    return 0;
+}
+
+/* ---- records ------------------------------------------------------------------- */
+
+static int finite_in(double v, double hi) { return isfinite(v) && v >= 0 && v <= hi; }
+
+static int req_valid(const struct lbw_claim_req *q)
+{
+    return finite_in(q->min_cpu, 1e6) && finite_in(q->pref_cpu, 1e6);
+}
+
+/* A claim a member says it holds: everything inside the host's topology. */
+static int claim_valid(const struct lbw_topo *t, const struct lbw_claim *c)
+{
+    if (!finite_in(c->cpu, t->cpu_cap + 1e-6) || c->mem > t->mem_cap || c->gpu > t->gpu_cap ||
+        c->gmem > t->gmem_cap || c->node < -1 || c->node >= LBW_MAX_NODES)
+        return 0;
+    uint32_t gmask = t->ngpus >= 32 ? ~0u : (1u << t->ngpus) - 1;
+    if (c->gpus & ~gmask)
+        return 0;
+    unsigned in = 0;
+    for (unsigned i = 0; i < t->ncpus; i++)
+        in += lbw_cpuset_has(&c->cpus, t->cpus[i].id) ? 1 : 0;
+    return in == lbw_cpuset_count(&c->cpus);
+}
+
+static int send_rec(int fd, const struct wmsg *m, int wait)
+{
+    uint64_t until = lbw_now_ns() + (wait ? REPLY_NS / 2 : 0);
+    for (unsigned i = 0; i < 1000; i++) {
+        if (send(fd, m, sizeof(*m), MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof(*m))
+            return 0;
+        if (errno != EAGAIN && errno != EINTR)
+            return -errno;
+        uint64_t now = lbw_now_ns();
+        if (!wait || now >= until)
+            return -EAGAIN;
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        poll(&p, 1, (int)((until - now) / 1000000 + 1));
+    }
+    return -EAGAIN;
+}
+
+static void rec_init(struct wmsg *m, uint32_t type)
+{
+    memset(m, 0, sizeof(*m));
+    m->magic = MAGIC;
+    m->type = type;
+}
+
+/* ---- the arbiter's table ------------------------------------------------------- */
+
+static void table_remove_at(struct lbw_ledger *l, size_t i)
+{
+    l->n--;
+    l->table[i] = l->table[l->n];
+    l->owner[i] = l->owner[l->n];
+}
+
+/* Claims are keyed by (connection, id): a member that reconnects has its
+ * old connection's claims dropped with that connection, never its new ones. */
+static int table_add(struct lbw_ledger *l, uint64_t owner, const struct lbw_claim *c)
+{
+    size_t mine = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->owner[i] != owner)
+            continue;
+        if (l->table[i].id == c->id) {
+            l->table[i] = *c;
+            return 0;
+        }
+        mine++;
+    }
+    if (l->n >= MAX_CLAIMS || mine >= MAX_OWN) /* one member cannot fill the table */
+        return -ENOSPC;
+    l->owner[l->n] = owner;
+    l->table[l->n++] = *c;
+    return 0;
+}
+
+static void broadcast(struct lbw_ledger *l)
+{
+    lbw_alloc_usage(l->table, l->n, &l->used);
+    struct wmsg m;
+    rec_init(&m, M_STATE);
+    m.used_cpu = l->used.cpu;
+    m.used_mem = l->used.mem;
+    m.used_gpu = l->used.gpu;
+    m.used_gmem = l->used.gmem;
+    for (struct conn *c = l->conns; c; c = c->next)
+        if (!c->dead)
+            send_rec(c->fd, &m, 0); /* a member that does not read misses one state; the
+                                       next one is complete */
+    if (l->o.on_change)
+        l->o.on_change(l->o.ctx);
+}
+
+static void conn_drop(struct lbw_ledger *l, struct conn *c, int announce)
+{
+    if (c->dead)
+        return;
+    c->dead = 1;
+    size_t before = l->n;
+    for (size_t i = l->n; i-- > 0;)
+        if (l->owner[i] == c->serial)
+            table_remove_at(l, i);
+    for (struct conn **p = &l->conns; *p; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    c->l = NULL;
+    if (lbw_cancel(l->o.r, &c->op) < 0) { /* not pending: we are in its callback */
+        close(c->fd);
+        c->fd = -1;
+    }
+    if (announce && before != l->n)
+        broadcast(l);
+}
+
+/* Handles one record from member c. 0, or -1: protocol error (drop it). */
+static int conn_handle(struct lbw_ledger *l, struct conn *c, const struct wmsg *m)
+{
+    struct wmsg out;
+    switch (m->type) {
+    case M_HELLO:
+        return 0;
+    case M_END: { /* admitted and complete: it hears the state at once */
+        c->ready = 1;
+        rec_init(&out, M_STATE);
+        struct lbw_usage u;
+        lbw_alloc_usage(l->table, l->n, &u);
+        out.used_cpu = u.cpu;
+        out.used_mem = u.mem;
+        out.used_gpu = u.gpu;
+        out.used_gmem = u.gmem;
+        return send_rec(c->fd, &out, 1) < 0 ? -2 : 0;
+    }
+    case M_RESTORE: {
+        struct lbw_claim cl = m->claim;
+        cl.pid = c->pid;
+        if (!claim_valid(l->topo, &cl))
+            return -1;
+        if (table_add(l, c->serial, &cl) < 0)
+            return -1;
+        char why[200];
+        if (lbw_alloc_check(l->topo, l->table, l->n, why, sizeof(why)) < 0)
+            LBW_WARN("ledger", "the claim process %d re-sent overlaps another (%s); kept, "
+                               "its payload is running", (int)c->pid, why);
+        return 0;
+    }
+    case M_CLAIM: {
+        if (!req_valid(&m->req))
+            return -1;
+        rec_init(&out, M_GRANT);
+        out.seq = m->seq;
+        out.claim.id = m->seq;
+        out.claim.pid = c->pid;
+        int f = lbw_alloc_grant(l->topo, l->table, l->n, &m->req, &out.claim);
+        if (f < 0 || table_add(l, c->serial, &out.claim) < 0) {
+            memset(&out.claim, 0, sizeof(out.claim));
+            out.flags = -ENOMEM;
+        } else {
+            out.flags = f;
+        }
+        if (send_rec(c->fd, &out, 1) < 0)
+            return -2; /* it stopped reading or went away: its claims go */
+        broadcast(l);
+        return 0;
+    }
+    case M_RELEASE:
+        for (size_t i = 0; i < l->n; i++)
+            if (l->owner[i] == c->serial && l->table[i].id == m->seq) {
+                table_remove_at(l, i);
+                broadcast(l);
+                break;
+            }
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* Reads what c has sent. 0 while it lives; -1 when it was dropped. */
+static int conn_drain(struct lbw_ledger *l, struct conn *c, int announce)
+{
+    struct wmsg m;
+    for (unsigned i = 0; i < DRAIN_MAX; i++) {
+        ssize_t n = recv(c->fd, &m, sizeof(m), MSG_DONTWAIT | MSG_TRUNC);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return 0;
+        if (n == 0 || n < 0) {
+            conn_drop(l, c, announce);
+            return -1;
+        }
+        int h = n == (ssize_t)sizeof(m) && m.magic == MAGIC ? conn_handle(l, c, &m) : -1;
+        if (h == -2) {
+            conn_drop(l, c, announce);
+            return -1;
+        }
+        if (h < 0) {
+            LBW_WARN("ledger", "process %d sent a record that is not the ledger's: "
+                               "disconnected (its claims are released)", (int)c->pid);
+            conn_drop(l, c, announce);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void conn_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
+{
+    struct conn *c = op->user;
+    if (c->dead || !c->l) {
+        if (c->fd >= 0)
+            close(c->fd);
+        free(c);
+        return;
+    }
+    struct lbw_ledger *l = c->l;
+    if (res < 0 && res != -EINTR) {
+        conn_drop(l, c, 1);
+        close(c->fd);
+        free(c);
+        return;
+    }
+    if (conn_drain(l, c, 1) < 0) {
+        if (c->fd >= 0)
+            close(c->fd);
+        free(c);
+        return;
+    }
+    lbw_poll(r, &c->op, c->fd, POLLIN, conn_cb);
+}
+
+static struct conn *accept_one(struct lbw_ledger *l)
+{
+    int fd = -1;
+    pid_t pid = 0;
+    for (unsigned i = 0; i < 64 && fd < 0; i++) {
+        fd = accept4(l->listener->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return NULL;
+        if (!admitted(l, fd, &pid, "ledger connection")) {
+            struct wmsg no; /* says so, so that it is not taken for the arbiter's death */
+            rec_init(&no, M_REFUSED);
+            send_rec(fd, &no, 0);
+            close(fd);
+            fd = -1;
+        }
+    }
+    if (fd < 0)
+        return NULL;
+    struct conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        return NULL;
+    }
+    c->l = l;
+    c->fd = fd;
+    c->pid = pid;
+    c->serial = ++l->serials;
+    c->op.user = c;
+    c->next = l->conns;
+    l->conns = c;
+    return c;
+}
+
+static void listen_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
+{
+    struct link *k = op->user;
+    if (k->dead || !k->l) {
+        close(k->fd);
+        free(k);
+        return;
+    }
+    struct lbw_ledger *l = k->l;
+    for (unsigned i = 0; i < 64; i++) {
+        struct conn *c = accept_one(l);
+        if (!c)
+            break;
+        if (conn_drain(l, c, 1) == 0)
+            lbw_poll(r, &c->op, c->fd, POLLIN, conn_cb);
+        else
+            free(c); /* dropped before it was ever polled */
+    }
+    lbw_poll(r, &k->op, k->fd, POLLIN, listen_cb);
+}
+
+/* ---- election and takeover ----------------------------------------------------- */
+
+struct pending {
+    struct lbw_ledger *l;
+    int waiting;
+};
+
+static void member_seen(void *ctx, const char *name)
+{
+    struct pending *p = ctx;
+    size_t pl = strlen(p->l->mprefix);
+    char *e;
+    long pid = strtol(name + pl, &e, 10);
+    if (*e || pid <= 0 || pid == p->l->self)
+        return;
+    for (struct conn *c = p->l->conns; c; c = c->next)
+        if (c->pid == pid && c->ready)
+            return;
+    p->waiting++;
+}
+
+/* Tries to become the arbiter: 1 = the name is held by another, 0 = we
+ * are the arbiter (the members' claims gathered), -errno. */
+static int try_arbiter(struct lbw_ledger *l)
+{
+    int fd = lbw_unix_listen(l->name, SOCK_SEQPACKET, 256);
+    if (fd == -EADDRINUSE)
+        return 1;
+    if (fd < 0)
+        return fd;
+    struct link *k = calloc(1, sizeof(*k));
+    if (!l->table)
+        l->table = calloc(MAX_CLAIMS, sizeof(*l->table));
+    if (!l->owner)
+        l->owner = calloc(MAX_CLAIMS, sizeof(*l->owner));
+    if (!k || !l->table || !l->owner) {
+        free(k);
+        close(fd);
+        return -ENOMEM;
+    }
+    k->l = l;
+    k->fd = fd;
+    k->op.user = k;
+    l->listener = k;
+    l->n = 0;
+    for (size_t i = 0; i < l->nown; i++)
+        table_add(l, 0, &l->own[i]);
+    /* the members: each re-sends its claims, then END */
+    uint64_t until = lbw_now_ns() + RECOVERY_NS;
+    int waiting = 0;
+    for (unsigned round = 0; round < 1000; round++) {
+        struct conn *c;
+        while ((c = accept_one(l)))
+            ;
+        for (struct conn *x = l->conns, *nx; x; x = nx) {
+            nx = x->next;
+            if (conn_drain(l, x, 0) < 0)
+                free(x);
+        }
+        struct pending p = {.l = l};
+        lbw_unix_list(l->mprefix, member_seen, &p);
+        waiting = p.waiting;
+        if (!waiting || lbw_now_ns() >= until)
+            break;
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        poll(&pf, 1, 5);
+    }
+    if (waiting)
+        LBW_WARN("ledger", "%d member(s) of the host's mesh did not re-send their claims within "
+                           "1 s; they are taken as they come", waiting);
+    for (struct conn *x = l->conns; x; x = x->next)
+        lbw_poll(l->o.r, &x->op, x->fd, POLLIN, conn_cb);
+    lbw_poll(l->o.r, &k->op, fd, POLLIN, listen_cb);
+    broadcast(l);
+    return 0;
+}
+
+static void link_retire(struct lbw_ledger *l)
+{
+    struct link *k = l->link;
+    if (!k)
+        return;
+    l->link = NULL;
+    k->dead = 1;
+    k->l = NULL;
+    if (lbw_cancel(l->o.r, &k->op) < 0) {
+        close(k->fd);
+        free(k);
+    }
+}
+
+/* Reads what the arbiter sent. seq != 0: stops at that GRANT (copied to
+ * *grant). Returns 1 grant seen, 0 nothing more now, -1 the arbiter is gone. */
+static int link_drain(struct lbw_ledger *l, uint64_t seq, struct wmsg *grant)
+{
+    struct wmsg m;
+    for (unsigned i = 0; i < DRAIN_MAX; i++) {
+        ssize_t n = recv(l->link->fd, &m, sizeof(m), MSG_DONTWAIT | MSG_TRUNC);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return 0;
+        if (n <= 0)
+            return -1;
+        if (n != (ssize_t)sizeof(m) || m.magic != MAGIC || m.type >= M_LAST)
+            return -1; /* not the ledger: leave it */
+        if (m.type == M_REFUSED)
+            return -2;
+        if (m.type == M_STATE) {
+            l->used.cpu = isfinite(m.used_cpu) ? m.used_cpu : 0;
+            l->used.mem = m.used_mem;
+            l->used.gpu = (uint32_t)m.used_gpu;
+            l->used.gmem = m.used_gmem;
+            if (l->o.on_change)
+                l->o.on_change(l->o.ctx);
+        } else if (m.type == M_GRANT && seq && m.seq == seq) {
+            *grant = m;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void link_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
+{
+    struct link *k = op->user;
+    if (k->dead || !k->l) {
+        close(k->fd);
+        free(k);
+        return;
+    }
+    struct lbw_ledger *l = k->l;
+    if (res >= 0 && link_drain(l, 0, NULL) >= 0) {
+        lbw_poll(r, &k->op, k->fd, POLLIN, link_cb);
+        return;
+    }
+    /* the arbiter is gone: the survivors race for its name */
+    l->link = NULL;
+    close(k->fd);
+    free(k);
+    LBW_INFO("ledger", "the host ledger's arbiter is gone; electing a new one");
+    if (join(l) < 0)
+        LBW_WARN("ledger", "cannot rejoin the host's mesh: claims are kept locally only");
+}
+
+/* Finds the arbiter or becomes it. 0 or -errno. */
+static int join(struct lbw_ledger *l)
+{
+    for (unsigned tries = 0; tries < 200; tries++) {
+        int rc = try_arbiter(l);
+        if (rc <= 0)
+            return rc;
+        int fd = lbw_unix_connect(l->name, SOCK_SEQPACKET);
+        if (fd == -ECONNREFUSED || fd == -ENOENT) { /* bound, not yet listening; or gone */
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        if (fd < 0)
+            return fd;
+        pid_t pid;
+        if (!admitted(l, fd, &pid, "ledger arbiter")) {
+            close(fd);
+            return -EPERM;
+        }
+        struct wmsg m;
+        rec_init(&m, M_HELLO);
+        int bad = send_rec(fd, &m, 1) < 0;
+        for (size_t i = 0; i < l->nown && !bad; i++) {
+            rec_init(&m, M_RESTORE);
+            m.claim = l->own[i];
+            bad = send_rec(fd, &m, 1) < 0;
+        }
+        rec_init(&m, M_END);
+        if (bad || send_rec(fd, &m, 1) < 0) {
+            close(fd);
+            continue; /* it died meanwhile: race again */
+        }
+        struct link *k = calloc(1, sizeof(*k));
+        if (!k) {
+            close(fd);
+            return -ENOMEM;
+        }
+        k->l = l;
+        k->fd = fd;
+        k->op.user = k;
+        l->link = k;
+        /* the arbiter answers END with the state; a close instead is a refusal
+         * (or its death: then race again) */
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int ok = poll(&p, 1, (int)(REPLY_NS / 1000000)) == 1 ? link_drain(l, 0, NULL) : 0;
+        if (ok < 0) {
+            l->link = NULL;
+            close(fd);
+            free(k);
+            if (ok != -2)
+                continue; /* it died (or closed before accepting us): race again */
+            LBW_WARN("ledger", "the host ledger's arbiter (process %d) refused us: it does not "
+                               "admit this user (mesh.allow_group)", (int)pid);
+            return -EPERM;
+        }
+        lbw_poll(l->o.r, &k->op, fd, POLLIN, link_cb);
+        return 0;
+    }
+    return -EAGAIN;
+}
+
+/* ---- the API ------------------------------------------------------------------- */
+
+struct lbw_ledger *lbw_ledger_open(const struct lbw_ledger_opts *o, char *err, size_t errlen)
+{
+    struct lbw_ledger *l = calloc(1, sizeof(*l));
+    if (!l || !(l->topo = malloc(sizeof(*l->topo)))) {
+        free(l);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    l->o = *o;
+    *l->topo = *o->topo;
+    l->self = getpid();
+    l->member_fd = -1;
+    const char *ns = o->ns && *o->ns ? o->ns : LBW_LEDGER_NAMESPACE;
+    if (strlen(ns) > 64) {
+        snprintf(err, errlen, "the ledger's namespace \"%.64s...\" is longer than 64 bytes", ns);
+        lbw_ledger_close(l);
+        return NULL;
+    }
+    snprintf(l->name, sizeof(l->name), "%s/%llx", ns, (unsigned long long)o->hwid);
+    snprintf(l->mprefix, sizeof(l->mprefix), "%s/%llx/m/", ns, (unsigned long long)o->hwid);
+    char mname[300];
+    snprintf(mname, sizeof(mname), "%s%d", l->mprefix, (int)l->self);
+    l->member_fd = lbw_unix_listen(mname, SOCK_SEQPACKET, 1);
+    if (l->member_fd < 0) {
+        snprintf(err, errlen, "cannot bind the abstract name @%s: %s", mname,
+                 strerror(-l->member_fd));
+        lbw_ledger_close(l);
+        return NULL;
+    }
+    int rc = join(l);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot join the host's ledger @%s: %s", l->name,
+                 rc == -EPERM ? "the arbiter and this worker do not admit each other's users"
+                              : strerror(-rc));
+        lbw_ledger_close(l);
+        return NULL;
+    }
+    return l;
+}
+
+void lbw_ledger_close(struct lbw_ledger *l)
+{
+    if (!l)
+        return;
+    link_retire(l);
+    while (l->conns) {
+        struct conn *c = l->conns;
+        l->conns = c->next;
+        c->dead = 1;
+        c->l = NULL;
+        if (lbw_cancel(l->o.r, &c->op) < 0) {
+            close(c->fd);
+            free(c);
+        }
+    }
+    if (l->listener) {
+        struct link *k = l->listener;
+        k->dead = 1;
+        k->l = NULL;
+        if (lbw_cancel(l->o.r, &k->op) < 0) {
+            close(k->fd);
+            free(k);
+        }
+    }
+    if (l->member_fd >= 0)
+        close(l->member_fd);
+    free(l->table);
+    free(l->owner);
+    free(l->topo);
+    free(l);
+}
+
+int lbw_ledger_is_arbiter(const struct lbw_ledger *l) { return l->listener != NULL; }
+const struct lbw_topo *lbw_ledger_topo(const struct lbw_ledger *l) { return l->topo; }
+void lbw_ledger_used(const struct lbw_ledger *l, struct lbw_usage *u) { *u = l->used; }
+
+static int own_add(struct lbw_ledger *l, const struct lbw_claim *c)
+{
+    if (l->nown >= MAX_OWN)
+        return -ENOSPC;
+    l->own[l->nown++] = *c;
+    return 0;
+}
+
+int lbw_ledger_claim(struct lbw_ledger *l, const struct lbw_claim_req *req, struct lbw_claim *out)
+{
+    if (!req_valid(req) || l->nown >= MAX_OWN)
+        return -EINVAL;
+    uint64_t seq = ++l->seq;
+    for (unsigned attempt = 0; attempt < 3; attempt++) {
+        if (l->listener || !l->link) { /* the arbiter (or alone): grant here */
+            struct lbw_claim *tab = l->listener ? l->table : l->own;
+            size_t n = l->listener ? l->n : l->nown;
+            memset(out, 0, sizeof(*out));
+            out->id = seq;
+            out->pid = l->self;
+            int f = lbw_alloc_grant(l->topo, tab, n, req, out);
+            if (f < 0)
+                return -ENOMEM;
+            own_add(l, out);
+            if (l->listener) {
+                table_add(l, 0, out);
+                broadcast(l);
+            } else {
+                lbw_alloc_usage(l->own, l->nown, &l->used);
+            }
+            return f;
+        }
+        struct wmsg m, g;
+        rec_init(&m, M_CLAIM);
+        m.seq = seq;
+        m.req = *req;
+        int got = -1;
+        if (send_rec(l->link->fd, &m, 1) == 0) {
+            uint64_t until = lbw_now_ns() + REPLY_NS;
+            for (unsigned i = 0; i < 10000; i++) {
+                got = link_drain(l, seq, &g);
+                if (got != 0)
+                    break;
+                uint64_t now = lbw_now_ns();
+                if (now >= until) {
+                    got = -1;
+                    break;
+                }
+                struct pollfd p = {.fd = l->link->fd, .events = POLLIN};
+                poll(&p, 1, (int)((until - now) / 1000000 + 1));
+            }
+        }
+        if (got == 1) {
+            if (g.flags < 0)
+                return g.flags;
+            *out = g.claim;
+            out->id = seq;
+            out->pid = l->self;
+            if (!claim_valid(l->topo, out)) {
+                lbw_ledger_release(l, seq);
+                return -EPROTO;
+            }
+            own_add(l, out);
+            return g.flags;
+        }
+        /* the arbiter did not answer: elect again, then ask the new one */
+        link_retire(l);
+        if (join(l) < 0)
+            LBW_WARN("ledger", "cannot rejoin the host's mesh: claims are kept locally only");
+    }
+    return -EAGAIN;
+}
+
+void lbw_ledger_release(struct lbw_ledger *l, uint64_t id)
+{
+    for (size_t i = 0; i < l->nown; i++)
+        if (l->own[i].id == id) {
+            l->own[i] = l->own[--l->nown];
+            break;
+        }
+    if (l->listener) {
+        for (size_t i = 0; i < l->n; i++)
+            if (l->owner[i] == 0 && l->table[i].id == id) {
+                table_remove_at(l, i);
+                broadcast(l);
+                break;
+            }
+    } else if (l->link) {
+        struct wmsg m;
+        rec_init(&m, M_RELEASE);
+        m.seq = id;
+        send_rec(l->link->fd, &m, 1); /* lost only with the arbiter, whose claims go too */
+    } else {
+        lbw_alloc_usage(l->own, l->nown, &l->used);
+    }
+}
+
+/* ---- topology ------------------------------------------------------------------ */
+
+static double num_d(const struct lbw_num *n) { return n->is_float ? n->f : (double)n->i; }
+static uint64_t num_u(const struct lbw_num *n)
+{
+    double v = num_d(n);
+    return v > 0 && v < 1.8e19 ? (uint64_t)v : 0;
+}
+
+void lbw_ledger_topo_from_host(const struct lbw_host *h, const char *root,
+                               const struct lbw_resources *caps, struct lbw_topo *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->cpu_cap = num_d(&caps->total_cpu_count);
+    if (!(t->cpu_cap >= 0) || !isfinite(t->cpu_cap))
+        t->cpu_cap = 0;
+    t->mem_cap = num_u(&caps->total_cpu_mem);
+    t->gpu_cap = (uint32_t)num_u(&caps->total_gpu_count);
+    t->gmem_cap = num_u(&caps->total_gpu_mem);
+    struct lbw_cpuset eff;
+    lbw_cpuset_clear(&eff);
+    char buf[4096];
+    if (lbw_root_read(root, "/sys/devices/cpu_atom/cpus", buf, sizeof(buf)) > 0)
+        lbw_cpuset_parse(buf, &eff);
+    for (unsigned c = 0; c < LBW_MAX_CPUS && t->ncpus < LBW_MAX_CPUS; c++) {
+        if (!lbw_cpuset_has(&h->usable, c))
+            continue;
+        char p[128], b1[32], b2[32];
+        long core = c, pkg = 0;
+        snprintf(p, sizeof(p), "/sys/devices/system/cpu/cpu%u/topology/core_id", c);
+        if (lbw_root_read(root, p, b1, sizeof(b1)) > 0)
+            core = strtol(b1, NULL, 10);
+        snprintf(p, sizeof(p), "/sys/devices/system/cpu/cpu%u/topology/physical_package_id", c);
+        if (lbw_root_read(root, p, b2, sizeof(b2)) > 0)
+            pkg = strtol(b2, NULL, 10);
+        int node = 0;
+        for (int n = 0; n < h->nnodes; n++)
+            if (lbw_cpuset_has(&h->nodes[n].cpus, c))
+                node = h->nodes[n].id >= 0 && h->nodes[n].id < LBW_MAX_NODES ? h->nodes[n].id : 0;
+        t->cpus[t->ncpus++] = (struct lbw_topo_cpu){
+            .id = (uint16_t)c, .node = (int16_t)node,
+            .core = (uint32_t)((pkg & 0xffff) << 16 | (core & 0xffff)),
+            .eff = (uint8_t)lbw_cpuset_has(&eff, c)};
+    }
+    int per_vendor[4] = {0};
+    for (int i = 0; i < h->ngpus && i < LBW_MAX_GPUS; i++) {
+        struct lbw_topo_gpu *g = &t->gpus[t->ngpus++];
+        g->node = h->gpus[i].numa_node;
+        g->vendor = h->gpus[i].vendor;
+        int v = g->vendor >= 1 && g->vendor <= 3 ? g->vendor : 0;
+        if (g->vendor == LBW_GPU_NVIDIA && h->gpus[i].uuid[0])
+            snprintf(g->id, sizeof(g->id), "%s", h->gpus[i].uuid);
+        else
+            snprintf(g->id, sizeof(g->id), "%d", per_vendor[v]);
+        per_vendor[v]++;
+    }
+}
+
+/* ---- one task's claim ---------------------------------------------------------- */
+
+static uint64_t req_u(const struct lbw_num *n)
+{
+    double v = num_d(n);
+    return v > 0 && v < 1.8e19 ? (uint64_t)v : 0;
+}
+
+static double req_d(const struct lbw_num *n)
+{
+    double v = num_d(n);
+    return isfinite(v) && v > 0 ? (v < 1e6 ? v : 1e6) : 0;
+}
+
+static char *tc_str(struct lbw_task_claim *tc, size_t *k, const char *fmt, const char *name,
+                    const char *val)
+{
+    if (*k >= sizeof(tc->strs) / sizeof(tc->strs[0]))
+        return NULL;
+    char *s = NULL;
+    if (asprintf(&s, fmt, name, val) < 0)
+        return NULL;
+    tc->strs[(*k)++] = s;
+    return s;
+}
+
+static void gpu_list(const struct lbw_topo *t, uint32_t gpus, int vendor, char *out, size_t cap)
+{
+    size_t k = 0;
+    out[0] = 0;
+    for (unsigned i = 0; i < t->ngpus && i < 32; i++) {
+        if (!(gpus & (1u << i)) || (vendor && t->gpus[i].vendor != vendor))
+            continue;
+        int n = snprintf(out + k, cap - k, "%s%s", k ? "," : "", t->gpus[i].id);
+        if (n < 0 || (size_t)n >= cap - k)
+            return;
+        k += (size_t)n;
+    }
+}
+
+int lbw_ledger_claim_task(struct lbw_ledger *l, const struct lbw_inv *job, struct lbw_task_claim *tc)
+{
+    memset(tc, 0, sizeof(*tc));
+    struct lbw_requirements rq;
+    memset(&rq, 0, sizeof(rq));
+    struct lbw_claim_req q = {0};
+    if (lbw_inv_requirements(job, &rq) == 0) {
+        q.min_cpu = req_d(&rq.min_cpu);
+        q.pref_cpu = rq.has_pref_cpu ? req_d(&rq.pref_cpu) : 0;
+        q.min_mem = req_u(&rq.min_mem);
+        q.pref_mem = rq.has_pref_mem ? req_u(&rq.pref_mem) : 0;
+        q.min_gpu = (uint32_t)(req_u(&rq.min_gpu) < 64 ? req_u(&rq.min_gpu) : 64);
+        q.pref_gpu = rq.has_pref_gpu ? (uint32_t)(req_u(&rq.pref_gpu) < 64 ? req_u(&rq.pref_gpu) : 64) : 0;
+        q.min_gmem = req_u(&rq.min_gpu_mem);
+        q.pref_gmem = rq.has_pref_gpu_mem ? req_u(&rq.pref_gpu_mem) : 0;
+    }
+    free(rq.groups);
+    int64_t inv = -1;
+    lbw_inv_invocation_id(job, &inv);
+    int f = lbw_ledger_claim(l, &q, &tc->c);
+    if (f < 0) {
+        LBW_WARN("ledger", "invocation %lld: the host ledger did not answer (%s): the payload "
+                           "runs unpinned, with no claim",
+                 (long long)inv, strerror(-f));
+        return f;
+    }
+    tc->held = 1;
+    char cpus[1024];
+    lbw_cpuset_format(&tc->c.cpus, cpus, sizeof(cpus));
+    if (f) {
+        struct lbw_usage u;
+        lbw_ledger_used(l, &u);
+        LBW_WARN("ledger", "invocation %lld: the host cannot give what the job asks for (min "
+                           "%.2f CPUs, %llu bytes, %u GPUs; the other claims on this host leave "
+                           "less: another worker, a [resources] override or a scheduler that "
+                           "does not count per host); it runs with what is free: %.2f CPUs (%s), "
+                           "%llu bytes, %u GPUs",
+                 (long long)inv, q.min_cpu, (unsigned long long)q.min_mem, q.min_gpu, tc->c.cpu,
+                 cpus, (unsigned long long)tc->c.mem, tc->c.gpu);
+    }
+    unsigned ncpu = lbw_cpuset_count(&tc->c.cpus);
+    if (ncpu) {
+        tc->mask = CPU_ALLOC(LBW_MAX_CPUS);
+        tc->mask_size = CPU_ALLOC_SIZE(LBW_MAX_CPUS);
+        if (tc->mask) {
+            CPU_ZERO_S(tc->mask_size, tc->mask);
+            for (unsigned c = 0; c < LBW_MAX_CPUS; c++)
+                if (lbw_cpuset_has(&tc->c.cpus, c))
+                    CPU_SET_S(c, tc->mask_size, tc->mask);
+        }
+    }
+    const struct lbw_topo *t = l->topo;
+    size_t k = 0, e = 0, d = 0;
+    char v[1200];
+    tc->env[e++] = tc_str(tc, &k, "%s=%s", "LIFEBLOOD_CLAIM_CPUS", ncpu ? cpus : "");
+    snprintf(v, sizeof(v), "%g", tc->c.cpu);
+    tc->env[e++] = tc_str(tc, &k, "%s=%s", "LIFEBLOOD_CLAIM_CPU_COUNT", v);
+    snprintf(v, sizeof(v), "%llu", (unsigned long long)tc->c.mem);
+    tc->env[e++] = tc_str(tc, &k, "%s=%s", "LIFEBLOOD_CLAIM_MEM", v);
+    snprintf(v, sizeof(v), "%d", tc->c.node);
+    tc->env[e++] = tc_str(tc, &k, "%s=%s", "LIFEBLOOD_CLAIM_NUMA_NODE", ncpu ? v : "");
+    gpu_list(t, tc->c.gpus, 0, v, sizeof(v));
+    tc->env[e++] = tc_str(tc, &k, "%s=%s", "LIFEBLOOD_CLAIM_GPUS", v);
+    static const struct {
+        int vendor;
+        const char *var;
+    } gv[] = {{LBW_GPU_NVIDIA, "CUDA_VISIBLE_DEVICES"},
+              {LBW_GPU_AMD, "ROCR_VISIBLE_DEVICES"},
+              {LBW_GPU_INTEL, "ZE_AFFINITY_MASK"}};
+    for (size_t i = 0; i < 3; i++) {
+        int present = 0;
+        for (unsigned g = 0; g < t->ngpus; g++)
+            present |= t->gpus[g].vendor == gv[i].vendor;
+        if (!present)
+            continue; /* no such GPUs here: the variable is not ours to set */
+        gpu_list(t, tc->c.gpus, gv[i].vendor, v, sizeof(v));
+        tc->env_default[d++] = tc_str(tc, &k, "%s=%s", gv[i].var, v);
+    }
+    for (size_t i = 0; i < e; i++)
+        if (!tc->env[i]) { /* out of memory: compact (the array stays NULL-ended) */
+            memmove(&tc->env[i], &tc->env[i + 1], (e - i) * sizeof(tc->env[0]));
+            e--, i--;
+        }
+    LBW_INFO("ledger", "invocation %lld: claimed %g CPUs (%s, NUMA node %d), %llu bytes, %u "
+                       "GPU(s)",
+             (long long)inv, tc->c.cpu, cpus, tc->c.node, (unsigned long long)tc->c.mem,
+             tc->c.gpu);
+    return 0;
+}
+
+void lbw_ledger_release_task(struct lbw_ledger *l, struct lbw_task_claim *tc)
+{
+    if (tc->held && l)
+        lbw_ledger_release(l, tc->c.id);
+    if (tc->mask)
+        CPU_FREE(tc->mask);
+    for (size_t i = 0; i < sizeof(tc->strs) / sizeof(tc->strs[0]); i++)
+        free(tc->strs[i]);
+    memset(tc, 0, sizeof(*tc));
+}
+
+static struct lbw_num left_num(const struct lbw_num *total, double used, int integral)
+{
+    double v = num_d(total) - used;
+    if (!(v > 0))
+        v = 0;
+    if (integral || (!total->is_float && v == floor(v)))
+        return (struct lbw_num){.i = (int64_t)v};
+    return (struct lbw_num){.is_float = 1, .f = v};
+}
+
+void lbw_ledger_left(const struct lbw_ledger *l, const struct lbw_resources *caps,
+                     struct lbw_resources *out)
+{
+    *out = *caps;
+    if (!l)
+        return;
+    struct lbw_usage u;
+    lbw_ledger_used(l, &u);
+    out->cpu_count = left_num(&caps->total_cpu_count, u.cpu, 0);
+    out->cpu_mem = left_num(&caps->total_cpu_mem, (double)u.mem, 1);
+    out->gpu_count = left_num(&caps->total_gpu_count, (double)u.gpu, 1);
+    out->gpu_mem = left_num(&caps->total_gpu_mem, (double)u.gmem, 1);
+}
