@@ -736,6 +736,182 @@ static void watchdog_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
         lbw_sdnotify_watchdog(L->notify);
 }
 
+/* What a worker process sets up before its first instance, released by
+ * start_free whatever step failed. */
+struct start {
+    char cfgdir[PATH_MAX];
+    char logs[PATH_MAX];
+    char rtdir[PATH_MAX];
+    char pydir[PATH_MAX + 32];
+    char cgp[PATH_MAX];
+    char hostname[256];
+    int home_ok, have_py, have_cg;
+    struct lbw_toml *cfg, *stdres;
+    struct lbw_sdnotify notify;
+    lbw_reactor *r;
+    struct lbw_host host;
+    struct lbw_advertised adv;
+    struct lbw_cidr_set allow;
+    struct lbw_ledger *ledger;
+};
+
+static void start_free(struct start *s)
+{
+    lbw_ledger_close(s->ledger);
+    if (s->r)
+        lbw_reactor_free(s->r); /* delivers the cancellations; frees what is left */
+    if (s->have_cg)
+        lbw_invcg_teardown(s->cgp);
+    lbw_sdnotify_close(&s->notify);
+    lbw_toml_free(s->cfg);
+    lbw_toml_free(s->stdres);
+    lbw_cidr_set_free(&s->allow);
+}
+
+/* The config directory, and the default config written on the first run
+ * (all of --generate-config-only). Returns -1 to go on, else the exit
+ * status. */
+static int step_config_files(const struct wopts *a, struct start *s)
+{
+    char err[512];
+    if (lbw_config_dir("worker", s->cfgdir, sizeof(s->cfgdir)) < 0) {
+        LBW_CRIT("worker", "cannot find the config directory: set HOME or "
+                           "LIFEBLOOD_CONFIG_LOCATION");
+        return 1;
+    }
+    /* a system user's HOME (/nonexistent) is neither read nor created */
+    s->home_ok = lbw_config_home_ok(err, sizeof(err)) == 0;
+    if (!s->home_ok) {
+        if (a->gen_config) {
+            LBW_CRIT("worker", "cannot write the default config: %s", err);
+            return 1;
+        }
+        LBW_WARN("worker", "%s; running on the defaults", err);
+    }
+    int created = 0;
+    if (s->home_ok && lbw_config_write_default(s->cfgdir, &created, err, sizeof(err)) < 0) {
+        if (a->gen_config) {
+            LBW_CRIT("worker", "%s", err);
+            return 1;
+        }
+        LBW_WARN("worker", "cannot write the default config: %s", err);
+    } else if (created) {
+        LBW_INFO("worker", "wrote the default config to %s/config.toml", s->cfgdir);
+    }
+    if (a->gen_config) {
+        if (!created)
+            LBW_INFO("worker", "config already present, left unchanged: %s/config.toml",
+                     s->cfgdir);
+        return 0;
+    }
+    return -1;
+}
+
+/* The checked configuration and the log root. -1 to go on, else the exit
+ * status. */
+static int step_config(const struct wopts *a, struct start *s)
+{
+    int rc = load_config(a, s->cfgdir, s->home_ok, &s->cfg, &s->stdres);
+    if (rc)
+        return rc;
+    if (log_root(s->cfg, s->cfgdir, s->home_ok, s->logs, sizeof(s->logs)) < 0)
+        return 1;
+    return -1;
+}
+
+/* The service manager (read and removed from the environment before any
+ * payload could inherit it), the event loop, the subreaper. */
+static int step_process(const struct lbw_reactor_opts *ropts, struct start *s)
+{
+    char err[512];
+    if (lbw_sdnotify_open(&s->notify, 1, err, sizeof(err)) < 0)
+        LBW_WARN("worker", "%s", err);
+    if (lbw_reactor_new(&s->r, ropts, err, sizeof(err)) < 0) {
+        s->r = NULL;
+        LBW_CRIT("worker", "%s", err);
+        return 1;
+    }
+    LBW_INFO("worker", "event loop: %s (%s)", lbw_reactor_backend_name(s->r),
+             lbw_reactor_backend_reason(s->r));
+    if (lbw_become_subreaper() < 0)
+        LBW_WARN("worker", "cannot become a child subreaper: daemonised payload processes "
+                           "may escape a drop");
+    signal(SIGPIPE, SIG_IGN);
+    return -1;
+}
+
+/* What hello advertises, and where payloads' files, runtime module,
+ * python fallback and cgroups live. */
+static void step_host(struct start *s)
+{
+    struct lbw_probe_opts po = {.root = "/"};
+    lbw_probe_host(&po, &s->host);
+    lbw_advertise(&s->host, s->cfg, &s->adv);
+    gethostname(s->hostname, sizeof(s->hostname) - 1);
+    runtime_dir(s->rtdir, sizeof(s->rtdir));
+    check_other_dirs(s->rtdir);
+    s->have_py = python_dir(s->cfg, s->logs, s->pydir, sizeof(s->pydir)) == 0;
+    char cgwhy[PATH_MAX + 64] = "";
+    s->have_cg = cgroup_parent(s->cgp, sizeof(s->cgp), cgwhy, sizeof(cgwhy)) == 0;
+    LBW_INFO("worker", "logs in %s; invocations %s%s%s%s", s->logs,
+             s->have_cg ? "get their own cgroups under "
+                        : "are tracked as the worker's descendants",
+             s->have_cg ? s->cgp : " (no cgroups: ", s->have_cg ? "" : cgwhy,
+             s->have_cg ? "" : ")");
+}
+
+/* Every worker instance's options, from the flags and the configuration. */
+static void worker_opts(struct loop *L, const struct wopts *a, struct start *s)
+{
+    /* extensions: the pinger's period and the kill grace (upstream: 10 s
+     * each), the runtime API's request deadline */
+    double ping_s = lbw_cfg_number(s->cfg, LBW_CFG_PING_INTERVAL);
+    double grace_s = lbw_cfg_number(s->cfg, LBW_CFG_KILL_GRACE);
+    double rtreq_s = lbw_cfg_number(s->cfg, LBW_CFG_RUNTIME_REQUEST_TIMEOUT);
+    L->wo = (struct lbw_worker_opts){
+        .r = s->r,
+        .pool_address = a->pool_address,
+        .pool_id = a->id,
+        .worker_type = a->type,
+        .singleshot = a->singleshot,
+        .payload_nice = a->lower ? 10 : 0,
+        .cfg = s->cfg,
+        .stdres_cfg = s->stdres,
+        .res = &s->adv.res,
+        .hostname = s->hostname,
+        .log_root = s->logs,
+        .runtime_dir = s->rtdir,
+        .python_dir = s->have_py ? s->pydir : NULL,
+        .cgroup_parent = s->have_cg ? s->cgp : NULL,
+        .environ = environ,
+        .progress_interval = lbw_cfg_number(s->cfg, LBW_CFG_MIN_PROGRESS_INTERVAL),
+        .ping_interval_ns = (uint64_t)(ping_s * 1e9),
+        .retry_wait_ns = (uint64_t)(ping_s * 1e9),
+        .kill_grace_ns = (uint64_t)(grace_s * 1e9),
+        .runtime_request_timeout_ns = (uint64_t)(rtreq_s * 1e9),
+        .notify = &s->notify,
+        .scheduler_allow = &s->allow,
+        .ledger = s->ledger,
+        .on_end = on_worker_end,
+        .ctx = L,
+    };
+}
+
+/* The loop's own operations: signals and the service watchdog. 0 or -1. */
+static int step_loop(struct loop *L, struct start *s)
+{
+    int sigs[] = {SIGINT, SIGTERM};
+    L->sfd = lbw_signalfd_open(sigs, 2);
+    if (L->sfd < 0 || lbw_poll(s->r, &L->sig_op, L->sfd, POLLIN, sig_cb) < 0) {
+        LBW_CRIT("worker", "cannot watch for signals");
+        return -1;
+    }
+    uint64_t wd_ns = lbw_sdnotify_watchdog_usec(&s->notify) * 1000 / 2;
+    if (wd_ns && lbw_timer(s->r, &L->watchdog_op, wd_ns, wd_ns, watchdog_cb) < 0)
+        LBW_WARN("worker", "cannot start the service watchdog timer");
+    return 0;
+}
+
 int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
 {
     struct wopts a;
@@ -743,164 +919,42 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
         fprintf(stderr, "; see 'lifeblood-worker worker --help'\n");
         return 2;
     }
-    char cfgdir[PATH_MAX] = "", err[512];
-    if (lbw_config_dir("worker", cfgdir, sizeof(cfgdir)) < 0) {
-        LBW_CRIT("worker", "cannot find the config directory: set HOME or "
-                           "LIFEBLOOD_CONFIG_LOCATION");
-        return 1;
-    }
-    /* a system user's HOME (/nonexistent) is neither read nor created */
-    int home_ok = lbw_config_home_ok(err, sizeof(err)) == 0;
-    if (!home_ok) {
-        if (a.gen_config) {
-            LBW_CRIT("worker", "cannot write the default config: %s", err);
-            return 1;
-        }
-        LBW_WARN("worker", "%s; running on the defaults", err);
-    }
-    int created = 0;
-    if (home_ok && lbw_config_write_default(cfgdir, &created, err, sizeof(err)) < 0) {
-        if (a.gen_config) {
-            LBW_CRIT("worker", "%s", err);
-            return 1;
-        }
-        LBW_WARN("worker", "cannot write the default config: %s", err);
-    } else if (created) {
-        LBW_INFO("worker", "wrote the default config to %s/config.toml", cfgdir);
-    }
-    if (a.gen_config) {
-        if (!created)
-            LBW_INFO("worker", "config already present, left unchanged: %s/config.toml",
-                     cfgdir);
-        return 0;
-    }
-    struct lbw_toml *cfg, *stdres;
-    int lrc = load_config(&a, cfgdir, home_ok, &cfg, &stdres);
-    if (lrc)
-        return lrc;
-    char logs[PATH_MAX];
-    if (log_root(cfg, cfgdir, home_ok, logs, sizeof(logs)) < 0) {
-        lbw_toml_free(cfg);
-        lbw_toml_free(stdres);
-        return 1;
-    }
-    /* the service manager (systemd Type=notify): read and removed from the
-     * environment before any payload could inherit it */
-    struct lbw_sdnotify notify;
-    if (lbw_sdnotify_open(&notify, 1, err, sizeof(err)) < 0)
-        LBW_WARN("worker", "%s", err);
-    lbw_reactor *r;
-    int rc = lbw_reactor_new(&r, ropts, err, sizeof(err));
+    struct start s = {.notify = {.fd = -1}};
+    int rc = step_config_files(&a, &s);
+    if (rc < 0)
+        rc = step_config(&a, &s);
+    if (rc < 0)
+        rc = step_process(ropts, &s);
     if (rc < 0) {
-        LBW_CRIT("worker", "%s", err);
-        lbw_toml_free(cfg);
-        lbw_toml_free(stdres);
-        lbw_sdnotify_close(&notify);
-        return 1;
+        step_host(&s);
+        if (read_scheduler_allow(s.cfg, &s.allow) < 0)
+            rc = 2;
     }
-    LBW_INFO("worker", "event loop: %s (%s)", lbw_reactor_backend_name(r),
-             lbw_reactor_backend_reason(r));
-    if (lbw_become_subreaper() < 0)
-        LBW_WARN("worker", "cannot become a child subreaper: daemonised payload processes "
-                           "may escape a drop");
-    signal(SIGPIPE, SIG_IGN);
-
-    /* what hello advertises */
-    struct lbw_probe_opts po = {.root = "/"};
-    struct lbw_host host;
-    lbw_probe_host(&po, &host);
-    struct lbw_advertised adv;
-    lbw_advertise(&host, cfg, &adv);
-    char hostname[256] = "";
-    gethostname(hostname, sizeof(hostname) - 1);
-
-    char rtdir[PATH_MAX], pydir[PATH_MAX + 32], cgp[PATH_MAX];
-    runtime_dir(rtdir, sizeof(rtdir));
-    check_other_dirs(rtdir);
-    int have_py = python_dir(cfg, logs, pydir, sizeof(pydir)) == 0;
-    char cgwhy[PATH_MAX + 64] = "";
-    int have_cg = cgroup_parent(cgp, sizeof(cgp), cgwhy, sizeof(cgwhy)) == 0;
-    double interval = lbw_cfg_number(cfg, LBW_CFG_MIN_PROGRESS_INTERVAL);
-    /* extensions: the pinger's period and the kill grace (upstream: 10 s
-     * each), the runtime API's request deadline */
-    double ping_s = lbw_cfg_number(cfg, LBW_CFG_PING_INTERVAL);
-    double grace_s = lbw_cfg_number(cfg, LBW_CFG_KILL_GRACE);
-    double rtreq_s = lbw_cfg_number(cfg, LBW_CFG_RUNTIME_REQUEST_TIMEOUT);
-    LBW_INFO("worker", "logs in %s; invocations %s%s%s%s", logs,
-             have_cg ? "get their own cgroups under " : "are tracked as the worker's descendants",
-             have_cg ? cgp : " (no cgroups: ", have_cg ? "" : cgwhy, have_cg ? "" : ")");
-
-    struct loop L = {0};
-    L.r = r;
-    L.a = &a;
-    L.cfg = cfg;
-    L.sig_op.user = &L;
-    L.sleep_op.user = &L;
-    L.notify = &notify;
-    L.watchdog_op.user = &L;
-    L.wo = (struct lbw_worker_opts){
-        .r = r,
-        .pool_address = a.pool_address,
-        .pool_id = a.id,
-        .worker_type = a.type,
-        .singleshot = a.singleshot,
-        .payload_nice = a.lower ? 10 : 0,
-        .cfg = cfg,
-        .stdres_cfg = stdres,
-        .res = &adv.res,
-        .hostname = hostname,
-        .log_root = logs,
-        .runtime_dir = rtdir,
-        .python_dir = have_py ? pydir : NULL,
-        .cgroup_parent = have_cg ? cgp : NULL,
-        .environ = environ,
-        .progress_interval = interval,
-        .ping_interval_ns = (uint64_t)(ping_s * 1e9),
-        .retry_wait_ns = (uint64_t)(ping_s * 1e9),
-        .kill_grace_ns = (uint64_t)(grace_s * 1e9),
-        .runtime_request_timeout_ns = (uint64_t)(rtreq_s * 1e9),
-        .notify = &notify,
-        .on_end = on_worker_end,
-        .ctx = &L,
-    };
-    struct lbw_cidr_set allow = {0};
-    if (read_scheduler_allow(cfg, &allow) < 0) {
-        lbw_reactor_free(r);
-        lbw_toml_free(cfg);
-        lbw_toml_free(stdres);
-        return 2;
+    struct loop L = {.sfd = -1};
+    if (rc < 0) {
+        s.ledger = open_ledger(s.r, s.cfg, &s.host, &s.adv);
+        L.r = s.r;
+        L.a = &a;
+        L.cfg = s.cfg;
+        L.sig_op.user = &L;
+        L.sleep_op.user = &L;
+        L.notify = &s.notify;
+        L.watchdog_op.user = &L;
+        worker_opts(&L, &a, &s);
+        L.broadcast = lbw_cfg_bool(s.cfg, LBW_CFG_LISTEN_TO_BROADCAST) &&
+                      !a.no_listen_broadcast && !a.scheduler_address;
+        if (step_loop(&L, &s) < 0)
+            rc = 1;
     }
-    L.wo.scheduler_allow = &allow;
-    struct lbw_ledger *ledger = open_ledger(r, cfg, &host, &adv);
-    L.wo.ledger = ledger;
-    L.broadcast = lbw_cfg_bool(cfg, LBW_CFG_LISTEN_TO_BROADCAST);
-    if (a.no_listen_broadcast || a.scheduler_address)
-        L.broadcast = 0;
-    int sigs[] = {SIGINT, SIGTERM};
-    L.sfd = lbw_signalfd_open(sigs, 2);
-    if (L.sfd < 0 || lbw_poll(r, &L.sig_op, L.sfd, POLLIN, sig_cb) < 0) {
-        LBW_CRIT("worker", "cannot watch for signals");
-        lbw_reactor_free(r);
-        lbw_toml_free(cfg);
-        lbw_toml_free(stdres);
-        lbw_sdnotify_close(&notify);
-        return 1;
+    if (rc < 0) {
+        next_instance(&L);
+        lbw_reactor_run(s.r);
+        if (L.w) /* stopped by a fatal reactor error */
+            lbw_worker_kill_now(L.w);
+        rc = L.exit_code;
     }
-    uint64_t wd_ns = lbw_sdnotify_watchdog_usec(&notify) * 1000 / 2;
-    if (wd_ns && lbw_timer(r, &L.watchdog_op, wd_ns, wd_ns, watchdog_cb) < 0)
-        LBW_WARN("worker", "cannot start the service watchdog timer");
-    next_instance(&L);
-    lbw_reactor_run(r);
-    if (L.w) /* stopped by a fatal reactor error */
-        lbw_worker_kill_now(L.w);
-    lbw_ledger_close(ledger);
-    lbw_reactor_free(r); /* delivers the cancellations; frees what is left */
-    if (have_cg)
-        lbw_invcg_teardown(cgp);
-    close(L.sfd);
-    lbw_sdnotify_close(&notify);
-    lbw_toml_free(cfg);
-    lbw_toml_free(stdres);
-    lbw_cidr_set_free(&allow);
-    return L.exit_code;
+    start_free(&s);
+    if (L.sfd >= 0)
+        close(L.sfd);
+    return rc;
 }
