@@ -214,17 +214,38 @@ check: deps-check
 
 # ---- fuzzing -------------------------------------------------------------
 
+comma := ,
 FUZZ_CFLAGS := -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                -D_GNU_SOURCE -I/usr/include/libnl3 \
                $(INC_ALL) -DLBW_VERSION='"$(VERSION)"'
 
+# The library is compiled once for every target (sanitizers and coverage,
+# libFuzzer's main only in the targets), so adding a target costs one link.
+FUZZ_LIB_CFLAGS := $(subst -fsanitize=fuzzer$(comma),-fsanitize=fuzzer-no-link$(comma),$(FUZZ_CFLAGS))
+FUZZ_OBJ   := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
+FUZZ_LIB   := build/fuzz/liblbw-fuzz.a
+FUZZ_BINS  := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_LIB_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(FUZZ_LIB): $(FUZZ_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB) $(LDLIBS)
+
+.PHONY: fuzz-build
+fuzz-build: $(FUZZ_BINS)
+
 fuzz: deps-check deps-fuzz
 	@mkdir -p build/fuzz
 	@if [ -z "$(FUZZ_SRC)" ]; then echo "fuzz: no targets"; exit 0; fi; \
+	$(MAKE) --no-print-directory -j$$(nproc) fuzz-build >/dev/null || \
+	  $(MAKE) --no-print-directory fuzz-build; \
 	set -e; for t in $(basename $(notdir $(FUZZ_SRC))); do \
 	  echo "== fuzz $$t for $(FUZZ_SECONDS)s =="; \
-	  clang $(FUZZ_CFLAGS) -o build/fuzz/$$t tests/fuzz/$$t.c \
-	    $(LIB_SRC) $(LDLIBS); \
 	  mkdir -p build/fuzz/corpus-$$t; \
 	  seeds=tests/fuzz/corpus/$$t; [ -d $$seeds ] || seeds=; \
 	  build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 -print_final_stats=1 \
@@ -240,9 +261,10 @@ FUZZ_LONG_SECONDS = $(if $(filter command line environment,$(origin FUZZ_SECONDS
 .PHONY: fuzz-long
 fuzz-long: deps-check deps-fuzz
 	@mkdir -p build/fuzz
+	@$(MAKE) --no-print-directory -j$$(nproc) fuzz-build >/dev/null || \
+	  $(MAKE) --no-print-directory fuzz-build
 	@set -e; for t in $(basename $(notdir $(FUZZ_SRC))); do \
 	  echo "== fuzz-long $$t for $(FUZZ_LONG_SECONDS)s =="; \
-	  clang $(FUZZ_CFLAGS) -o build/fuzz/$$t tests/fuzz/$$t.c $(LIB_SRC) $(LDLIBS); \
 	  mkdir -p build/fuzz/corpus-$$t build/fuzz/artifacts-$$t; \
 	  seeds=tests/fuzz/corpus/$$t; [ -d $$seeds ] || seeds=; \
 	  build/fuzz/$$t -max_total_time=$(FUZZ_LONG_SECONDS) -rss_limit_mb=2048 -timeout=10 \
@@ -321,4 +343,5 @@ package-check: deps-check deps-pkg
 clean:
 	rm -rf build
 
+-include $(FUZZ_OBJ:.o=.d)
 -include $(LIB_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(O)/daemon/main.d
