@@ -5,6 +5,7 @@ API (lifeblood_connection: a child task, attributes, a message from one
 invocation to another), one failing, one cancelled -- with their progress
 and results on the terminal."""
 import asyncio
+import pickle
 import os
 import re
 import sys
@@ -117,6 +118,23 @@ async def main(h):
            short(args['stdout'], 3)))
     r = await s.task(addrs[0], make_job(['no-such-renderer'], next_invocation_id()))
     say('job with a missing executable: %s' % r)
+    # the host ledger: a job that needs a CPU is pinned to one no other payload
+    # holds, and a worker that starts meanwhile advertises only what is left
+    iid = next_invocation_id()
+    j = pickle.loads(make_job(['/bin/sh', '-c', 'grep Cpus_allowed_list /proc/self/status; '
+                               'echo "claimed CPUs: $LIFEBLOOD_CLAIM_CPUS"; sleep 1.5'], iid))
+    j.__dict__['_InvocationJob__requirements'].__dict__[
+        '_InvocationRequirements__min_cpu_count'] = 1
+    await s.task(addrs[0], pickle.dumps(j))
+    await asyncio.sleep(0.5)
+    h.worker(['--scheduler-address', s.addr, '--no-loop'])
+    third = [a for a in await s.wait_worker(count=3) if a not in addrs][0]
+    r = s.workers[third]['res'].__dict__
+    say('host ledger: a job needing 1 CPU runs on worker %s; a worker started meanwhile '
+        '(%s) advertises cpu_count %s of total_cpu_count %s'
+        % (addrs[0].split('|')[-1], third, r['cpu_count'], r['total_cpu_count']))
+    _, kind, args = await s.wait_report(iid)
+    say('the pinned job: %s; log:\n%s' % (kind, short(args['stdout'], 3)))
     states = ' '.join('%d:%s' % (w, {1: 'IDLE', 2: 'BUSY'}.get(st, st)) for _, w, st in p.states)
     say('pool state reports (worker:state): %s' % states)
 

@@ -1,14 +1,14 @@
 #!/bin/bash
 # make demo — the main job on a built-in default: a local reference
 # scheduler, two workers behind a pool proxy, sample payloads with progress,
-# logs, a failure and a cancellation; then the event loop each backend
+# logs, a failure, a cancellation and a job pinned by the host ledger; then the event loop each backend
 # gives on this machine and a real scheduler message decoded.
 set -eu
 cd "$(dirname "$0")/.."
 B=${LBW_BUILD:-build}
 echo "lifeblood-worker $("$B/lifeblood-worker" --version | awk '{print $2}') — demo"
 echo
-echo "1. A reference scheduler, two workers and four sample payloads:"
+echo "1. A reference scheduler, workers, sample payloads and the host ledger:"
 LBW_BIN="$PWD/$B/lifeblood-worker" python3 demo/demo.py
 echo
 echo "2. Event loop chosen on this machine (automatic):"
@@ -35,4 +35,4 @@ print("   ids    invocation %s, task %s" % (job["_InvocationJob__invocation_id"]
 print("   attrs  %s" % json.dumps(job["_InvocationJob__attrs"], ensure_ascii=False))
 '
 echo
-echo "Not yet in this build: the pool command and packages (see docs/STATUS.md)."
+echo "Not yet in this build: the pool command (see docs/STATUS.md)."
