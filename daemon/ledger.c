@@ -172,6 +172,42 @@ static int send_rec(int fd, const struct wmsg *m, int wait)
     return -EAGAIN;
 }
 
+int lbw_ledger_record_check(const struct lbw_topo *t, int to_arbiter, const void *p, size_t n,
+                            char *err, size_t errlen)
+{
+    struct wmsg m;
+    if (n != sizeof(m)) {
+        snprintf(err, errlen, "a record of %zu bytes (the ledger's are %zu)", n, sizeof(m));
+        return -1;
+    }
+    memcpy(&m, p, sizeof(m));
+    if (m.magic != MAGIC || m.type >= M_LAST) {
+        snprintf(err, errlen, "not the ledger's magic or record type");
+        return -1;
+    }
+    if (!to_arbiter) /* the arbiter's own: a GRANT's claim is checked by the claimer */
+        return (int)m.type;
+    switch (m.type) {
+    case M_HELLO:
+    case M_END:
+    case M_RELEASE:
+        return (int)m.type;
+    case M_RESTORE:
+        if (claim_valid(t, &m.claim))
+            return (int)m.type;
+        snprintf(err, errlen, "a re-sent claim outside the host's CPUs, GPUs or capacity");
+        return -1;
+    case M_CLAIM:
+        if (req_valid(&m.req))
+            return (int)m.type;
+        snprintf(err, errlen, "a claim request whose CPU amounts are not finite in 0..1e6");
+        return -1;
+    default:
+        snprintf(err, errlen, "record type %u is not sent to the arbiter", (unsigned)m.type);
+        return -1;
+    }
+}
+
 static void rec_init(struct wmsg *m, uint32_t type)
 {
     memset(m, 0, sizeof(*m));
@@ -268,10 +304,8 @@ static int conn_handle(struct lbw_ledger *l, struct conn *c, const struct wmsg *
         return send_rec(c->fd, &out, 1) < 0 ? -2 : 0;
     }
     case M_RESTORE: {
-        struct lbw_claim cl = m->claim;
+        struct lbw_claim cl = m->claim; /* checked by lbw_ledger_record_check */
         cl.pid = c->pid;
-        if (!claim_valid(l->topo, &cl))
-            return -1;
         if (table_add(l, c->serial, &cl) < 0)
             return -1;
         char why[200];
@@ -280,9 +314,7 @@ static int conn_handle(struct lbw_ledger *l, struct conn *c, const struct wmsg *
                                "its payload is running", (int)c->pid, why);
         return 0;
     }
-    case M_CLAIM: {
-        if (!req_valid(&m->req))
-            return -1;
+    case M_CLAIM: { /* the request is checked by lbw_ledger_record_check */
         rec_init(&out, M_GRANT);
         out.seq = m->seq;
         out.claim.id = m->seq;
@@ -324,7 +356,8 @@ static int conn_drain(struct lbw_ledger *l, struct conn *c, int announce)
             conn_drop(l, c, announce);
             return -1;
         }
-        int h = n == (ssize_t)sizeof(m) && m.magic == MAGIC ? conn_handle(l, c, &m) : -1;
+        int h = lbw_ledger_record_check(l->topo, 1, &m, (size_t)n, NULL, 0) >= 0
+                    ? conn_handle(l, c, &m) : -1;
         if (h == -2) {
             conn_drop(l, c, announce);
             return -1;
@@ -520,7 +553,7 @@ static int link_drain(struct lbw_ledger *l, uint64_t seq, struct wmsg *grant)
             return 0;
         if (n <= 0)
             return -1;
-        if (n != (ssize_t)sizeof(m) || m.magic != MAGIC || m.type >= M_LAST)
+        if (lbw_ledger_record_check(l->topo, 0, &m, (size_t)n, NULL, 0) < 0)
             return -1; /* not the ledger: leave it */
         if (m.type == M_REFUSED)
             return -2;

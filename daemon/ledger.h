@@ -66,6 +66,14 @@ void lbw_ledger_used(const struct lbw_ledger *l, struct lbw_usage *u);
 int lbw_ledger_is_arbiter(const struct lbw_ledger *l);
 const struct lbw_topo *lbw_ledger_topo(const struct lbw_ledger *l);
 
+/* Checks one record as received from a peer (n: its length as recv
+ * reported it with MSG_TRUNC). to_arbiter: one a member sent the arbiter
+ * (HELLO, RESTORE with a claim inside t, END, CLAIM with finite CPU
+ * amounts, RELEASE); else one the arbiter sent a member (any known type).
+ * Pure. Returns the record's type, or -1 with err saying what is wrong. */
+int lbw_ledger_record_check(const struct lbw_topo *t, int to_arbiter, const void *p, size_t n,
+                            char *err, size_t errlen);
+
 /* ---- for the worker: one task's claim ----------------------------------------- */
 
 struct lbw_inv;

@@ -442,6 +442,21 @@ static void test_stress_invariant(void)
     munmap(sh, sizeof(*sh));
 }
 
+/* The pure record check refuses what is not a record, saying why. */
+static void test_record_check_refuses(void)
+{
+    struct lbw_topo *t = topo8();
+    char rec[4096] = {0}, err[200];
+    static const size_t sizes[] = {0, 1, 8, sizeof(rec)};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+        for (int to_arbiter = 0; to_arbiter < 2; to_arbiter++) {
+            err[0] = 0;
+            CU_ASSERT_EQUAL(lbw_ledger_record_check(t, to_arbiter, rec, sizes[i], err, sizeof(err)), -1);
+            CU_ASSERT(err[0] != 0);
+        }
+    free(t);
+}
+
 static const struct lbw_test stress_tests[] = {
     {"32 members, random claims, releases and SIGKILLs: the invariant holds", test_stress_invariant},
     {NULL, NULL},
@@ -453,6 +468,7 @@ static const struct lbw_test tests[] = {
     {"arbiter SIGKILLed: a survivor takes over with its claims", test_arbiter_killed_survivor_takes_over},
     {"a record that is not the ledger's disconnects", test_garbage_disconnects},
     {"two network namespaces, two ledgers", test_netns_apart},
+    {"the record check refuses bytes that are not a record, saying why", test_record_check_refuses},
     {NULL, NULL},
 };
 

@@ -1,0 +1,102 @@
+/* fuzz_ledger.c — the host ledger's check of one peer record (what other
+ * local processes send over the mesh's SOCK_SEQPACKET sockets) on
+ * arbitrary bytes: the first byte says which way the record goes (bit 0:
+ * to the arbiter), the rest is the record. A record the arbiter accepts is
+ * one of the types members send; a claim request it accepts is granted
+ * on an empty table and by a table it shares with a re-sent claim without
+ * breaking the invariant (lbw_alloc_check), and what is granted passes the
+ * check as a re-sent claim. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Field offsets of the record (ledger.c's struct wmsg, host order). */
+struct rec {
+    uint32_t magic, type;
+    uint64_t seq;
+    int32_t flags, pad;
+    struct lbw_claim_req req;
+    struct lbw_claim claim;
+    double used_cpu;
+    uint64_t used_mem, used_gpu, used_gmem;
+};
+
+static void topo(struct lbw_topo *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->ncpus = 8;
+    for (unsigned i = 0; i < t->ncpus; i++) {
+        t->cpus[i].id = (uint16_t)(i * 2); /* not every id: a gap to hit */
+        t->cpus[i].node = (int16_t)(i / 4);
+        t->cpus[i].core = i / 2;
+    }
+    t->ngpus = 2;
+    t->gpus[0].node = 0;
+    t->gpus[1].node = -1;
+    strcpy(t->gpus[0].id, "0");
+    strcpy(t->gpus[1].id, "1");
+    t->cpu_cap = 8;
+    t->mem_cap = 1ull << 34;
+    t->gpu_cap = 2;
+    t->gmem_cap = 1ull << 33;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    static struct lbw_topo t; /* large: built once */
+    if (!t.ncpus)
+        topo(&t);
+    int to_arbiter = data[0] & 1;
+    char err[200] = "";
+    int type = lbw_ledger_record_check(&t, to_arbiter, data + 1, size - 1, err, sizeof(err));
+    if (type < 0) {
+        if (!err[0])
+            abort(); /* every refusal says why */
+        return 0;
+    }
+    if (size - 1 != sizeof(struct rec))
+        abort();
+    struct rec m;
+    memcpy(&m, data + 1, sizeof(m));
+    if (type != (int)m.type || m.magic != 0x4c424c31u)
+        abort();
+    if (!to_arbiter)
+        return 0;
+    if (type != 1 && type != 2 && type != 3 && type != 4 && type != 6)
+        abort(); /* HELLO RESTORE END CLAIM RELEASE */
+    char why[200];
+    struct lbw_claim tab[2];
+    size_t n = 0;
+    if (type == 2) { /* RESTORE: inside the host */
+        if (m.claim.cpu > t.cpu_cap + 1e-6 || m.claim.mem > t.mem_cap || m.claim.gpus >> 2)
+            abort();
+        tab[n++] = m.claim;
+        if (lbw_alloc_check(&t, tab, n, why, sizeof(why)) < 0)
+            abort(); /* one claim inside the host is consistent */
+        return 0;
+    }
+    if (type != 4)
+        return 0;
+    for (int round = 0; round < 2; round++) {
+        struct lbw_claim g = {0};
+        int f = lbw_alloc_grant(&t, tab, n, &m.req, &g);
+        if (f < 0)
+            return 0;
+        tab[n++] = g;
+        if (lbw_alloc_check(&t, tab, n, why, sizeof(why)) < 0)
+            abort(); /* grants never overlap or exceed the capacity */
+        struct rec back;
+        memset(&back, 0, sizeof(back));
+        back.magic = m.magic;
+        back.type = 2;
+        back.claim = g;
+        if (lbw_ledger_record_check(&t, 1, &back, sizeof(back), err, sizeof(err)) != 2)
+            abort(); /* what is granted may be re-sent */
+    }
+    return 0;
+}
