@@ -83,7 +83,64 @@ void lbw_progress_free(struct lbw_progress_re *re)
 
 int lbw_progress_active(const struct lbw_progress_re *re) { return re && re->active; }
 
+/* The first code point of each run of ten Unicode decimal digits (category
+ * Nd, Unicode 14: what Python's float() and str regexes' \d accept) beyond
+ * ASCII. */
+static const uint32_t unicode_zeros[] = {
+    0x660,   0x6F0,   0x7C0,   0x966,   0x9E6,   0xA66,   0xAE6,   0xB66,   0xBE6,   0xC66,
+    0xCE6,   0xD66,   0xDE6,   0xE50,   0xED0,   0xF20,   0x1040,  0x1090,  0x17E0,  0x1810,
+    0x1946,  0x19D0,  0x1A80,  0x1A90,  0x1B50,  0x1BB0,  0x1C40,  0x1C50,  0xA620,  0xA8D0,
+    0xA900,  0xA9D0,  0xA9F0,  0xAA50,  0xABF0,  0xFF10,  0x104A0, 0x10D30, 0x11066, 0x110F0,
+    0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650, 0x116C0, 0x11730, 0x118E0, 0x11950,
+    0x11C50, 0x11D50, 0x11DA0, 0x16A60, 0x16AC0, 0x16B50, 0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC,
+    0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0,
+};
+
+/* The value 0..9 of a non-ASCII decimal digit, or -1. */
+static int unicode_digit(uint32_t cp)
+{
+    for (size_t i = 0; i < sizeof(unicode_zeros) / sizeof(unicode_zeros[0]); i++)
+        if (cp >= unicode_zeros[i] && cp < unicode_zeros[i] + 10)
+            return (int)(cp - unicode_zeros[i]);
+    return -1;
+}
+
+static int py_float_ascii(const char *s, size_t n, double *out);
+
+/* Python's float() also reads non-ASCII decimal digits ("٣" is 3.0): they
+ * are turned into ASCII first; any other non-ASCII character is an error. */
 int lbw_py_float(const char *s, size_t n, double *out)
+{
+    size_t i = 0;
+    while (i < n && !((uint8_t)s[i] & 0x80))
+        i++;
+    if (i == n)
+        return py_float_ascii(s, n, out);
+    if (n > 4 * 200)
+        return -1;
+    char b[256];
+    size_t k = 0;
+    for (i = 0; i < n && k < sizeof(b); ) {
+        uint32_t cp;
+        size_t l = lbw_utf8_decode((const uint8_t *)s + i, n - i, &cp, 0);
+        if (l == 0)
+            return -1;
+        if (l == 1) {
+            b[k++] = s[i];
+        } else {
+            int d = unicode_digit(cp);
+            if (d < 0)
+                return -1;
+            b[k++] = (char)('0' + d);
+        }
+        i += l;
+    }
+    if (i < n)
+        return -1;
+    return py_float_ascii(b, k, out);
+}
+
+static int py_float_ascii(const char *s, size_t n, double *out)
 {
     while (n && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\f' || *s == '\v')) {
         s++;

@@ -1,6 +1,7 @@
 /* test_progress.c — progress regexes with Python re semantics and
  * upstream's group rules; Python float() parsing. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "progress.h"
@@ -102,7 +103,31 @@ static void test_py_float(void)
     CU_ASSERT(lbw_py_float("nan", 3, &v) == 0 && isnan(v));
 }
 
+/* Python's float() and a str regex's \d take every Unicode decimal digit:
+ * upstream reports "٣%" (ARABIC-INDIC THREE) as 3 % and "５０%" as 50 %. */
+static void test_unicode_digits(void)
+{
+    double v = -1;
+    CU_ASSERT(lbw_py_float("\xd9\xa3", 2, &v) == 0 && v == 3);           /* ٣ */
+    CU_ASSERT(lbw_py_float("\xef\xbc\x95\xef\xbc\x90", 6, &v) == 0 && v == 50); /* ５０ */
+    CU_ASSERT(lbw_py_float("1\xe0\xa5\xa8.5", 6, &v) == 0 && v == 12.5); /* 1२.5 */
+    CU_ASSERT(lbw_py_float("\xc3\xa9", 2, &v) < 0);                      /* é */
+    CU_ASSERT(lbw_py_float("\xff" "1", 2, &v) < 0);                          /* not UTF-8 */
+    const char *pat = "(\\d+)%";
+    char err[128];
+    struct lbw_progress_re *re = lbw_progress_compile(pat, strlen(pat), 0, 0, err, sizeof(err));
+    CU_ASSERT_FATAL(re != NULL);
+    const char *line = "\xd9\xa3\xd9\xa0% done"; /* ٣٠% (re.match: from the start) */
+    v = -1;
+    int got = lbw_progress_line(re, (const uint8_t *)line, strlen(line), &v);
+    if (got != 1 || v != 30)
+        fprintf(stderr, "progress line: %d, %g\n", got, v);
+    CU_ASSERT(got == 1 && v == 30);
+    lbw_progress_free(re);
+}
+
 static const struct lbw_test tests[] = {
+    {"Python float(): non-ASCII decimal digits", test_unicode_digits},
     {"regex styles: default, named, two groups, none", test_styles},
     {"a broken regex is an error, not a crash", test_broken_regex},
     {"Python float()", test_py_float},
