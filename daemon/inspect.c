@@ -451,18 +451,13 @@ int lbw_inspect(const uint8_t *buf, size_t n, char **out, size_t *outlen, char *
         lbw_jw_free(&w);
         return -1;
     }
+    if (!w.err && lbw_buf_putc(&w.out, '\n') < 0)
+        w.err = 1;
     char *s = lbw_jw_take(&w, outlen);
     if (!s) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    char *s2 = realloc(s, *outlen + 2);
-    if (!s2) {
-        free(s);
-        return -1;
-    }
-    s2[(*outlen)++] = '\n';
-    s2[*outlen] = 0;
-    *out = s2;
+    *out = s;
     return 0;
 }

@@ -1,6 +1,8 @@
 /* cidr.c — see cidr.h. */
 #include "cidr.h"
 
+#include "buf.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -72,27 +74,25 @@ int lbw_cidr_set_add(struct lbw_cidr_set *s, const char *text, char *err, size_t
                               "10.0.0.0/8, fd00::/8)", text);
         return -EINVAL;
     }
-    struct lbw_cidr *v = realloc(s->v, (s->n + 1) * sizeof(*v));
-    if (!v) {
+    if (lbw_grow(&s->v, &s->cap, s->n + 1, sizeof(*s->v)) < 0) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    v[s->n++] = c;
-    s->v = v;
+    s->v[s->n++] = c;
     return 0;
 }
 
 int lbw_cidr_set_copy(struct lbw_cidr_set *dst, const struct lbw_cidr_set *src)
 {
     dst->v = NULL;
-    dst->n = 0;
+    dst->n = dst->cap = 0;
     if (!src || !src->n)
         return 0;
     dst->v = malloc(src->n * sizeof(*dst->v));
     if (!dst->v)
         return -ENOMEM;
     memcpy(dst->v, src->v, src->n * sizeof(*dst->v));
-    dst->n = src->n;
+    dst->n = dst->cap = src->n;
     return 0;
 }
 
@@ -100,7 +100,7 @@ void lbw_cidr_set_free(struct lbw_cidr_set *s)
 {
     free(s->v);
     s->v = NULL;
-    s->n = 0;
+    s->n = s->cap = 0;
 }
 
 static int in_net(const struct lbw_cidr *net, const struct lbw_cidr *a)

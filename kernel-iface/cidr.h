@@ -18,7 +18,7 @@ struct lbw_cidr {
 
 struct lbw_cidr_set {
     struct lbw_cidr *v;
-    size_t n;
+    size_t n, cap; /* cap: room in v, in entries */
 };
 
 /* Parses one network: an address, or address/prefix. 0 or -EINVAL. */

@@ -3,6 +3,8 @@
  * the timer heap, deferred completions (cancellations), and the loop. */
 #include "reactor_impl.h"
 
+#include "buf.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -334,14 +336,9 @@ static void heap_down(lbw_reactor *r, size_t i)
 
 static int heap_push(lbw_reactor *r, struct lbw_op *op)
 {
-    if (r->heap_len == r->heap_cap) {
-        size_t cap = r->heap_cap ? r->heap_cap * 2 : 16;
-        struct lbw_op **h = realloc(r->heap, cap * sizeof(*h));
-        if (!h)
-            return -ENOMEM;
-        r->heap = h;
-        r->heap_cap = cap;
-    }
+    int rc = lbw_grow(&r->heap, &r->heap_cap, r->heap_len + 1, sizeof(*r->heap));
+    if (rc < 0)
+        return rc;
     heap_set(r, r->heap_len++, op);
     heap_up(r, op->heap_idx);
     return 0;

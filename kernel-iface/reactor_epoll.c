@@ -9,6 +9,8 @@
  * Regular files cannot be registered; their ops are simply executed. */
 #include "reactor_impl.h"
 
+#include "buf.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -64,19 +66,15 @@ static void ep_fini(lbw_reactor *r)
 static struct fdent *fdent_get(struct ep *e, int fd)
 {
     if ((size_t)fd >= e->nfds) {
-        size_t n = e->nfds ? e->nfds : 64;
-        while (n <= (size_t)fd)
-            n *= 2;
-        struct fdent *f = realloc(e->fds, n * sizeof(*f));
-        if (!f)
+        size_t old = e->nfds;
+        if (lbw_grow(&e->fds, &e->nfds, (size_t)fd + 1, sizeof(*e->fds)) < 0)
             return NULL;
         /* Lists point back at their fdent: fix owners after moving. */
-        for (size_t i = 0; i < e->nfds; i++)
+        struct fdent *f = e->fds;
+        for (size_t i = 0; i < old; i++)
             for (struct lbw_op *op = f[i].waiting.head; op; op = op->qnext)
                 op->owner = &f[i].waiting;
-        memset(f + e->nfds, 0, (n - e->nfds) * sizeof(*f));
-        e->fds = f;
-        e->nfds = n;
+        memset(f + old, 0, (e->nfds - old) * sizeof(*f));
     }
     return &e->fds[fd];
 }

@@ -6,6 +6,8 @@
  * an -EAGAIN from an O_NONBLOCK fd is turned into a poll and a retry. */
 #include "reactor_impl.h"
 
+#include "buf.h"
+
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
@@ -27,7 +29,8 @@ struct slot {
 struct ur {
     struct io_uring ring;
     struct slot *slots; /* index 0 unused so user_data is never 0 */
-    uint32_t nslots, cap, free_head;
+    uint32_t nslots, free_head;
+    size_t cap; /* room in slots, in entries */
     struct io_uring_cqe *batch[256];
 };
 
@@ -135,14 +138,11 @@ static int slot_alloc(struct ur *u, struct lbw_op *op)
         if (u->nslots >= u->cap) {
             if (u->cap >= (1u << 30))
                 return -ENOMEM;
-            uint32_t cap = u->cap ? u->cap * 2 : 64;
-            struct slot *s = realloc(u->slots, cap * sizeof(*s));
-            if (!s)
+            int first = !u->slots;
+            if (lbw_grow(&u->slots, &u->cap, (size_t)u->nslots + 1, sizeof(*u->slots)) < 0)
                 return -ENOMEM;
-            if (!u->slots)
-                memset(s, 0, sizeof(*s));
-            u->slots = s;
-            u->cap = cap;
+            if (first)
+                memset(u->slots, 0, sizeof(*u->slots));
         }
         i = u->nslots++;
         u->slots[i].gen = 0;

@@ -1,6 +1,8 @@
 /* spawn.c — see spawn.h. */
 #include "spawn.h"
 
+#include "buf.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -189,8 +191,10 @@ static size_t snapshot(struct pinfo **out)
     DIR *d = opendir("/proc");
     if (!d)
         return 0;
-    size_t n = 0, cap = 1024;
-    struct pinfo *all = malloc(cap * sizeof(*all));
+    size_t n = 0, cap = 0;
+    struct pinfo *all = NULL;
+    if (lbw_grow(&all, &cap, 1024, sizeof(*all)) < 0)
+        all = NULL;
     struct dirent *e;
     while (all && (e = readdir(d))) {
         char *end;
@@ -212,13 +216,8 @@ static size_t snapshot(struct pinfo **out)
         int ppid;
         if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2)
             continue;
-        if (n == cap) {
-            cap *= 2;
-            struct pinfo *na = realloc(all, cap * sizeof(*all));
-            if (!na)
-                break;
-            all = na;
-        }
+        if (lbw_grow(&all, &cap, n + 1, sizeof(*all)) < 0)
+            break;
         all[n].pid = (pid_t)p;
         all[n].ppid = (pid_t)ppid;
         all[n].zombie = state == 'Z' || state == 'X';

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "probe.h"
 
 /* The few NVML types and entry points used (ABI as NVML documents it). */
@@ -156,13 +157,8 @@ static size_t list_dir(const char *root, const char *dir, char ***out)
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **nv = realloc(v, cap * sizeof(*nv));
-            if (!nv)
-                break;
-            v = nv;
-        }
+        if (lbw_grow(&v, &cap, n + 1, sizeof(*v)) < 0)
+            break;
         v[n] = strdup(e->d_name);
         if (v[n])
             n++;

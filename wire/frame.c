@@ -1,6 +1,7 @@
 /* frame.c — see frame.h. */
 #include "frame.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,12 +124,20 @@ static int grow_body(struct lbw_frame_dec *d, uint64_t upto)
     struct lbw_frame *f = &d->cur;
     if (upto <= d->body_cap)
         return 0;
-    uint64_t cap = d->body_cap ? d->body_cap * 2 : 65536;
+    uint64_t cap = 65536;
+    if (d->body_cap)
+        cap = d->body_cap > UINT64_MAX / 2 ? UINT64_MAX : d->body_cap * 2;
     if (cap < upto)
         cap = upto;
     if (cap > f->body_len)
         cap = f->body_len;
+#if UINT64_MAX > SIZE_MAX
+    if (cap > SIZE_MAX) /* realloc's size_t could not say it */
+        return LBW_FE_NOMEM;
+#endif
     uint64_t delta = cap - d->body_cap;
+    if (delta > INT64_MAX) /* the charge is signed */
+        return LBW_FE_NOMEM;
     if (d->charge && d->charge(d->charge_ctx, (int64_t)delta) < 0)
         return LBW_FE_BUDGET;
     uint8_t *b = realloc(f->body, (size_t)cap);

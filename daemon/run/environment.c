@@ -154,12 +154,15 @@ static int wordc(unsigned char c)
 
 char *lbw_env_expand(const struct lbw_env *e, const char *v)
 {
-    size_t cap = strlen(v) + 64, n = 0;
-    if (cap > LBW_ENV_STRING_MAX)
-        cap = LBW_ENV_STRING_MAX;
-    char *out = malloc(cap);
-    if (!out)
+    size_t first = strlen(v) + 64;
+    if (first > LBW_ENV_STRING_MAX)
+        first = LBW_ENV_STRING_MAX;
+    struct lbw_buf out = {0};
+    int rc = lbw_buf_reserve(&out, first);
+    if (rc < 0) {
+        errno = -rc;
         return NULL;
+    }
     for (const char *p = v; *p;) {
         const char *name = NULL, *next = p + 1;
         size_t nl = 0;
@@ -191,27 +194,24 @@ char *lbw_env_expand(const struct lbw_env *e, const char *v)
             add = i >= 0 ? e->values[i] : "";
             al = strlen(add);
         }
-        if (n + al + 1 > LBW_ENV_STRING_MAX) { /* execve would refuse it anyway */
-            free(out);
+        if (out.len + al + 1 > LBW_ENV_STRING_MAX) { /* execve would refuse it anyway */
+            lbw_buf_free(&out);
             errno = E2BIG;
             return NULL;
         }
-        if (n + al + 1 > cap) {
-            while (n + al + 1 > cap)
-                cap *= 2;
-            char *no = realloc(out, cap);
-            if (!no) {
-                free(out);
-                return NULL;
-            }
-            out = no;
+        if ((rc = lbw_buf_append(&out, add, al)) < 0) {
+            lbw_buf_free(&out);
+            errno = -rc;
+            return NULL;
         }
-        memcpy(out + n, add, al);
-        n += al;
         p = next;
     }
-    out[n] = 0;
-    return out;
+    if ((rc = lbw_buf_terminate(&out)) < 0) {
+        lbw_buf_free(&out);
+        errno = -rc;
+        return NULL;
+    }
+    return (char *)lbw_buf_steal(&out);
 }
 
 int lbw_env_set(struct lbw_env *e, const char *name, const char *value)
@@ -572,11 +572,10 @@ static int standard_resolve(const struct lbw_toml *cfg, const struct lbw_env *ar
         snprintf(err, errlen, "the standard environment resolver config has no [packages]");
         return LBW_ENV_RESOLVER;
     }
-    struct pick *picks = calloc(args->n + 1, sizeof(*picks));
+    _cleanup_free_ struct pick *picks = calloc(args->n + 1, sizeof(*picks));
     size_t np = 0;
     if (!picks)
         return LBW_ENV_EXCEPTION;
-    int rc = LBW_ENV_RESOLVER;
     for (size_t i = 0; i < args->n; i++) {
         if (strncmp(args->names[i], "package.", 8))
             continue;
@@ -584,7 +583,7 @@ static int standard_resolve(const struct lbw_toml *cfg, const struct lbw_env *ar
         const struct lbw_toml *versions = lbw_toml_member(pk, name);
         if (!versions || versions->type != LBW_TOML_TABLE) {
             snprintf(err, errlen, "package '%s' is not configured", name);
-            goto out;
+            return LBW_ENV_RESOLVER;
         }
         const struct lbw_toml *best = NULL;
         struct lbw_semver bv = {0};
@@ -593,12 +592,12 @@ static int standard_resolve(const struct lbw_toml *cfg, const struct lbw_env *ar
             if (lbw_semver_parse(versions->u.tab.keys[k], &v) < 0) {
                 snprintf(err, errlen, "package '%s': '%s' is not a semantic version", name,
                          versions->u.tab.keys[k]);
-                goto out;
+                return LBW_ENV_RESOLVER;
             }
             int m = lbw_semver_match(spec, &v);
             if (m < 0) {
                 snprintf(err, errlen, "package '%s': bad version spec '%s'", name, spec);
-                goto out;
+                return LBW_ENV_RESOLVER;
             }
             if (m && (!best || lbw_semver_cmp(&v, &bv) > 0)) {
                 best = versions->u.tab.vals[k];
@@ -608,7 +607,7 @@ static int standard_resolve(const struct lbw_toml *cfg, const struct lbw_env *ar
         if (!best) {
             snprintf(err, errlen, "package '%s': no configured version matches '%s'", name,
                      spec);
-            goto out;
+            return LBW_ENV_RESOLVER;
         }
         const struct lbw_toml *pr = best->type == LBW_TOML_TABLE ?
                                         lbw_toml_member(best, "priority") : NULL;
@@ -620,7 +619,6 @@ static int standard_resolve(const struct lbw_toml *cfg, const struct lbw_env *ar
         np++;
     }
     qsort(picks, np, sizeof(*picks), pick_cmp);
-    rc = LBW_ENV_EXCEPTION;
     for (size_t i = 0; i < np; i++) {
         const struct lbw_toml *env = picks[i].entry->type == LBW_TOML_TABLE ?
                                          lbw_toml_member(picks[i].entry, "env") : NULL;
@@ -631,12 +629,11 @@ static int standard_resolve(const struct lbw_toml *cfg, const struct lbw_env *ar
             if (r == -E2BIG) {
                 snprintf(err, errlen, "package '%s' makes %s longer than %u bytes (E2BIG)",
                          picks[i].name, env->u.tab.keys[k], LBW_ENV_STRING_MAX);
-                rc = LBW_ENV_TOO_BIG;
-                goto out;
+                return LBW_ENV_TOO_BIG;
             }
             if (r < 0) {
                 snprintf(err, errlen, "out of memory");
-                goto out;
+                return LBW_ENV_EXCEPTION;
             }
         }
     }
@@ -644,12 +641,9 @@ static int standard_resolve(const struct lbw_toml *cfg, const struct lbw_env *ar
     if (user && (lbw_env_set(base, "USER", user) < 0 || lbw_env_set(base, "LOGNAME", user) < 0 ||
                  lbw_env_set(base, "USERNAME", user) < 0)) {
         snprintf(err, errlen, "cannot set USER to the 'user' argument");
-        goto out;
+        return LBW_ENV_EXCEPTION;
     }
-    rc = LBW_ENV_OK;
-out:
-    free(picks);
-    return rc;
+    return LBW_ENV_OK;
 }
 
 /* ---- the whole environment of a job ---------------------------------------- */

@@ -1,6 +1,7 @@
 /* invlog.c — see invlog.h. */
 #include "invlog.h"
 
+#include "buf.h"
 #include "fs.h"
 
 #include <errno.h>
@@ -87,15 +88,8 @@ static int reserve(struct lbw_invlog *l, size_t need)
 {
     if (need <= l->cap)
         return 0;
-    size_t cap = l->cap ? l->cap : 65536;
-    while (cap < need)
-        cap *= 2;
-    uint8_t *b = realloc(l->buf, cap);
-    if (!b)
-        return -ENOMEM;
-    l->buf = b;
-    l->cap = cap;
-    return 0;
+    /* 64 KiB at first, then doubling */
+    return lbw_grow(&l->buf, &l->cap, need > 65536 ? need : 65536, 1);
 }
 
 /* A complete (or final) line for the progress regex of stream s. */

@@ -157,8 +157,36 @@ static void test_discover_allow(void)
     lbw_reactor_free(r);
 }
 
+/* A set grows past its first room, and a copy (sized exactly) grows again
+ * when added to: each entry stays where match finds it. */
+static void test_cidr_growth(void)
+{
+    struct lbw_cidr_set s = {0}, c;
+    char err[200], ip[32];
+    for (int i = 0; i < 40; i++) {
+        snprintf(ip, sizeof(ip), "10.0.%d.1", i);
+        CU_ASSERT_FATAL(lbw_cidr_set_add(&s, ip, err, sizeof(err)) == 0);
+    }
+    CU_ASSERT(s.n == 40 && s.cap >= 40);
+    CU_ASSERT_FATAL(lbw_cidr_set_copy(&c, &s) == 0);
+    lbw_cidr_set_free(&s);
+    CU_ASSERT(s.v == NULL && s.n == 0 && s.cap == 0);
+    for (int i = 40; i < 60; i++) {
+        snprintf(ip, sizeof(ip), "10.0.%d.1", i);
+        CU_ASSERT_FATAL(lbw_cidr_set_add(&c, ip, err, sizeof(err)) == 0);
+    }
+    CU_ASSERT(c.n == 60);
+    for (int i = 0; i < 60; i++) {
+        snprintf(ip, sizeof(ip), "10.0.%d.1", i);
+        CU_ASSERT(lbw_cidr_set_match_ip(&c, ip));
+    }
+    CU_ASSERT(!lbw_cidr_set_match_ip(&c, "10.0.60.1"));
+    lbw_cidr_set_free(&c);
+}
+
 static const struct lbw_test cidr_tests[] = {
     {"networks: parse, match, once-a-minute memory", test_cidr},
+    {"a network set grows, and its copy grows again", test_cidr_growth},
     {"names resolved with a deadline; unresolvable ones say so", test_resolve},
     {NULL, NULL},
 };

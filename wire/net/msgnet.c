@@ -17,6 +17,7 @@
 
 #include "acceptor.h"
 #include "address.h"
+#include "buf.h"
 #include "cidr.h"
 #include "log.h"
 #include "resolve.h"
@@ -1136,14 +1137,9 @@ void lbw_msgnet_drain(struct lbw_msgnet *n) { n->draining = 1; }
 int lbw_msgnet_expect(struct lbw_msgnet *n, const uint8_t session[16], lbw_msg_frame_cb cb,
                       void *ctx)
 {
-    if (n->nexp == n->cexp) {
-        size_t cap = n->cexp ? n->cexp * 2 : 8;
-        struct expect *e = realloc(n->exp, cap * sizeof(*e));
-        if (!e)
-            return -ENOMEM;
-        n->exp = e;
-        n->cexp = cap;
-    }
+    int rc = lbw_grow(&n->exp, &n->cexp, n->nexp + 1, sizeof(*n->exp));
+    if (rc < 0)
+        return rc;
     memcpy(n->exp[n->nexp].session, session, 16);
     n->exp[n->nexp].cb = cb;
     n->exp[n->nexp].ctx = ctx;
