@@ -77,6 +77,22 @@ int lbw_add_backend_suites(const char *name, const struct lbw_test *tests)
     return lbw_add_suite(sname, init_epoll, NULL, tests);
 }
 
+lbw_reactor *lbw_test_reactor(void)
+{
+    struct lbw_reactor_opts o = {.backend = lbw_test_backend()};
+    lbw_reactor *r = NULL;
+    char err[256];
+    CU_ASSERT_FATAL(lbw_reactor_new(&r, &o, err, sizeof(err)) == 0);
+    return r;
+}
+
+void lbw_test_run_until(lbw_reactor *r, volatile int *flag, double secs)
+{
+    uint64_t end = lbw_now_ns() + (uint64_t)(secs * 1e9);
+    while (!*flag && lbw_now_ns() < end)
+        lbw_reactor_run_once(r, 10000000ull);
+}
+
 const char *lbw_test_build_dir(void)
 {
     const char *b = getenv("LBW_BUILD");

@@ -34,6 +34,11 @@ int lbw_add_suite(const char *name, CU_InitializeFunc init, CU_CleanupFunc fini,
 #include "reactor.h"
 int lbw_add_backend_suites(const char *name, const struct lbw_test *tests);
 enum lbw_backend lbw_test_backend(void);
+/* A reactor of the backend under test (fails the test when it cannot be
+ * made). */
+lbw_reactor *lbw_test_reactor(void);
+/* Runs r until *flag is set or secs pass (bounded). */
+void lbw_test_run_until(lbw_reactor *r, volatile int *flag, double secs);
 
 /* A check inside a test that cannot run here: prints "SKIP suite: what:
  * why" and counts one skip in the closing line (never a silent pass). */

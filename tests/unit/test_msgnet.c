@@ -19,22 +19,6 @@
 #include "sock.h"
 #include "suites.h"
 
-static lbw_reactor *mk(void)
-{
-    struct lbw_reactor_opts o = {.backend = lbw_test_backend()};
-    lbw_reactor *r;
-    char err[200];
-    CU_ASSERT_FATAL(lbw_reactor_new(&r, &o, err, sizeof(err)) == 0);
-    return r;
-}
-
-static void run_until(lbw_reactor *r, volatile int *flag, double secs)
-{
-    uint64_t end = lbw_now_ns() + (uint64_t)(secs * 1e9);
-    while (!*flag && lbw_now_ns() < end)
-        lbw_reactor_run_once(r, 20000000ull);
-}
-
 /* A listening socket on 127.0.0.1 and its "ip:port" identity. */
 static int listen_any(char *self, size_t cap)
 {
@@ -106,7 +90,7 @@ static void *raw_peer(void *arg)
 
 static void test_replay_capture(void)
 {
-    lbw_reactor *r = mk();
+    lbw_reactor *r = lbw_test_reactor();
     int lfd = lbw_tcp_listen("127.0.0.1", 0, 64);
     CU_ASSERT_FATAL(lfd >= 0);
     /* Stream 01: the upstream worker talking to the scheduler at
@@ -122,7 +106,7 @@ static void test_replay_capture(void)
     struct raw w = {.port = lbw_sock_port(lfd), .out = c2s, .outlen = cl, .want_in = sl};
     pthread_t th;
     pthread_create(&th, NULL, raw_peer, &w);
-    run_until(r, &w.done, 20);
+    lbw_test_run_until(r, &w.done, 20);
     pthread_join(th, NULL);
     CU_ASSERT_EQUAL(w.inlen, sl);
     CU_ASSERT(w.inlen == sl && !memcmp(w.in, s2c, sl)); /* 25 acks of 0x01 */
@@ -132,7 +116,7 @@ static void test_replay_capture(void)
     CU_ASSERT_EQUAL((uint64_t)g_requests + st.pings_in, sl);
     CU_ASSERT(st.pings_in > 0);
     lbw_msgnet_close(n);
-    run_until(r, &(int){0}, 0.1);
+    lbw_test_run_until(r, &(int){0}, 0.1);
     CU_ASSERT_EQUAL(lbw_reactor_pending(r), 0);
     free(c2s);
     free(s2c);
@@ -184,7 +168,7 @@ static int a_on_reply(void *ctx, struct lbw_frame *f)
 
 static void test_request_reply_reuse(void)
 {
-    lbw_reactor *r = mk();
+    lbw_reactor *r = lbw_test_reactor();
     struct rr t = {0};
     g_rr = &t;
     int la = listen_any(t.a_self, sizeof(t.a_self));
@@ -203,7 +187,7 @@ static void test_request_reply_reuse(void)
         const char *req = "{\"command\": {\"name\": \"ping\", \"arguments\": {}}}";
         CU_ASSERT(lbw_msgnet_send(t.a, t.b_self, LBW_MSG_DEFAULT, t.session, req, strlen(req),
                                   rr_sent, &t.sent_ok) == 0);
-        run_until(r, &t.done, 10);
+        lbw_test_run_until(r, &t.done, 10);
         lbw_msgnet_unexpect(t.a, t.session);
         CU_ASSERT_EQUAL(t.replies, round);
         char want[32];
@@ -211,7 +195,7 @@ static void test_request_reply_reuse(void)
         CU_ASSERT_STRING_EQUAL(t.last_reply, want);
     }
     int spin = 0;
-    run_until(r, &spin, 0.2);
+    lbw_test_run_until(r, &spin, 0.2);
     CU_ASSERT_EQUAL(t.sent_ok, 3);
     CU_ASSERT_EQUAL(t.reply_sent_ok, 3);
     struct lbw_msgnet_stats sa, sb;
@@ -224,7 +208,7 @@ static void test_request_reply_reuse(void)
     CU_ASSERT_EQUAL(sa.frames_out, 3);
     lbw_msgnet_close(t.a);
     lbw_msgnet_close(t.b);
-    run_until(r, &spin, 0.2);
+    lbw_test_run_until(r, &spin, 0.2);
     CU_ASSERT_EQUAL(lbw_reactor_pending(r), 0);
     lbw_reactor_free(r);
 }
@@ -246,7 +230,7 @@ static size_t mkframe(uint8_t *out, const char *pre, uint16_t type, const char *
 
 static void test_receiver_rules(void)
 {
-    lbw_reactor *r = mk();
+    lbw_reactor *r = lbw_test_reactor();
     char self[64];
     int lfd = listen_any(self, sizeof(self));
     struct lbw_msgnet_opts o = {.self = self};
@@ -267,7 +251,7 @@ static void test_receiver_rules(void)
     lbw_log_set_fd(lg);
     pthread_t th;
     pthread_create(&th, NULL, raw_peer, &w);
-    run_until(r, &w.done, 10);
+    lbw_test_run_until(r, &w.done, 10);
     pthread_join(th, NULL);
     lbw_log_set_fd(-1);
     char logbuf[2048] = {0};
@@ -282,14 +266,14 @@ static void test_receiver_rules(void)
     CU_ASSERT(st.dropped_not_ours == 1 && st.pings_in == 1 && st.acks_sent_0 == 1);
     lbw_msgnet_close(n);
     int spin = 0;
-    run_until(r, &spin, 0.1);
+    lbw_test_run_until(r, &spin, 0.1);
     CU_ASSERT_EQUAL(lbw_reactor_pending(r), 0);
     lbw_reactor_free(r);
 }
 
 static void test_limits_and_timeouts(void)
 {
-    lbw_reactor *r = mk();
+    lbw_reactor *r = lbw_test_reactor();
     char self[64];
     int lfd = listen_any(self, sizeof(self));
     struct lbw_msgnet_opts o = {.self = self,
@@ -344,7 +328,7 @@ static void test_limits_and_timeouts(void)
     close(lg);
     lbw_msgnet_close(n);
     int spin = 0;
-    run_until(r, &spin, 0.1);
+    lbw_test_run_until(r, &spin, 0.1);
     CU_ASSERT_EQUAL(lbw_reactor_pending(r), 0);
     lbw_reactor_free(r);
 }
@@ -368,7 +352,7 @@ static int refuse_all(void *ctx, struct lbw_frame *f) { return 0; }
 
 static void test_send_failures(void)
 {
-    lbw_reactor *r = mk();
+    lbw_reactor *r = lbw_test_reactor();
     char self[64], dead[64], refuser[64];
     int lfd = listen_any(self, sizeof(self));
     int dfd = listen_any(dead, sizeof(dead));
@@ -385,11 +369,11 @@ static void test_send_failures(void)
     struct outcome a = {0}, b = {0}, c = {0};
     uint64_t t0 = lbw_now_ns();
     CU_ASSERT(lbw_msgnet_send(n, dead, LBW_MSG_DEFAULT, s, "{}", 2, outcome_cb, &a) == 0);
-    run_until(r, &a.done, 10);
+    lbw_test_run_until(r, &a.done, 10);
     CU_ASSERT(a.calls == 1 && a.status == -ECONNREFUSED);
     CU_ASSERT(lbw_now_ns() - t0 >= 50000000ull); /* backed off before the 2nd attempt */
     CU_ASSERT(lbw_msgnet_send(n, refuser, LBW_MSG_DEFAULT, s, "{}", 2, outcome_cb, &b) == 0);
-    run_until(r, &b.done, 10);
+    lbw_test_run_until(r, &b.done, 10);
     CU_ASSERT(b.calls == 1 && b.status == -EPROTO);
     struct lbw_msgnet_stats st;
     lbw_msgnet_stats(rn, &st);
@@ -402,7 +386,7 @@ static void test_send_failures(void)
     lbw_msgnet_close(n);
     lbw_msgnet_close(rn);
     int spin = 0;
-    run_until(r, &spin, 0.3);
+    lbw_test_run_until(r, &spin, 0.3);
     CU_ASSERT(c.calls == 1 && c.status == -ECANCELED);
     CU_ASSERT_EQUAL(lbw_reactor_pending(r), 0);
     lbw_reactor_free(r);
@@ -412,7 +396,7 @@ static void test_send_failures(void)
  * connections to it: the next send must not spend its attempts on them. */
 static void test_stale_pool_after_restart(void)
 {
-    lbw_reactor *r = mk();
+    lbw_reactor *r = lbw_test_reactor();
     char self[64], peer[64];
     int lfd = listen_any(self, sizeof(self));
     int pfd = listen_any(peer, sizeof(peer));
@@ -430,26 +414,26 @@ static void test_stale_pool_after_restart(void)
     for (int i = 0; i < 4; i++) /* at once: four connections, then idle in the pool */
         CU_ASSERT(lbw_msgnet_send(n, peer, LBW_MSG_DEFAULT, s, "{}", 2, outcome_cb, &a[i]) == 0);
     for (int i = 0; i < 4; i++) {
-        run_until(r, &a[i].done, 10);
+        lbw_test_run_until(r, &a[i].done, 10);
         CU_ASSERT(a[i].status == 0);
     }
     CU_ASSERT_EQUAL(g_requests, 4);
     /* the peer goes away and a new one listens on the same port */
     lbw_msgnet_close(pn);
     int spin = 0;
-    run_until(r, &spin, 0.2);
+    lbw_test_run_until(r, &spin, 0.2);
     int pfd2 = lbw_tcp_listen("127.0.0.1", (uint16_t)port, 64);
     CU_ASSERT_FATAL(pfd2 >= 0);
     struct lbw_msgnet *pn2 = lbw_msgnet_new(r, &po, req_count, NULL);
     lbw_msgnet_listen(pn2, pfd2);
     struct outcome b = {0};
     CU_ASSERT(lbw_msgnet_send(n, peer, LBW_MSG_DEFAULT, s, "{}", 2, outcome_cb, &b) == 0);
-    run_until(r, &b.done, 10);
+    lbw_test_run_until(r, &b.done, 10);
     CU_ASSERT(b.calls == 1 && b.status == 0);
     CU_ASSERT_EQUAL(g_requests, 5);
     lbw_msgnet_close(n);
     lbw_msgnet_close(pn2);
-    run_until(r, &spin, 0.3);
+    lbw_test_run_until(r, &spin, 0.3);
     CU_ASSERT_EQUAL(lbw_reactor_pending(r), 0);
     lbw_reactor_free(r);
 }

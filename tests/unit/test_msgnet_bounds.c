@@ -26,26 +26,10 @@
 
 #define MS 1000000ull
 
-static lbw_reactor *mk(void)
-{
-    struct lbw_reactor_opts o = {.backend = lbw_test_backend()};
-    lbw_reactor *r;
-    char err[200];
-    CU_ASSERT_FATAL(lbw_reactor_new(&r, &o, err, sizeof(err)) == 0);
-    return r;
-}
-
 static void spin(lbw_reactor *r, double secs)
 {
     uint64_t end = lbw_now_ns() + (uint64_t)(secs * 1e9);
     while (lbw_now_ns() < end)
-        lbw_reactor_run_once(r, 10 * MS);
-}
-
-static void run_until(lbw_reactor *r, volatile int *flag, double secs)
-{
-    uint64_t end = lbw_now_ns() + (uint64_t)(secs * 1e9);
-    while (!*flag && lbw_now_ns() < end)
         lbw_reactor_run_once(r, 10 * MS);
 }
 
@@ -163,7 +147,7 @@ static void raw_run(lbw_reactor *r, struct raw *w, double secs)
 {
     pthread_t t;
     pthread_create(&t, NULL, raw_peer, w);
-    run_until(r, &w->done, secs);
+    lbw_test_run_until(r, &w->done, secs);
     pthread_join(t, NULL);
 }
 
@@ -197,7 +181,7 @@ static int log_has(int fd, const char *needle)
  * scheduler's connection (another source) is still served at once. */
 static void test_silent_flood(void)
 {
-    lbw_reactor *r = mk();
+    lbw_reactor *r = lbw_test_reactor();
     char self[64];
     int lfd = listen_any(self, sizeof(self));
     int port = lbw_sock_port(lfd);
@@ -230,7 +214,7 @@ static void test_silent_flood(void)
  * it. */
 static void test_per_source_limit(void)
 {
-    lbw_reactor *r = mk();
+    lbw_reactor *r = lbw_test_reactor();
     char self[64];
     int lfd = listen_any(self, sizeof(self));
     int port = lbw_sock_port(lfd);
@@ -258,7 +242,7 @@ static void test_per_source_limit(void)
  * long before the idle timeout. */
 static void test_preamble_deadline(void)
 {
-    lbw_reactor *r = mk();
+    lbw_reactor *r = lbw_test_reactor();
     char self[64];
     int lfd = listen_any(self, sizeof(self));
     struct lbw_msgnet_opts o = {.self = self, .preamble_timeout_ns = 200 * MS};
@@ -275,7 +259,7 @@ static void test_preamble_deadline(void)
  * evictable): a stranger is refused, the preferred peer gets through. */
 static void test_reserved_for_scheduler(void)
 {
-    lbw_reactor *r = mk();
+    lbw_reactor *r = lbw_test_reactor();
     char self[64];
     int lfd = listen_any(self, sizeof(self));
     int port = lbw_sock_port(lfd);
@@ -314,7 +298,7 @@ static void test_reserved_for_scheduler(void)
  * connection and one log line; an allowed one is served. */
 static void test_allowlist(void)
 {
-    lbw_reactor *r = mk();
+    lbw_reactor *r = lbw_test_reactor();
     char self[64], err[200];
     int lfd = listen_any(self, sizeof(self));
     int port = lbw_sock_port(lfd);
@@ -356,7 +340,7 @@ static void test_allowlist(void)
  * off, and the scheduler's connection (a second process) is served. */
 static void test_fd_exhaustion(void)
 {
-    lbw_reactor *r = mk();
+    lbw_reactor *r = lbw_test_reactor();
     char self[64];
     int lfd = listen_any(self, sizeof(self));
     int port = lbw_sock_port(lfd);
@@ -415,7 +399,7 @@ static void test_fd_exhaustion(void)
  * closed, and the preferred peer's frame makes the first give way. */
 static void test_inbound_budget(void)
 {
-    lbw_reactor *r = mk();
+    lbw_reactor *r = lbw_test_reactor();
     char self[64];
     int lfd = listen_any(self, sizeof(self));
     int port = lbw_sock_port(lfd);
@@ -438,7 +422,7 @@ static void test_inbound_budget(void)
     pthread_create(&t1, NULL, raw_peer, &h1);
     spin(r, 0.3);
     pthread_create(&t2, NULL, raw_peer, &h2);
-    run_until(r, &h2.done, 5);
+    lbw_test_run_until(r, &h2.done, 5);
     CU_ASSERT(h2.done && h2.inlen == 0); /* refused: over the budget */
     struct lbw_msgnet_stats st;
     lbw_msgnet_stats(n, &st);
@@ -459,7 +443,7 @@ static void test_inbound_budget(void)
     raw_run(r, &sched, 5);
     CU_ASSERT(sched.inlen == 1 && sched.in[0] == 1);
     CU_ASSERT_EQUAL(g_reqs, 1);
-    run_until(r, &h1.done, 5);
+    lbw_test_run_until(r, &h1.done, 5);
     CU_ASSERT(h1.done && h1.inlen == 0);
     pthread_join(t1, NULL);
     pthread_join(t2, NULL);
@@ -492,7 +476,7 @@ static void test_rss_after_large_frame(void)
     printf("SKIP: AddressSanitizer keeps freed memory in quarantine ");
     return;
 #endif
-    lbw_reactor *r = mk();
+    lbw_reactor *r = lbw_test_reactor();
     char self[64];
     int lfd = listen_any(self, sizeof(self));
     struct lbw_msgnet_opts o = {.self = self};
@@ -510,7 +494,7 @@ static void test_rss_after_large_frame(void)
                     .outlen = hl + body, .want_in = 1};
     pthread_t t;
     pthread_create(&t, NULL, raw_peer, &w);
-    run_until(r, &w.done, 20);
+    lbw_test_run_until(r, &w.done, 20);
     pthread_join(t, NULL);
     CU_ASSERT(w.inlen == 1 && w.in[0] == 1);
     free(f);
@@ -542,7 +526,7 @@ static void outcome_cb(void *ctx, int status)
  * peer goes through meanwhile. */
 static void test_outbound_bounds(void)
 {
-    lbw_reactor *r = mk();
+    lbw_reactor *r = lbw_test_reactor();
     char self[64], sink[64], peer[64];
     int lfd = listen_any(self, sizeof(self));
     int sfd = listen_any(sink, sizeof(sink)); /* never accepted, never read */
@@ -572,7 +556,7 @@ static void test_outbound_bounds(void)
     CU_ASSERT_EQUAL(refused, 16);
     struct outcome b = {0};
     CU_ASSERT(lbw_msgnet_send(n, peer, LBW_MSG_DEFAULT, s, "{}", 2, outcome_cb, &b) == 0);
-    run_until(r, &b.done, 2);
+    lbw_test_run_until(r, &b.done, 2);
     CU_ASSERT(b.done && b.status == 0);
     CU_ASSERT_EQUAL(g_reqs, 1);
     lbw_msgnet_close(n);
@@ -589,7 +573,7 @@ static void test_outbound_bounds(void)
  * CLOSE_WAIT until the pool's idle limit). */
 static void test_pooled_close_seen(void)
 {
-    lbw_reactor *r = mk();
+    lbw_reactor *r = lbw_test_reactor();
     char self[64], peer[64];
     int lfd = listen_any(self, sizeof(self));
     int pfd = listen_any(peer, sizeof(peer));
@@ -605,7 +589,7 @@ static void test_pooled_close_seen(void)
     lbw_session_new(s);
     struct outcome b = {0};
     CU_ASSERT(lbw_msgnet_send(n, peer, LBW_MSG_DEFAULT, s, "{}", 2, outcome_cb, &b) == 0);
-    run_until(r, &b.done, 2);
+    lbw_test_run_until(r, &b.done, 2);
     CU_ASSERT(b.status == 0);
     lbw_msgnet_close(pn); /* the peer goes away: its listener and connections */
     spin(r, 0.3);
@@ -620,7 +604,7 @@ static void test_pooled_close_seen(void)
  * inside the loop. */
 static void test_names_refused(void)
 {
-    lbw_reactor *r = mk();
+    lbw_reactor *r = lbw_test_reactor();
     char self[64];
     int lfd = listen_any(self, sizeof(self));
     struct lbw_msgnet_opts o = {.self = self};

@@ -86,15 +86,6 @@ static void test_resolve(void)
                                        sizeof(err)) == -EINVAL);
 }
 
-static lbw_reactor *mk(void)
-{
-    struct lbw_reactor_opts o = {.backend = lbw_test_backend()};
-    lbw_reactor *r;
-    char err[200];
-    CU_ASSERT_FATAL(lbw_reactor_new(&r, &o, err, sizeof(err)) == 0);
-    return r;
-}
-
 static char g_found[256];
 static volatile int g_done;
 static void on_found(void *ctx, const char *a)
@@ -120,7 +111,7 @@ static void announce(uint16_t port, const char *addr)
  * (one log line) and the allowed one is taken. */
 static void test_discover_allow(void)
 {
-    lbw_reactor *r = mk();
+    lbw_reactor *r = lbw_test_reactor();
     uint16_t port = (uint16_t)(40000 + getpid() % 20000);
     char err[200];
     g_done = 0;

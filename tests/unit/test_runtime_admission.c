@@ -22,22 +22,6 @@
 
 #define MS 1000000ull
 
-static lbw_reactor *mk(void)
-{
-    struct lbw_reactor_opts o = {.backend = lbw_test_backend()};
-    lbw_reactor *r;
-    char err[200];
-    CU_ASSERT_FATAL(lbw_reactor_new(&r, &o, err, sizeof(err)) == 0);
-    return r;
-}
-
-static void run_until(lbw_reactor *r, volatile int *flag, double secs)
-{
-    uint64_t end = lbw_now_ns() + (uint64_t)(secs * 1e9);
-    while (!*flag && lbw_now_ns() < end)
-        lbw_reactor_run_once(r, 10 * MS);
-}
-
 struct srv {
     lbw_reactor *r;
     struct lbw_msgnet *net;
@@ -50,7 +34,7 @@ static void on_closed(void *ctx) { ((struct srv *)ctx)->closed = 1; }
 
 static void srv_start(struct srv *s, size_t max_conns, uint64_t hello_ns)
 {
-    s->r = mk();
+    s->r = lbw_test_reactor();
     char self[64];
     int nfd = lbw_tcp_listen("127.0.0.1", 0, 64);
     snprintf(self, sizeof(self), "127.0.0.1:%d", lbw_sock_port(nfd));
@@ -71,11 +55,11 @@ static void srv_start(struct srv *s, size_t max_conns, uint64_t hello_ns)
 static void srv_stop(struct srv *s)
 {
     lbw_rt_close(s->rt);
-    run_until(s->r, &s->closed, 2);
+    lbw_test_run_until(s->r, &s->closed, 2);
     CU_ASSERT(s->closed);
     lbw_msgnet_close(s->net);
     int never = 0;
-    run_until(s->r, &never, 0.2);
+    lbw_test_run_until(s->r, &never, 0.2);
     CU_ASSERT_EQUAL(lbw_reactor_pending(s->r), 0);
     lbw_reactor_free(s->r);
 }
@@ -146,11 +130,11 @@ static void test_idle_flood(void)
     for (int i = 0; i < 20; i++)
         idle[i] = dial(s.port);
     int never = 0;
-    run_until(s.r, &never, 0.3);
+    lbw_test_run_until(s.r, &never, 0.3);
     struct client c = {.port = s.port};
     pthread_t t;
     pthread_create(&t, NULL, client_thread, &c);
-    run_until(s.r, &c.done, 5);
+    lbw_test_run_until(s.r, &c.done, 5);
     pthread_join(t, NULL);
     CU_ASSERT_EQUAL(c.got, 8);
     CU_ASSERT(c.took < 2000 * MS);
@@ -169,7 +153,7 @@ static void test_hello_deadline(void)
     CU_ASSERT_FATAL(fd >= 0);
     uint64_t t0 = lbw_now_ns();
     int never = 0;
-    run_until(s.r, &never, 1.0);
+    lbw_test_run_until(s.r, &never, 1.0);
     uint8_t b;
     CU_ASSERT(recv(fd, &b, 1, MSG_DONTWAIT) == 0); /* closed */
     CU_ASSERT(lbw_now_ns() - t0 < 2000 * MS);
@@ -214,7 +198,7 @@ static void test_stranger_refused(void)
     struct client c = {.port = s.port};
     pthread_t t;
     pthread_create(&t, NULL, client_thread, &c);
-    run_until(s.r, &c.done, 5);
+    lbw_test_run_until(s.r, &c.done, 5);
     pthread_join(t, NULL);
     CU_ASSERT_EQUAL(c.got, 8);
     lbw_log_set_fd(-1);
