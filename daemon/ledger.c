@@ -81,6 +81,18 @@ struct lbw_ledger {
 };
 
 static void link_cb(lbw_reactor *r, struct lbw_op *op, int64_t res);
+/* The ledger behind a socket's poll, or NULL when the socket was retired
+ * while the poll was out (it is released here). */
+static struct lbw_ledger *link_live(struct link *k)
+{
+    if (k->dead || !k->l) {
+        close(k->fd);
+        free(k);
+        return NULL;
+    }
+    return k->l;
+}
+
 static void listen_cb(lbw_reactor *r, struct lbw_op *op, int64_t res);
 static void conn_cb(lbw_reactor *r, struct lbw_op *op, int64_t res);
 static int join(struct lbw_ledger *l);
@@ -433,12 +445,9 @@ static struct conn *accept_one(struct lbw_ledger *l)
 static void listen_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
 {
     struct link *k = op->user;
-    if (k->dead || !k->l) {
-        close(k->fd);
-        free(k);
+    struct lbw_ledger *l = link_live(k);
+    if (!l)
         return;
-    }
-    struct lbw_ledger *l = k->l;
     for (unsigned i = 0; i < 64; i++) {
         struct conn *c = accept_one(l);
         if (!c)
@@ -575,12 +584,9 @@ static int link_drain(struct lbw_ledger *l, uint64_t seq, struct wmsg *grant)
 static void link_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
 {
     struct link *k = op->user;
-    if (k->dead || !k->l) {
-        close(k->fd);
-        free(k);
+    struct lbw_ledger *l = link_live(k);
+    if (!l)
         return;
-    }
-    struct lbw_ledger *l = k->l;
     if (res >= 0 && link_drain(l, 0, NULL) >= 0) {
         lbw_poll(r, &k->op, k->fd, POLLIN, link_cb);
         return;
