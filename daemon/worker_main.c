@@ -444,18 +444,13 @@ static int cgroup_parent(char *out, size_t cap, char *why, size_t whylen)
 /* worker.scheduler_allow: a list of addresses/networks (or one string). */
 static int read_scheduler_allow(const struct lbw_toml *cfg, struct lbw_cidr_set *allow)
 {
-    const struct lbw_toml *t = lbw_cfg_value(cfg, LBW_CFG_SCHEDULER_ALLOW);
+    /* the checked loader already refused anything but a list of strings */
     char err[256];
-    if (!t)
-        return 0;
-    size_t n = t->type == LBW_TOML_ARRAY ? t->u.arr.n : 1;
+    size_t n = lbw_cfg_list_len(cfg, LBW_CFG_SCHEDULER_ALLOW);
     for (size_t i = 0; i < n; i++) {
-        const struct lbw_toml *e = t->type == LBW_TOML_ARRAY ? t->u.arr.v[i] : t;
-        if (e->type != LBW_TOML_STRING || lbw_cidr_set_add(allow, e->u.str.s, err,
-                                                           sizeof(err)) < 0) {
-            LBW_CRIT("worker", "worker.scheduler_allow: %s", e->type == LBW_TOML_STRING ? err
-                     : "expected a list of strings (addresses or networks, e.g. "
-                       "[\"10.0.0.0/8\"])");
+        if (lbw_cidr_set_add(allow, lbw_cfg_list_at(cfg, LBW_CFG_SCHEDULER_ALLOW, i), err,
+                             sizeof(err)) < 0) {
+            LBW_CRIT("worker", "worker.scheduler_allow: %s", err);
             lbw_cidr_set_free(allow);
             return -1;
         }
