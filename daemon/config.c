@@ -15,6 +15,7 @@
 
 #include "address.h"
 #include "buf.h"
+#include "cidr.h"
 #include "cleanup.h"
 #include "log.h"
 
@@ -47,6 +48,28 @@ static int check_nonempty_path(const struct lbw_toml *v, char *why, size_t cap)
         return -1;
     }
     return 0;
+}
+
+/* worker.scheduler_allow: every entry an address or a network, so that
+ * `config check` refuses what the start would. */
+static int check_cidr_list(const struct lbw_toml *v, char *why, size_t cap)
+{
+    struct lbw_cidr_set set = {0};
+    int rc = 0;
+    for (size_t i = 0; i < v->u.arr.n && rc == 0; i++) {
+        const struct lbw_toml *e = v->u.arr.v[i];
+        char err[200];
+        if (strlen(e->u.str.s) != e->u.str.len) {
+            snprintf(why, cap, "not a list of addresses or networks: entry %zu contains a NUL "
+                               "character", i + 1);
+            rc = -1;
+        } else if (lbw_cidr_set_add(&set, e->u.str.s, err, sizeof(err)) < 0) {
+            snprintf(why, cap, "not a list of addresses or networks: entry %zu: %s", i + 1, err);
+            rc = -1;
+        }
+    }
+    lbw_cidr_set_free(&set);
+    return rc;
 }
 
 static int check_mesh_namespace(const struct lbw_toml *v, char *why, size_t cap)
@@ -89,11 +112,11 @@ static const struct lbw_cfg_keydef worker_keys[LBW_CFG_NKEYS] = {
         .example = "\"192.168.0.2:1386\""},
     [LBW_CFG_SCHEDULER_ALLOW] = {
         .section = "worker", .name = "scheduler_allow", .type = LBW_CFG_STRING_LIST,
-        .def_doc = "`[]` (any)", .flags = LBW_CFG_EXTENSION,
+        .def_doc = "`[]` (any)", .flags = LBW_CFG_EXTENSION, .check = check_cidr_list,
         .doc = "scheduler addresses or networks (CIDR) accepted in broadcasts and incoming "
                "exchanges; empty accepts any; other sources are closed at accept (one line "
-               "per source per minute); an entry that is not an address or network stops "
-               "the start (exit 2); see SECURITY.md",
+               "per source per minute); an entry that is not an address or network is an "
+               "error (`config check` says so; the start stops with exit 2); see SECURITY.md",
         .example = "[\"192.168.0.2\", \"10.1.0.0/16\"]"},
     [LBW_CFG_LOGPATH] = {
         .section = "worker", .name = "logpath", .type = LBW_CFG_STRING,

@@ -70,8 +70,15 @@ int lbw_cidr_set_add(struct lbw_cidr_set *s, const char *text, char *err, size_t
 {
     struct lbw_cidr c;
     if (lbw_cidr_parse(text, &c) < 0) {
-        snprintf(err, errlen, "'%s' is not an IP address or network (e.g. 192.168.1.10, "
-                              "10.0.0.0/8, fd00::/8)", text);
+        /* the text is from a config file: at most 64 bytes of it are
+         * quoted, control characters as '?' */
+        char q[68];
+        size_t k = 0;
+        for (; text[k] && k < 64; k++)
+            q[k] = (unsigned char)text[k] < 0x20 || text[k] == 0x7f ? '?' : text[k];
+        q[k] = 0;
+        snprintf(err, errlen, "'%s%s' is not an IP address or network (e.g. 192.168.1.10, "
+                              "10.0.0.0/8, fd00::/8)", q, text[k] ? "..." : "");
         return -EINVAL;
     }
     if (lbw_grow(&s->v, &s->cap, s->n + 1, sizeof(*s->v)) < 0) {

@@ -295,6 +295,15 @@ static void test_wrong_types_are_errors(void)
     CU_ASSERT(has_msg(&d, 1, "line 13: resources.gpu_mem", NULL, NULL));
     CU_ASSERT(has_msg(&d, 1, "line 14: resources.gpu_count", "the boolean true", NULL));
     lbw_cfg_diag_free(&d);
+    /* every allowlist entry is checked, as the start checks it */
+    d = check_text("[worker]\nscheduler_allow = [\"10.0.0.0/8\", \"::1\", \"10.0.0.0/33\"]\n");
+    CU_ASSERT_EQUAL(d.errors, 1);
+    CU_ASSERT(has_msg(&d, 1, "line 2: worker.scheduler_allow", "entry 3: '10.0.0.0/33' is not an IP "
+                      "address or network", NULL));
+    lbw_cfg_diag_free(&d);
+    d = check_text("[worker]\nscheduler_allow = [\"10.0.0.0/8\", \"fd00::/8\"]\n");
+    CU_ASSERT_EQUAL(d.errors, 0);
+    lbw_cfg_diag_free(&d);
     /* a section that is not a table */
     d = check_text("worker = 1\n[[resources]]\n");
     CU_ASSERT_EQUAL(d.errors, 2);
