@@ -883,12 +883,15 @@ static void claim_follow(struct lbw_claim *c, const struct lbw_topo *t, const in
             gone.bits[t->cpus[i].id / 64] &= ~(1ull << (t->cpus[i].id % 64));
     if (!lost && !lbw_cpuset_count(&gone))
         return;
-    char cpus[256];
-    lbw_cpuset_format(&gone, cpus, sizeof(cpus));
-    LBW_WARN("ledger", "claim %llx of process %d holds %s%s%s that the host no longer "
-                       "offers; it keeps them until it is released",
-             (unsigned long long)c->id, (int)c->pid, lbw_cpuset_count(&gone) ? "CPUs " : "",
-             lbw_cpuset_count(&gone) ? cpus : "", lost ? " and GPUs that went away" : "");
+    char what[300] = "";
+    if (lbw_cpuset_count(&gone)) {
+        char cpus[256];
+        lbw_cpuset_format(&gone, cpus, sizeof(cpus));
+        snprintf(what, sizeof(what), "CPUs %s%s", cpus, lost ? " and " : "");
+    }
+    LBW_WARN("ledger", "claim %llx of process %d holds %s%s that the host no longer offers; "
+                       "it keeps its amounts until it is released",
+             (unsigned long long)c->id, (int)c->pid, what, lost ? "GPUs" : "");
 }
 
 void lbw_ledger_set_topo(struct lbw_ledger *l, const struct lbw_topo *t)
@@ -911,8 +914,8 @@ void lbw_ledger_set_topo(struct lbw_ledger *l, const struct lbw_topo *t)
     *l->topo = *t;
     char why[200];
     if (l->listener && lbw_alloc_check(l->topo, l->table, l->n, why, sizeof(why)) < 0)
-        LBW_WARN("ledger", "the host now has less than its live claims hold (%s); nothing "
-                           "more is granted until they are released", why);
+        LBW_WARN("ledger", "the host now has less than its live claims hold (%s); new "
+                           "claims get only what is left", why);
     if (l->listener)
         broadcast(l); /* the sums, and on_change */
     else if (l->o.on_change)

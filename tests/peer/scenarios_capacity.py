@@ -210,5 +210,33 @@ async def memory_limit_follows(h):
         cg.leave(h)
 
 
+@scenario
+async def payload_memory_prefers_claim_node(h):
+    """A claim with memory on a host whose NUMA node holds it: the payload
+    starts with MPOL_PREFERRED for that node (its numa_maps say
+    "prefer:N") and LIFEBLOOD_CLAIM_MEM_NODE=N; a claim without memory
+    gets no policy (numa_maps "default") and the variable empty. On a
+    one-node host this is node 0; other nodes are tested by fixtures."""
+    if not os.path.exists('/sys/devices/system/node/node0/meminfo'):
+        raise Skip('no NUMA node in sysfs')
+    s = await h.scheduler()
+    f = Farm(h, s)
+    w, addr = await f.worker()
+    out = os.path.join(h.tmp, 'numa')
+    for tag, mem in (('with', 1 << 20), ('without', 0)):
+        script = ('{ echo "node=$LIFEBLOOD_CLAIM_MEM_NODE"; head -1 /proc/self/numa_maps; } '
+                  '> %s.tmp; mv %s.tmp %s-%s' % (out, out, out, tag))
+        iid = next_invocation_id()
+        r = await s.task(addr, job(['/bin/sh', '-c', script], iid, 1, mem))
+        check(r == {'status': 0}, 'task reply %r' % (r,))
+        await s.wait_report(iid)
+    got = await wait_file(out + '-with')
+    node = got.split('node=')[1].split('\n')[0]
+    check(node.isdigit(), 'LIFEBLOOD_CLAIM_MEM_NODE names a node: %r' % got)
+    check(' prefer:%s ' % node in got.split('\n')[1] + ' ', 'the payload prefers it: %r' % got)
+    got = await wait_file(out + '-without')
+    check('node=\n' in got and ' default ' in got, 'no policy without memory: %r' % got)
+
+
 if __name__ == '__main__':
     sys.exit(run(SCENARIOS, sys.argv))
