@@ -6,6 +6,7 @@
  * ledger's topology replaced under live claims (GPUs matched by key, a
  * claim on what went away kept, nothing granted from it). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@
 
 #include "capacity.h"
 #include "ledger.h"
+#include "proc.h"
+#include "spawn.h"
 #include "suites.h"
 #include "uevent.h"
 
@@ -386,10 +389,105 @@ static void test_set_topo_gpus(void)
     free(t);
 }
 
+/* ---- the topology read from sysfs --------------------------------------------- */
+
+/* Hybrid x86 (cpu_atom lists the E cores), Arm tiers from cpu_capacity,
+ * the node's memory, GPUs keyed by their PCI bus id. */
+static void test_topo_from_sysfs(void)
+{
+    make_host();
+    struct lbw_probe_opts po = {.root = g_root, .nvml_library = "", .use_affinity = 1};
+    for (unsigned c = 0; c < 4; c++)
+        lbw_cpuset_set(&po.affinity, c);
+    struct lbw_host *h = calloc(1, sizeof(*h));
+    struct lbw_advertised adv;
+    struct lbw_topo *t = malloc(sizeof(*t));
+    CU_ASSERT_FATAL(h && t);
+    /* Arm: CPUs 0-1 little (capacity 446), 2 big (1024), 3 mid (871) */
+    static const char *const caps[] = {"446", "446", "1024", "871"};
+    for (unsigned c = 0; c < 4; c++) {
+        char p[128];
+        snprintf(p, sizeof(p), "/sys/devices/system/cpu/cpu%u/cpu_capacity", c);
+        wr(p, "%s\n", caps[c]);
+    }
+    lbw_probe_host(&po, h);
+    h->ngpus = 1;
+    h->gpus[0] = (struct lbw_gpu){.vendor = LBW_GPU_AMD, .numa_node = 0,
+                                  .pci_bus_id = "0000:c1:00.0"};
+    lbw_advertise(h, NULL, &adv);
+    lbw_ledger_topo_from_host(h, g_root, &adv.res, t);
+    CU_ASSERT_EQUAL(t->ncpus, 4);
+    CU_ASSERT_EQUAL(t->cpus[0].eff, 2);
+    CU_ASSERT_EQUAL(t->cpus[1].eff, 2);
+    CU_ASSERT_EQUAL(t->cpus[2].eff, 0);
+    CU_ASSERT_EQUAL(t->cpus[3].eff, 1);
+    CU_ASSERT_EQUAL(t->node_mem[0], 8ull << 30);
+    CU_ASSERT_STRING_EQUAL(t->gpus[0].key, "0000:c1:00.0");
+    CU_ASSERT_STRING_EQUAL(t->gpus[0].id, "0");
+    /* Intel hybrid: cpu_atom names the E cores and wins over capacities */
+    wr("/sys/devices/cpu_atom/cpus", "3\n");
+    wr("/sys/devices/cpu_core/cpus", "0-2\n");
+    lbw_ledger_topo_from_host(h, g_root, &adv.res, t);
+    CU_ASSERT(t->cpus[0].eff == 0 && t->cpus[1].eff == 0 && t->cpus[2].eff == 0);
+    CU_ASSERT_EQUAL(t->cpus[3].eff, 1);
+    free(t);
+    free(h);
+    rm_host();
+}
+
+/* ---- the payload's memory policy ---------------------------------------------- */
+
+/* The first line of a child's numa_maps, spawned with mem_nodes (NULL: none). */
+static void child_policy(const unsigned long *mask, char *out, size_t cap)
+{
+    int p[2];
+    CU_ASSERT_FATAL(pipe2(p, O_CLOEXEC) == 0);
+    char *argv[] = {"/bin/sh", "-c", "head -1 /proc/self/numa_maps", NULL};
+    char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+    struct lbw_spawn_opts o = {.path = argv[0], .argv = argv, .envp = envp, .stdin_fd = -1,
+                               .stdout_fd = p[1], .stderr_fd = -1, .cgroup_fd = -1,
+                               .mem_nodes = mask, .mem_maxnode = mask ? 65 : 0};
+    struct lbw_child c;
+    char err[300];
+    int rc = lbw_spawn(&o, &c, err, sizeof(err));
+    close(p[1]);
+    CU_ASSERT_FATAL(rc == 0);
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < cap && (r = read(p[0], out + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = 0;
+    close(p[0]);
+    struct lbw_exit ex;
+    CU_ASSERT(lbw_pidfd_wait(c.pidfd, &ex, 0) == 0);
+    close(c.pidfd);
+}
+
+/* MPOL_PREFERRED for the claim's node is set in the child before execve
+ * (numa_maps shows "prefer:0"); without a mask the policy is inherited
+ * ("default"). Node 0 only: other nodes are tested by the allocation
+ * fixtures. */
+static void test_spawn_mem_node(void)
+{
+    if (access("/proc/self/numa_maps", R_OK) != 0) {
+        lbw_test_skip("memory policy", "no /proc/self/numa_maps (a kernel without NUMA)");
+        return;
+    }
+    char out[512];
+    unsigned long mask[1] = {1ul}; /* node 0 */
+    child_policy(mask, out, sizeof(out));
+    CU_ASSERT(strstr(out, " prefer:0 ") != NULL);
+    child_policy(NULL, out, sizeof(out));
+    CU_ASSERT(strstr(out, " default ") != NULL);
+}
+
 static const struct lbw_test tests[] = {
     {"uevent: kernel messages parsed, hostile ones refused", test_uevent_parse},
     {"uevent: which events change capacity; the socket", test_uevent_classes},
     {"the cgroup files watched: the worker's and its ancestors'", test_files_watched},
+    {"the payload's memory prefers the claim's node (spawn mem_nodes)", test_spawn_mem_node},
+    {"topology from sysfs: cpu_atom, cpu_capacity tiers, node memory, GPU keys",
+     test_topo_from_sysfs},
     {NULL, NULL},
 };
 
