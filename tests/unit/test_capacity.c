@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "capacity.h"
+#include "fixture.h"
 #include "ledger.h"
 #include "proc.h"
 #include "spawn.h"
@@ -174,21 +175,11 @@ static char g_root[64];
 
 static void wr(const char *path, const char *fmt, ...)
 {
-    char full[1024];
-    snprintf(full, sizeof(full), "%s%s", g_root, path);
-    for (char *p = full + strlen(g_root) + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            mkdir(full, 0755);
-            *p = '/';
-        }
-    FILE *f = fopen(full, "w");
-    CU_ASSERT_FATAL(f != NULL);
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(f, fmt, ap);
+    int rc = fx_vwrite(g_root, path, fmt, ap);
     va_end(ap);
-    fclose(f);
+    CU_ASSERT_FATAL(rc == 0);
 }
 
 /* 4 CPUs (2 cores x 2 threads), one node of 16 GiB, 8 GiB total, a v1
