@@ -1068,7 +1068,8 @@ static int claim_mem_policy(const struct lbw_claim *c, unsigned long *mask)
     memset(mask, 0, LBW_MAX_NODES / 8);
     if (c->mem_node < 0 || c->mem_node >= LBW_MAX_NODES)
         return -1;
-    mask[(unsigned)c->mem_node / (8 * sizeof(*mask))] |= 1ul << ((unsigned)c->mem_node % (8 * sizeof(*mask)));
+    unsigned n = (unsigned)c->mem_node, bits = 8 * sizeof(*mask);
+    mask[n / bits] |= 1ul << (n % bits);
     return c->mem_node;
 }
 

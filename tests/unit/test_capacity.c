@@ -484,7 +484,8 @@ static const struct lbw_test tests[] = {
 
 static const struct lbw_test reactor_tests[] = {
     {"a v1 cpuset narrowed: advertised values, ledger, claims follow", test_cpuset_narrowed},
-    {"a v1 cpuset narrowed under a [resources] override: claims follow", test_cpuset_narrowed_override},
+    {"a v1 cpuset narrowed under a [resources] override: claims follow",
+     test_cpuset_narrowed_override},
     {"the ledger's topology replaced: GPUs matched by key", test_set_topo_gpus},
     {NULL, NULL},
 };
