@@ -152,11 +152,12 @@ static int req_valid(const struct lbw_claim_req *q)
     return finite_in(q->min_cpu, 1e6) && finite_in(q->pref_cpu, 1e6);
 }
 
-/* A claim a member says it holds: everything inside the host's topology. */
+/* A claim the arbiter granted us: everything inside the host's topology. */
 static int claim_valid(const struct lbw_topo *t, const struct lbw_claim *c)
 {
     if (!finite_in(c->cpu, t->cpu_cap + 1e-6) || c->mem > t->mem_cap || c->gpu > t->gpu_cap ||
-        c->gmem > t->gmem_cap || c->node < -1 || c->node >= LBW_MAX_NODES)
+        c->gmem > t->gmem_cap || c->node < -1 || c->node >= LBW_MAX_NODES ||
+        c->mem_node < -1 || c->mem_node >= LBW_MAX_NODES)
         return 0;
     uint32_t gmask = t->ngpus >= 32 ? ~0u : (1u << t->ngpus) - 1;
     if (c->gpus & ~gmask)
@@ -165,6 +166,19 @@ static int claim_valid(const struct lbw_topo *t, const struct lbw_claim *c)
     for (unsigned i = 0; i < t->ncpus; i++)
         in += lbw_cpuset_has(&c->cpus, t->cpus[i].id) ? 1 : 0;
     return in == lbw_cpuset_count(&c->cpus);
+}
+
+/* A claim a member re-sends to a new arbiter. It was granted against the
+ * capacity of its time, which may have shrunk since (a CPU unplugged, a
+ * cpuset narrowed, a GPU removed: lbw_ledger_set_topo), and it stays until
+ * released, so it is not held to today's topology; only to bounds that
+ * keep the sums exact (at most MAX_CLAIMS claims of at most 2^50 bytes
+ * cannot overflow) and to the record's own ranges. */
+static int restored_valid(const struct lbw_claim *c)
+{
+    return finite_in(c->cpu, LBW_MAX_CPUS) && c->mem <= (1ull << 50) &&
+           c->gmem <= (1ull << 50) && c->gpu <= LBW_MAX_GPUS && c->node >= -1 &&
+           c->node < LBW_MAX_NODES && c->mem_node >= -1 && c->mem_node < LBW_MAX_NODES;
 }
 
 static int send_rec(int fd, const struct wmsg *m, int wait)
@@ -205,9 +219,9 @@ int lbw_ledger_record_check(const struct lbw_topo *t, int to_arbiter, const void
     case M_RELEASE:
         return (int)m.type;
     case M_RESTORE:
-        if (claim_valid(t, &m.claim))
+        if (restored_valid(&m.claim))
             return (int)m.type;
-        snprintf(err, errlen, "a re-sent claim outside the host's CPUs, GPUs or capacity");
+        snprintf(err, errlen, "a re-sent claim with amounts or nodes out of range");
         return -1;
     case M_CLAIM:
         if (req_valid(&m.req))
@@ -837,6 +851,77 @@ void lbw_ledger_release(struct lbw_ledger *l, uint64_t id)
     }
 }
 
+/* ---- capacity changes (lbw_ledger_set_topo) ---------------------------------- */
+
+/* GPU slot i of `from` -> its slot in `to` by key, -1 when it went away. */
+static void gpu_remap(const struct lbw_topo *from, const struct lbw_topo *to, int *map)
+{
+    for (unsigned i = 0; i < LBW_MAX_GPUS; i++) {
+        map[i] = -1;
+        for (unsigned j = 0; i < from->ngpus && j < to->ngpus && map[i] < 0; j++)
+            if (!strcmp(from->gpus[i].key, to->gpus[j].key))
+                map[i] = (int)j;
+    }
+}
+
+/* Re-indexes one claim's GPUs; says what it holds that the host no longer
+ * has. */
+static void claim_follow(struct lbw_claim *c, const struct lbw_topo *t, const int *map)
+{
+    uint32_t gpus = 0, lost = 0;
+    for (unsigned i = 0; i < 32; i++)
+        if (c->gpus & (1u << i)) {
+            if (map[i] >= 0 && map[i] < 32)
+                gpus |= 1u << map[i];
+            else
+                lost |= 1u << i;
+        }
+    c->gpus = gpus;
+    struct lbw_cpuset gone = c->cpus;
+    for (unsigned i = 0; i < t->ncpus; i++)
+        if (lbw_cpuset_has(&gone, t->cpus[i].id))
+            gone.bits[t->cpus[i].id / 64] &= ~(1ull << (t->cpus[i].id % 64));
+    if (!lost && !lbw_cpuset_count(&gone))
+        return;
+    char what[300] = "";
+    if (lbw_cpuset_count(&gone)) {
+        char cpus[256];
+        lbw_cpuset_format(&gone, cpus, sizeof(cpus));
+        snprintf(what, sizeof(what), "CPUs %s%s", cpus, lost ? " and " : "");
+    }
+    LBW_WARN("ledger", "claim %llx of process %d holds %s%s that the host no longer offers; "
+                       "it keeps its amounts until it is released",
+             (unsigned long long)c->id, (int)c->pid, what, lost ? "GPUs" : "");
+}
+
+void lbw_ledger_set_topo(struct lbw_ledger *l, const struct lbw_topo *t)
+{
+    int map[LBW_MAX_GPUS];
+    gpu_remap(l->topo, t, map);
+    for (size_t i = 0; i < l->nown; i++)
+        claim_follow(&l->own[i], t, map);
+    if (l->listener) /* the arbiter: every claim on the host; its own are in both */
+        for (size_t i = 0; i < l->n; i++) {
+            if (l->owner[i] == 0)
+                l->table[i].gpus = 0; /* re-set from own[] below, warned about once */
+            else
+                claim_follow(&l->table[i], t, map);
+        }
+    for (size_t i = 0; l->listener && i < l->n; i++)
+        for (size_t k = 0; l->owner[i] == 0 && k < l->nown; k++)
+            if (l->own[k].id == l->table[i].id)
+                l->table[i].gpus = l->own[k].gpus;
+    *l->topo = *t;
+    char why[200];
+    if (l->listener && lbw_alloc_check(l->topo, l->table, l->n, why, sizeof(why)) < 0)
+        LBW_WARN("ledger", "the host now has less than its live claims hold (%s); new "
+                           "claims get only what is left", why);
+    if (l->listener)
+        broadcast(l); /* the sums, and on_change */
+    else if (l->o.on_change)
+        l->o.on_change(l->o.ctx);
+}
+
 /* ---- topology ------------------------------------------------------------------ */
 
 static double num_d(const struct lbw_num *n) { return n->is_float ? n->f : (double)n->i; }
@@ -844,6 +929,37 @@ static uint64_t num_u(const struct lbw_num *n)
 {
     double v = num_d(n);
     return v > 0 && v < 1.8e19 ? (uint64_t)v : 0;
+}
+
+/* Without Intel's cpu_atom list: the performance tiers from each CPU's
+ * cpu_capacity (Arm big.LITTLE, and hybrid x86 on kernels that give it):
+ * tier = how many distinct capacities are above the CPU's, at most 255.
+ * All equal (or unreadable): one tier. */
+static void topo_tiers_from_capacity(const char *root, struct lbw_topo *t)
+{
+    enum { MAXCAPS = 16 };
+    long caps[MAXCAPS];
+    unsigned ncaps = 0;
+    long *cap = malloc(sizeof(long) * (t->ncpus + 1));
+    if (!cap)
+        return;
+    for (unsigned i = 0; i < t->ncpus; i++) {
+        char p[128], b[32];
+        snprintf(p, sizeof(p), "/sys/devices/system/cpu/cpu%u/cpu_capacity", t->cpus[i].id);
+        cap[i] = lbw_root_read(root, p, b, sizeof(b)) > 0 ? strtol(b, NULL, 10) : -1;
+        unsigned k = 0;
+        while (k < ncaps && caps[k] != cap[i])
+            k++;
+        if (k == ncaps && ncaps < MAXCAPS && cap[i] > 0)
+            caps[ncaps++] = cap[i];
+    }
+    for (unsigned i = 0; ncaps > 1 && i < t->ncpus; i++) {
+        unsigned above = 0;
+        for (unsigned k = 0; k < ncaps; k++)
+            above += caps[k] > cap[i];
+        t->cpus[i].eff = (uint8_t)(cap[i] > 0 ? above : 0);
+    }
+    free(cap);
 }
 
 void lbw_ledger_topo_from_host(const struct lbw_host *h, const char *root,
@@ -859,8 +975,8 @@ void lbw_ledger_topo_from_host(const struct lbw_host *h, const char *root,
     struct lbw_cpuset eff;
     lbw_cpuset_clear(&eff);
     char buf[4096];
-    if (lbw_root_read(root, "/sys/devices/cpu_atom/cpus", buf, sizeof(buf)) > 0)
-        lbw_cpuset_parse(buf, &eff);
+    int hybrid = lbw_root_read(root, "/sys/devices/cpu_atom/cpus", buf, sizeof(buf)) > 0 &&
+                 lbw_cpuset_parse(buf, &eff) == 0 && lbw_cpuset_count(&eff);
     for (unsigned c = 0; c < LBW_MAX_CPUS && t->ncpus < LBW_MAX_CPUS; c++) {
         if (!lbw_cpuset_has(&h->usable, c))
             continue;
@@ -881,6 +997,11 @@ void lbw_ledger_topo_from_host(const struct lbw_host *h, const char *root,
             .core = (uint32_t)((pkg & 0xffff) << 16 | (core & 0xffff)),
             .eff = (uint8_t)lbw_cpuset_has(&eff, c)};
     }
+    if (!hybrid)
+        topo_tiers_from_capacity(root, t);
+    for (int n = 0; n < h->nnodes; n++)
+        if (h->nodes[n].id >= 0 && h->nodes[n].id < LBW_MAX_NODES)
+            t->node_mem[h->nodes[n].id] = h->nodes[n].mem_bytes;
     int per_vendor[4] = {0};
     for (int i = 0; i < h->ngpus && i < LBW_MAX_GPUS; i++) {
         struct lbw_topo_gpu *g = &t->gpus[t->ngpus++];
@@ -891,6 +1012,8 @@ void lbw_ledger_topo_from_host(const struct lbw_host *h, const char *root,
             snprintf(g->id, sizeof(g->id), "%s", h->gpus[i].uuid);
         else
             snprintf(g->id, sizeof(g->id), "%d", per_vendor[v]);
+        snprintf(g->key, sizeof(g->key), "%.31s", h->gpus[i].pci_bus_id[0] ? h->gpus[i].pci_bus_id
+                                                                          : g->id);
         per_vendor[v]++;
     }
 }
@@ -935,9 +1058,25 @@ static void gpu_list(const struct lbw_topo *t, uint32_t gpus, int vendor, char *
     }
 }
 
+/* The node the claim's memory prefers, as set_mempolicy's mask (-1, mask
+ * empty: none). MPOL_PREFERRED, not MPOL_BIND: the claim is the scheduler's
+ * estimate, and a payload that outgrows it should spill to another node
+ * rather than meet the OOM killer on a full one (the cgroup's memory
+ * limit, not the policy, is what bounds it). */
+static int claim_mem_policy(const struct lbw_claim *c, unsigned long *mask)
+{
+    memset(mask, 0, LBW_MAX_NODES / 8);
+    if (c->mem_node < 0 || c->mem_node >= LBW_MAX_NODES)
+        return -1;
+    unsigned n = (unsigned)c->mem_node, bits = 8 * sizeof(*mask);
+    mask[n / bits] |= 1ul << (n % bits);
+    return c->mem_node;
+}
+
 int lbw_ledger_claim_task(struct lbw_ledger *l, const struct lbw_inv *job, struct lbw_task_claim *tc)
 {
     memset(tc, 0, sizeof(*tc));
+    tc->mem_node = -1;
     struct lbw_requirements rq;
     memset(&rq, 0, sizeof(rq));
     struct lbw_claim_req q = {0};
@@ -962,6 +1101,7 @@ int lbw_ledger_claim_task(struct lbw_ledger *l, const struct lbw_inv *job, struc
         return f;
     }
     tc->held = 1;
+    tc->mem_node = claim_mem_policy(&tc->c, tc->mem_nodes);
     char cpus[1024];
     lbw_cpuset_format(&tc->c.cpus, cpus, sizeof(cpus));
     if (f) {
@@ -996,6 +1136,8 @@ int lbw_ledger_claim_task(struct lbw_ledger *l, const struct lbw_inv *job, struc
     tc->env[e++] = tc_str(tc, &k, "%s=%s", "LIFEBLOOD_CLAIM_MEM", v);
     snprintf(v, sizeof(v), "%d", tc->c.node);
     tc->env[e++] = tc_str(tc, &k, "%s=%s", "LIFEBLOOD_CLAIM_NUMA_NODE", ncpu ? v : "");
+    snprintf(v, sizeof(v), "%d", tc->mem_node);
+    tc->env[e++] = tc_str(tc, &k, "%s=%s", "LIFEBLOOD_CLAIM_MEM_NODE", tc->mem_node >= 0 ? v : "");
     gpu_list(t, tc->c.gpus, 0, v, sizeof(v));
     tc->env[e++] = tc_str(tc, &k, "%s=%s", "LIFEBLOOD_CLAIM_GPUS", v);
     static const struct {
@@ -1018,9 +1160,12 @@ int lbw_ledger_claim_task(struct lbw_ledger *l, const struct lbw_inv *job, struc
             memmove(&tc->env[i], &tc->env[i + 1], (e - i) * sizeof(tc->env[0]));
             e--, i--;
         }
-    LBW_INFO("ledger", "invocation %lld: claimed %g CPUs (%s, NUMA node %d), %llu bytes, %u "
-                       "GPU(s)",
-             (long long)inv, tc->c.cpu, cpus, tc->c.node, (unsigned long long)tc->c.mem,
+    char on[32] = "";
+    if (tc->mem_node >= 0)
+        snprintf(on, sizeof(on), " on node %d", tc->mem_node);
+    LBW_INFO("ledger", "invocation %lld: claimed %g CPUs (%s, NUMA node %d), %llu bytes%s, "
+                       "%u GPU(s)",
+             (long long)inv, tc->c.cpu, cpus, tc->c.node, (unsigned long long)tc->c.mem, on,
              tc->c.gpu);
     return 0;
 }

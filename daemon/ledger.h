@@ -66,10 +66,19 @@ void lbw_ledger_used(const struct lbw_ledger *l, struct lbw_usage *u);
 int lbw_ledger_is_arbiter(const struct lbw_ledger *l);
 const struct lbw_topo *lbw_ledger_topo(const struct lbw_ledger *l);
 
+/* The host changed (CPU hot-plug, a cgroup's cpuset or limit, a GPU added
+ * or removed: daemon/capacity.c): claims are granted from t from now on,
+ * never from CPUs or GPUs that went away. Claims already held stay until
+ * released, also on what went away (a WARNING names them; a held GPU
+ * that went away leaves its claim's GPU list, its amount stays counted);
+ * GPUs are matched by key, so the ones that stay keep their claims.
+ * Calls on_change (the arbiter broadcasts the sums first). */
+void lbw_ledger_set_topo(struct lbw_ledger *l, const struct lbw_topo *t);
+
 /* Checks one record as received from a peer (n: its length as recv
  * reported it with MSG_TRUNC). to_arbiter: one a member sent the arbiter
- * (HELLO, RESTORE with a claim inside t, END, CLAIM with finite CPU
- * amounts, RELEASE); else one the arbiter sent a member (any known type).
+ * (HELLO, RESTORE with amounts and nodes in range, END, CLAIM with
+ * finite CPU amounts, RELEASE); else one the arbiter sent a member (any known type).
  * Pure. Returns the record's type, or -1 with err saying what is wrong. */
 int lbw_ledger_record_check(const struct lbw_topo *t, int to_arbiter, const void *p, size_t n,
                             char *err, size_t errlen);
@@ -82,7 +91,9 @@ struct lbw_task_claim {
     struct lbw_claim c;
     cpu_set_t *mask;                 /* NULL: no CPUs to pin to (runs unpinned) */
     size_t mask_size;
-    const char *env[8];              /* LIFEBLOOD_CLAIM_*: always set */
+    int mem_node;                    /* -1: memory not bound to a node */
+    unsigned long mem_nodes[LBW_MAX_NODES / (8 * sizeof(unsigned long))]; /* its mask */
+    const char *env[8];              /* LIFEBLOOD_CLAIM_*: always set (NULL-ended) */
     const char *env_default[4];      /* *_VISIBLE_DEVICES, ZE_AFFINITY_MASK: unless set */
     char *strs[12];
 };

@@ -4,8 +4,11 @@
  * scheduler computes it, PROTOCOL.md 10.2) and which CPUs/GPUs it gets
  * (packed into one NUMA node when they fit, whole cores before SMT
  * siblings, performance cores before efficiency cores, GPUs local to the
- * node first), and the invariant check: the live claims' amounts never sum
- * above capacity and no CPU or GPU is in two claims. */
+ * node first) and whether its memory is bound to that node (when the
+ * node's memory not yet bound by other claims holds it), and the
+ * invariant check: the live claims' amounts never sum above capacity, no
+ * CPU or GPU is in two claims, and the memory bound to a node never sums
+ * above what the node has. */
 #ifndef LBW_LEDGER_ALLOC_H
 #define LBW_LEDGER_ALLOC_H
 
@@ -18,13 +21,15 @@ struct lbw_topo_cpu {
     uint16_t id;
     int16_t node;     /* NUMA node, 0 when unknown */
     uint32_t core;    /* package << 16 | core id: SMT siblings share it */
-    uint8_t eff;      /* 1 on a hybrid CPU's efficiency core */
+    uint8_t eff;      /* performance tier: 0 the fastest cores (hybrid P cores, or the
+                         highest cpu_capacity), 1 the next (E cores), ... */
 };
 
 struct lbw_topo_gpu {
     int node;         /* -1 unknown */
     int vendor;       /* enum lbw_gpu_vendor */
     char id[96];      /* what *_VISIBLE_DEVICES names: UUID when known, else the index */
+    char key[32];     /* stable identity across probes: the PCI bus id (else id) */
 };
 
 struct lbw_topo {
@@ -38,6 +43,8 @@ struct lbw_topo {
     struct lbw_topo_cpu cpus[LBW_MAX_CPUS];
     unsigned ngpus;
     struct lbw_topo_gpu gpus[LBW_MAX_GPUS];
+    /* memory of each NUMA node (bytes; 0 unknown: claims there are not bound) */
+    uint64_t node_mem[LBW_MAX_NODES];
 };
 
 struct lbw_claim {
@@ -49,6 +56,8 @@ struct lbw_claim {
     uint32_t gpu;
     uint32_t gpus;    /* bit i: topo gpus[i] */
     uint64_t gmem;
+    int32_t mem_node; /* NUMA node its memory is bound to; -1 none */
+    int32_t pad_;
     struct lbw_cpuset cpus;
 };
 
@@ -67,6 +76,7 @@ struct lbw_usage {
     uint64_t gmem;
     struct lbw_cpuset cpus;
     uint32_t gpus;
+    uint64_t node_mem[LBW_MAX_NODES]; /* memory bound to each node */
 };
 
 /* Sums of the claims (claims[i] with i < n). */
@@ -74,8 +84,11 @@ void lbw_alloc_usage(const struct lbw_claim *claims, size_t n, struct lbw_usage 
 
 /* Grants `req` against what the claims leave: amounts per resource
  * min(available, max(preferred or min, min)); ceil(cpu) CPUs and gpu GPUs
- * chosen from the free ones. The grant is never more than what is free,
- * so the invariant holds whatever is asked. Returns 0 when everything
+ * chosen from the free ones: the node is the one that fits the CPUs and,
+ * among those, has the GPUs and then the memory free, then the fewest free
+ * CPUs; mem_node = that node when its unbound memory holds the claim.
+ * The grant is never more than what is free, so the invariant holds
+ * whatever is asked. Returns 0 when everything
  * asked for (the minimums and the CPUs/GPUs to pin) was granted, or a
  * bit set of what fell short: 1 cpu amount, 2 mem, 4 gpu, 8 gmem,
  * 16 fewer CPUs pinned than ceil(cpu), 32 fewer GPUs than asked. */

@@ -1050,6 +1050,8 @@ static void task_start(struct lbw_worker *w, struct lbw_request *q)
         .kill_grace_ns = w->o.kill_grace_ns,
         .affinity = w->claim.mask,
         .affinity_size = w->claim.mask_size,
+        .mem_nodes = w->claim.held && w->claim.mem_node >= 0 ? w->claim.mem_nodes : NULL,
+        .mem_maxnode = sizeof(w->claim.mem_nodes) * 8 + 1, /* the kernel reads maxnode - 1 */
         .claim_env = w->claim.env,
         .claim_env_default = w->claim.env_default,
         .on_progress = on_progress,

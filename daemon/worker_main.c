@@ -22,6 +22,7 @@
 #include "msgnet.h"
 #include "probe.h"
 #include "proc.h"
+#include "capacity.h"
 #include "ledger.h"
 #include "resources.h"
 #include "run.h"
@@ -748,10 +749,12 @@ struct start {
     struct lbw_advertised adv;
     struct lbw_cidr_set allow;
     struct lbw_ledger *ledger;
+    struct lbw_capacity *capacity;
 };
 
 static void start_free(struct start *s)
 {
+    lbw_capacity_close(s->capacity);
     lbw_ledger_close(s->ledger);
     if (s->r)
         lbw_reactor_free(s->r); /* delivers the cancellations; frees what is left */
@@ -928,6 +931,9 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
     struct loop L = {.sfd = -1};
     if (rc < 0) {
         s.ledger = open_ledger(s.r, s.cfg, &s.host, &s.adv);
+        /* capacity follows the host: hello's values and the ledger change in place */
+        s.capacity = lbw_capacity_open(&(struct lbw_capacity_opts){
+            .r = s.r, .cfg = s.cfg, .host = &s.host, .adv = &s.adv, .ledger = s.ledger});
         L.r = s.r;
         L.a = &a;
         L.cfg = s.cfg;

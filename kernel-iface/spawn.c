@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/mempolicy.h>
 #include <linux/sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -106,6 +107,8 @@ static void child(const struct lbw_spawn_opts *o, int errfd, int devnull, pid_t 
     }
     if (o->affinity && sched_setaffinity(0, o->affinity_size, o->affinity) < 0)
         child_fail(errfd, STEP_AFFINITY);
+    if (o->mem_nodes) /* a preference: where the kernel has no NUMA it changes nothing */
+        syscall(SYS_set_mempolicy, MPOL_PREFERRED, o->mem_nodes, o->mem_maxnode);
     if (o->cwd && chdir(o->cwd) < 0)
         child_fail(errfd, STEP_CWD);
     execve(o->path, o->argv, o->envp);

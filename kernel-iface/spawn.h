@@ -6,7 +6,8 @@
  * (set first, then checked against a parent that died before it was
  * set), new session, the given stdin/
  * stdout/stderr, every other fd closed, signal mask cleared and SIGPIPE/
- * SIGXFSZ (all signals) back to default, nice and CPU affinity set, cwd.
+ * SIGXFSZ (all signals) back to default, nice, CPU affinity and the
+ * preferred NUMA node of its memory set, cwd.
  * Failures before or in execve come back to the caller as an errno and the
  * step that failed; the caller never sees a half-started child.
  *
@@ -31,6 +32,11 @@ struct lbw_spawn_opts {
     int nice;                  /* added to the current niceness; 0: unchanged */
     const cpu_set_t *affinity; /* NULL: inherit */
     size_t affinity_size;
+    const unsigned long *mem_nodes; /* NULL: inherit; else a NUMA node mask the child's
+                                       memory prefers (set_mempolicy MPOL_PREFERRED, before
+                                       execve; best effort: a kernel without NUMA runs it
+                                       anyway) */
+    unsigned long mem_maxnode; /* bits in mem_nodes */
     int cgroup_fd;             /* >= 0: start inside this cgroup v2 directory */
     const int *join_fds;       /* cgroup.procs fds (lbw_cg_procs_open): the child
                                   writes "0" to each before anything else; v1 */

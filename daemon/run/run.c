@@ -639,6 +639,8 @@ static int step_spawn(struct lbw_run *run, struct start *st)
         .cgroup_fd = st->cgfd,
         .affinity = st->o->affinity,
         .affinity_size = st->o->affinity_size,
+        .mem_nodes = st->o->mem_nodes,
+        .mem_maxnode = st->o->mem_maxnode,
         /* should the worker die, the payload goes with it: all that is
          * left without a cgroup to find its descendants by */
         .pdeathsig = SIGKILL,

@@ -44,6 +44,8 @@ struct lbw_run_opts {
      * the job's environment already has them ("NAME=value", NULL-ended) */
     const cpu_set_t *affinity;
     size_t affinity_size;
+    const unsigned long *mem_nodes; /* NULL, or the node mask its memory prefers */
+    unsigned long mem_maxnode;
     const char *const *claim_env;
     const char *const *claim_env_default;
     void (*on_progress)(void *ctx, double value);

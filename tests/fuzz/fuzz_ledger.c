@@ -5,7 +5,8 @@
  * one of the types members send; a claim request it accepts is granted
  * on an empty table and by a table it shares with a re-sent claim without
  * breaking the invariant (lbw_alloc_check), and what is granted passes the
- * check as a re-sent claim. */
+ * check as a re-sent claim; a re-sent claim it accepts is in range and a
+ * grant beside it never shares a CPU or GPU with it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,12 +73,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char why[200];
     struct lbw_claim tab[2];
     size_t n = 0;
-    if (type == 2) { /* RESTORE: inside the host */
-        if (m.claim.cpu > t.cpu_cap + 1e-6 || m.claim.mem > t.mem_cap || m.claim.gpus >> 2)
+    if (type == 2) { /* RESTORE: in range (the host may have shrunk since its grant) */
+        if (!(m.claim.cpu >= 0 && m.claim.cpu <= LBW_MAX_CPUS) || m.claim.mem > (1ull << 50) ||
+            m.claim.gmem > (1ull << 50) || m.claim.gpu > LBW_MAX_GPUS || m.claim.node < -1 ||
+            m.claim.node >= LBW_MAX_NODES || m.claim.mem_node < -1 ||
+            m.claim.mem_node >= LBW_MAX_NODES)
             abort();
+        /* granting next to it never overlaps it */
         tab[n++] = m.claim;
-        if (lbw_alloc_check(&t, tab, n, why, sizeof(why)) < 0)
-            abort(); /* one claim inside the host is consistent */
+        struct lbw_claim_req q = {.min_cpu = 8, .min_gpu = 2};
+        struct lbw_claim g = {0};
+        if (lbw_alloc_grant(&t, tab, n, &q, &g) >= 0) {
+            tab[n++] = g;
+            struct lbw_topo big = t;
+            big.cpu_cap = 1e9;
+            big.mem_cap = big.gmem_cap = ~0ull;
+            big.gpu_cap = ~0u;
+            memset(big.node_mem, 0, sizeof(big.node_mem));
+            if (lbw_alloc_check(&big, tab, n, why, sizeof(why)) < 0)
+                abort();
+        }
         return 0;
     }
     if (type != 4)

@@ -4,6 +4,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+int fx_vwrite(const char *root, const char *path, const char *fmt, va_list ap)
+{
+    char full[1024];
+    size_t rl = strlen(root);
+    if (snprintf(full, sizeof(full), "%s%s", root, path) >= (int)sizeof(full))
+        return -1;
+    for (char *p = full + rl + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            mkdir(full, 0755);
+            *p = '/';
+        }
+    FILE *f = fopen(full, "w");
+    if (!f)
+        return -1;
+    vfprintf(f, fmt, ap);
+    return fclose(f) == 0 ? 0 : -1;
+}
 
 uint8_t *fx_read(const char *rel, size_t *len)
 {

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fixture.h"
 #include "log.h"
 #include "netlink.h"
 #include "probe.h"
@@ -37,22 +38,11 @@ static void rmroot(void)
 /* Writes root/path with printf-style content, creating directories. */
 static void wr(const char *path, const char *fmt, ...)
 {
-    char full[1024];
-    snprintf(full, sizeof(full), "%s%s", g_root, path);
-    for (char *p = full + strlen(g_root) + 1; *p; p++) {
-        if (*p == '/') {
-            *p = 0;
-            mkdir(full, 0755);
-            *p = '/';
-        }
-    }
-    FILE *f = fopen(full, "w");
-    CU_ASSERT_FATAL(f != NULL);
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(f, fmt, ap);
+    int rc = fx_vwrite(g_root, path, fmt, ap);
     va_end(ap);
-    fclose(f);
+    CU_ASSERT_FATAL(rc == 0);
 }
 
 static void all_affinity(struct lbw_probe_opts *o, unsigned n)
