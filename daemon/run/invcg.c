@@ -58,8 +58,8 @@ size_t lbw_invcg_reclaim(const char *top, size_t *owners)
         if ((size_t)snprintf(p, sizeof(p), "%s/%s", top, e->d_name) >= sizeof(p))
             continue;
         size_t n = end_and_remove(p);
-        LBW_DEBUG("worker", "reclaimed %s (worker pid %d is gone): %zu process(es)", p,
-                  (int)pid, n);
+        LBW_INFO("worker", "cleaned up cgroup %s of worker pid %d, which is gone: ended %zu "
+                           "process(es), removed it", p, (int)pid, n);
         ended += n;
         dead++;
         if (n && pl < sizeof(pids) - 16) {
