@@ -530,6 +530,13 @@ void lbw_cinv_verdict(const struct lbw_cinv *ci, struct lbw_cinv_verdict *v)
             v->oom_kills = lbw_cg_counter(buf, "oom_kill");
         if (lbw_cg_read_file(d, "memory.failcnt", buf, sizeof(buf)) > 0)
             v->mem_max_hits = strtoull(buf, NULL, 10);
+        /* v1 has no count of OOMs at the limit (failcnt often stays 0 when
+         * the OOM killer acts first): a peak at the limit tells the same */
+        const char *peak[] = {"memory.memsw.max_usage_in_bytes", "memory.max_usage_in_bytes"};
+        for (int i = 0; i < 2 && !v->mem_max_hits && ci->mem_limit; i++)
+            if (lbw_cg_read_file(d, peak[i], buf, sizeof(buf)) > 0 &&
+                strtoull(buf, NULL, 10) >= ci->mem_limit - ci->mem_limit / 16)
+                v->mem_max_hits = 1;
     }
     const char *pd = ci->v2[0] && exists(ci->v2, "pids.events") ? ci->v2 : ci->v1[LBW_V1_PIDS];
     if (pd[0] && lbw_cg_read_file(pd, "pids.events", buf, sizeof(buf)) > 0)

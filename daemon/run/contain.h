@@ -124,7 +124,8 @@ ssize_t lbw_cinv_kill(const struct lbw_cinv *ci);
 struct lbw_cinv_verdict {
     uint64_t oom_kills;     /* memory.events oom_kill (v2) or oom_control oom_kill (v1) */
     uint64_t oom_group;     /* memory.events oom_group_kill */
-    uint64_t mem_max_hits;  /* memory.events max, v1 memory.failcnt */
+    uint64_t mem_max_hits;  /* memory.events oom: the limit reached, an allocation
+                               about to fail; v1: failcnt, or a peak at the limit */
     uint64_t pids_max_hits; /* pids.events max */
 };
 void lbw_cinv_verdict(const struct lbw_cinv *ci, struct lbw_cinv_verdict *v);

@@ -209,6 +209,19 @@ static size_t tree_signal(struct lbw_run *run, int sig)
     return n;
 }
 
+/* The payload exited and left processes behind: say how many, end them. */
+static void end_leftovers(struct lbw_run *run)
+{
+    pid_t pids[64];
+    size_t n = tree_pids(run, pids, 64);
+    if (n == 0)
+        return;
+    LBW_WARN("run", "invocation %lld: the payload exited and left %s%zu process(es) behind "
+                    "(pid %d, ...): ending them", (long long)run->inv_id, n == 64 ? "at least " : "",
+             n, (int)pids[0]);
+    tree_step(run);
+}
+
 static void kop_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
 {
     struct lbw_run *run = op->user;
@@ -216,7 +229,12 @@ static void kop_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
         maybe_end(run);
         return;
     }
-    tree_step(run);
+    if (run->exited && !run->term_sent) /* the output lingered after the exit */
+        end_leftovers(run);
+    if (!run->term_sent)
+        maybe_end(run);
+    else
+        tree_step(run);
 }
 
 static void arm_kop(struct lbw_run *run, uint64_t ns)
@@ -318,14 +336,8 @@ static void maybe_end(struct lbw_run *run)
         lbw_op_pending(&run->xop))
         return;
     if (!tree_done(run)) {
-        if (!run->term_sent) {
-            pid_t pids[64];
-            size_t n = tree_pids(run, pids, 64);
-            LBW_WARN("run", "invocation %lld: the payload exited and left %zu process(es) "
-                            "behind (pid %d, ...): ending them", (long long)run->inv_id, n,
-                     (int)pids[0]);
-            tree_step(run);
-        }
+        if (!run->term_sent)
+            end_leftovers(run);
         return;
     }
     if (lbw_op_pending(&run->kop)) {
@@ -424,9 +436,12 @@ static void exit_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
     run->child.pidfd = -1;
     LBW_DEBUG("run", "invocation %lld: pid %d exited (code %d)", (long long)run->inv_id,
               (int)run->child.pid, lbw_run_exit_code(&run->ex));
-    if (run->term_sent && !run->kill_sent)
+    if (run->term_sent && !run->kill_sent) {
         tree_step(run); /* a kill is under way: check now rather than at the next tick */
-    else if (!run->eof[0] || !run->eof[1])
+    } else if (!run->term_sent && lbw_cinv_active(&run->cg)) {
+        end_leftovers(run); /* its cgroup says at once whether it left any */
+    }
+    if (!run->term_sent && (!run->eof[0] || !run->eof[1]))
         arm_kop(run, LINGER_NS); /* output still open: a leftover holds it */
     maybe_end(run);
 }
