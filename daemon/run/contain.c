@@ -107,6 +107,13 @@ void lbw_contain_plan(const char *root, const struct lbw_contain_cfg *cfg, struc
             sizeof(c->v2))
             c->v2[0] = 0;
     }
+    for (size_t i = 0, k = 0; c->v2[0] && i < sizeof(V2_WANT) / sizeof(V2_WANT[0]); i++)
+        if (has_word(ctl, V2_WANT[i])) { /* to be enabled; setup says what was */
+            int n = snprintf(c->v2_ctl + k, sizeof(c->v2_ctl) - k, "%s%s", k ? " " : "",
+                             V2_WANT[i]);
+            if (n > 0 && (size_t)n < sizeof(c->v2_ctl) - k)
+                k += (size_t)n;
+        }
     /* v1 controllers that v2 does not provide (a hybrid or v1 host) */
     for (int k = 0; k < LBW_V1_N; k++) {
         if (has_word(ctl, V1_NAME[k]) || lbw_cg_find_mount(root, V1_NAME[k], m) < 0)
@@ -254,6 +261,7 @@ void lbw_contain_setup(const struct lbw_contain_cfg *cfg, struct lbw_contain *c)
         char have[512] = "";
         lbw_cg_read_file(c->v2, "cgroup.subtree_control", have, sizeof(have));
         size_t k = 0;
+        c->v2_ctl[0] = 0;
         for (size_t i = 0; i < sizeof(V2_WANT) / sizeof(V2_WANT[0]); i++)
             if (has_word(have, V2_WANT[i])) {
                 int n = snprintf(c->v2_ctl + k, sizeof(c->v2_ctl) - k, "%s%s", k ? " " : "",
