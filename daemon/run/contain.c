@@ -70,12 +70,20 @@ static int delegated(const char *root, const char *dir)
            writable(root, dir, "cgroup.subtree_control");
 }
 
-static const char *parent_name(const struct lbw_contain_cfg *cfg)
+/* containment.parent without leading and trailing slashes. */
+static const char *parent_name(const struct lbw_contain_cfg *cfg, char *buf, size_t cap)
 {
-    const char *p = cfg->parent && *cfg->parent ? cfg->parent : LBW_INVCG_TOP;
+    const char *p = cfg->parent ? cfg->parent : "";
     while (*p == '/')
         p++;
-    return *p ? p : LBW_INVCG_TOP;
+    size_t n = strlen(p);
+    while (n && p[n - 1] == '/')
+        n--;
+    if (!n || n >= cap)
+        return LBW_INVCG_TOP;
+    memcpy(buf, p, n);
+    buf[n] = 0;
+    return buf;
 }
 
 void lbw_contain_plan(const char *root, const struct lbw_contain_cfg *cfg, struct lbw_contain *c)
@@ -91,7 +99,8 @@ void lbw_contain_plan(const char *root, const struct lbw_contain_cfg *cfg, struc
         snprintf(c->why, sizeof(c->why), "out of memory");
         return;
     }
-    char own[PATH_MAX], ctl[512] = "";
+    char own[PATH_MAX], ctl[512] = "", pbuf[256];
+    const char *parent = parent_name(cfg, pbuf, sizeof(pbuf));
     int have2 = lbw_cg_find_mount(root, NULL, m) == 0;
     int own_ok = have2 && lbw_cg_self_dir(root, NULL, own, sizeof(own), NULL, 0) == 0;
     if (own_ok && strcmp(own, m->point) && delegated(root, own)) {
@@ -103,7 +112,7 @@ void lbw_contain_plan(const char *root, const struct lbw_contain_cfg *cfg, struc
     }
     if (c->v2_base[0]) {
         lbw_cg_read(root, c->v2_base, "cgroup.controllers", ctl, sizeof(ctl));
-        if ((size_t)snprintf(c->v2, sizeof(c->v2), "%s/%s", c->v2_base, parent_name(cfg)) >=
+        if ((size_t)snprintf(c->v2, sizeof(c->v2), "%s/%s", c->v2_base, parent) >=
             sizeof(c->v2))
             c->v2[0] = 0;
     }
@@ -128,7 +137,7 @@ void lbw_contain_plan(const char *root, const struct lbw_contain_cfg *cfg, struc
         if (!writable(root, base, NULL))
             continue;
         snprintf(c->v1_base[k], sizeof(c->v1_base[k]), "%s", base);
-        if ((size_t)snprintf(c->v1[k], sizeof(c->v1[k]), "%s/%s", base, parent_name(cfg)) >=
+        if ((size_t)snprintf(c->v1[k], sizeof(c->v1[k]), "%s/%s", base, parent) >=
             sizeof(c->v1[k]))
             continue;
         if (c->mode == LBW_CONTAIN_OFF)
