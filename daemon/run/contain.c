@@ -210,35 +210,23 @@ static int move_to_leaf(const char *d, const char *leaf)
 }
 
 /* PARENT and this worker's directory under it, after reclaiming dead
- * workers' there. v2: controllers enabled on the way down. */
+ * workers' there (invcg.h); v2: controllers enabled on the way down; v1
+ * cpuset: CPUs and memory nodes copied down. */
 static int make_worker_dir(char *dir, size_t cap, int v2, int cpuset, char *why, size_t wl)
 {
-    char top[PATH_MAX], name[128];
+    char top[PATH_MAX];
     snprintf(top, sizeof(top), "%s", dir);
-    int rc = lbw_cg_create(top);
-    if (rc < 0) {
-        snprintf(why, wl, "cannot create cgroup %s: %s", top, strerror(-rc));
+    int rc = lbw_invcg_setup(top, dir, cap, why, wl);
+    if (rc < 0)
         return rc;
-    }
-    if (cpuset)
+    if (cpuset) {
         cpuset_inherit(top);
-    if (v2)
-        enable_v2(top);
-    size_t owners;
-    lbw_invcg_reclaim(top, &owners);
-    rc = lbw_cg_owner_name(LBW_INVCG_OWNER, getpid(), name, sizeof(name));
-    if (rc == 0 && (size_t)snprintf(dir, cap, "%s/%s", top, name) >= cap)
-        rc = -ENAMETOOLONG;
-    if (rc == 0)
-        rc = lbw_cg_create(dir);
-    if (rc < 0) {
-        snprintf(why, wl, "cannot create cgroup %.3900s/%.100s: %s", top, name, strerror(-rc));
-        return rc;
-    }
-    if (cpuset)
         cpuset_inherit(dir);
-    if (v2)
+    }
+    if (v2) {
+        enable_v2(top);
         enable_v2(dir);
+    }
     return 0;
 }
 

@@ -76,20 +76,10 @@ size_t lbw_invcg_reclaim(const char *top, size_t *owners)
     return ended;
 }
 
-int lbw_invcg_setup(const char *own, char *out, size_t cap, char *why, size_t whylen)
+int lbw_invcg_setup(const char *top, char *out, size_t cap, char *why, size_t whylen)
 {
-    char self[PATH_MAX], top[PATH_MAX + 32], name[128];
-    int rc;
-    if (!own) {
-        rc = lbw_cg_self_dir("/", NULL, self, sizeof(self), NULL, 0);
-        if (rc < 0) {
-            snprintf(why, whylen, "no cgroup v2 hierarchy in /proc/self/mountinfo");
-            return rc;
-        }
-        own = self;
-    }
-    snprintf(top, sizeof(top), "%s/%s", own, LBW_INVCG_TOP);
-    rc = lbw_cg_create(top);
+    char name[128];
+    int rc = lbw_cg_create(top);
     if (rc < 0) {
         snprintf(why, whylen, "cannot create cgroup %s: %s", top, strerror(-rc));
         return rc;
