@@ -501,16 +501,6 @@ size_t lbw_cinv_procs(const struct lbw_cinv *ci, pid_t *pids, size_t cap)
     return (size_t)n < cap ? (size_t)n : cap;
 }
 
-size_t lbw_cinv_signal(const struct lbw_cinv *ci, int sig)
-{
-    pid_t pids[4096];
-    size_t n = lbw_cinv_procs(ci, pids, 4096), sent = 0;
-    for (size_t i = 0; i < n; i++)
-        if (pids[i] != getpid() && kill(pids[i], sig) == 0)
-            sent++;
-    return sent;
-}
-
 ssize_t lbw_cinv_kill(const struct lbw_cinv *ci)
 {
     if (ci->v2[0] && exists(ci->v2, "cgroup.kill"))

@@ -114,8 +114,6 @@ int lbw_cinv_active(const struct lbw_cinv *ci);
 const char *lbw_cinv_dir(const struct lbw_cinv *ci);
 /* Every process in its cgroups (deduplicated, at most cap); the count. */
 size_t lbw_cinv_procs(const struct lbw_cinv *ci, pid_t *pids, size_t cap);
-/* sig to every process in its cgroups; the number signalled. */
-size_t lbw_cinv_signal(const struct lbw_cinv *ci, int sig);
 /* SIGKILL to all: cgroup.kill on v2, else freeze + SIGKILL + thaw (v1
  * freezer), else the kill loop. Returns the processes it found, or -errno. */
 ssize_t lbw_cinv_kill(const struct lbw_cinv *ci);
