@@ -51,8 +51,25 @@ static int writable(const char *root, const char *dir, const char *file)
     return rooted(p, sizeof(p), root, d) == 0 && access(p, W_OK) == 0;
 }
 
+/* 1 when dir holds no process but this one and its parent (a pool). */
+static int only_us(const char *root, const char *dir)
+{
+    char p[PATH_MAX + 64];
+    pid_t pids[64];
+    if (rooted(p, sizeof(p), root, dir) < 0)
+        return 0;
+    ssize_t n = lbw_cg_procs(p, 0, pids, 64);
+    if (n < 0 || n > 64)
+        return 0;
+    for (ssize_t i = 0; i < n; i++)
+        if (pids[i] != getpid() && pids[i] != getppid())
+            return 0;
+    return 1;
+}
+
 /* The service manager marked dir as delegated (systemd 251+ sets the
- * extended attribute), or a non-root worker may manage it. */
+ * extended attribute), or a non-root worker may manage it and shares it
+ * with nothing but its pool (a user's terminal scope is not moved). */
 static int delegated(const char *root, const char *dir)
 {
     char p[PATH_MAX + 64], v[8];
@@ -67,7 +84,7 @@ static int delegated(const char *root, const char *dir)
         }
     }
     return geteuid() != 0 && writable(root, dir, "cgroup.procs") &&
-           writable(root, dir, "cgroup.subtree_control");
+           writable(root, dir, "cgroup.subtree_control") && only_us(root, dir);
 }
 
 /* containment.parent without leading and trailing slashes. */

@@ -7,7 +7,8 @@
  *   delegated  the worker's cgroup v2 directory D was delegated to it (the
  *              service manager's Delegate=yes: the trusted.delegate or
  *              user.delegate attribute, or a non-root worker that may write
- *              D's cgroup.procs and cgroup.subtree_control): the processes
+ *              D's cgroup.procs and cgroup.subtree_control and shares D
+ *              with nothing but its parent): the processes
  *              in D move to the leaf D/lifeblood-worker-main (cgroup v2's
  *              no-internal-process rule), D enables memory, pids and cpuset
  *              for its children, and invocations live beside that leaf in

@@ -13,7 +13,6 @@ Scenarios that need writable cgroups (root) print a SKIP line without.
 Usage: scenarios_contain.py [NAME...]"""
 import asyncio
 import os
-import pickle
 import re
 import sys
 
@@ -23,6 +22,7 @@ from harness import run  # noqa: E402
 from lbpeer import make_job, next_invocation_id  # noqa: E402
 from scenarios import check, poll_until, start  # noqa: E402
 from scenarios_cgroup import alive, read_pid  # noqa: E402
+from scenarios_ledger import job  # noqa: E402
 
 SCENARIOS = {}
 M = 1 << 20
@@ -31,15 +31,6 @@ M = 1 << 20
 def scenario(f):
     SCENARIOS[f.__name__] = f
     return f
-
-
-def job(args, iid, cpus=0, mem=0):
-    j = pickle.loads(make_job(args, iid))
-    req = j.__dict__['_InvocationJob__requirements']
-    p = '_InvocationRequirements__'
-    req.__dict__[p + 'min_cpu_count'] = cpus
-    req.__dict__[p + 'min_memory_bytes'] = mem
-    return pickle.dumps(j)
 
 
 def containment(w):
