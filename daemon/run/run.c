@@ -436,12 +436,9 @@ static void exit_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
     run->child.pidfd = -1;
     LBW_DEBUG("run", "invocation %lld: pid %d exited (code %d)", (long long)run->inv_id,
               (int)run->child.pid, lbw_run_exit_code(&run->ex));
-    if (run->term_sent && !run->kill_sent) {
+    if (run->term_sent && !run->kill_sent)
         tree_step(run); /* a kill is under way: check now rather than at the next tick */
-    } else if (!run->term_sent && lbw_cinv_active(&run->cg)) {
-        end_leftovers(run); /* its cgroup says at once whether it left any */
-    }
-    if (!run->term_sent && (!run->eof[0] || !run->eof[1]))
+    else if (!run->eof[0] || !run->eof[1])
         arm_kop(run, LINGER_NS); /* output still open: a leftover holds it */
     maybe_end(run);
 }

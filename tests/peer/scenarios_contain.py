@@ -113,8 +113,10 @@ async def fork_bomb_stopped_by_pids_max(h):
               'nobody)')
         return
     iid = next_invocation_id()
+    # the payload's main shell exits after 3 s; what the bomb made sleeps 30 s
+    # and is ended as its leftovers
     bomb = ('ulimit -u 400; b() { if [ "$1" -gt 0 ]; then b $(($1-1)) & b $(($1-1)) & fi; '
-            'sleep 3; }; b 8; echo bomb-done')
+            'sleep 30; }; b 8 & sleep 3; echo bomb-done')
     r = await s.task(addr, make_job(['/bin/sh', '-c', bomb], iid))
     check(r == {'status': 0}, r)
     # the worker keeps answering while the bomb runs
