@@ -678,16 +678,16 @@ static int step_cgroup(struct lbw_run *run, struct start *st)
     return 0;
 }
 
-/* The payload user's own: its extra files and log directory. */
+/* The payload user's own: its extra files. Not its log directory: the
+ * payload never writes there (the worker does, from the pipes), and an
+ * owner could swap the files the worker later reads and sends (a symlink
+ * to a file only root reads, a FIFO that blocks the open). */
 static void give_files(struct lbw_run *run, const struct lbw_payload_user *u)
 {
     int rc = run->ef_dir[0] ? lbw_chown_tree(run->ef_dir, u->uid, u->gid) : 0;
     if (rc < 0)
         LBW_WARN("run", "invocation %lld: cannot give %s to user %s: %s", (long long)run->inv_id,
                  run->ef_dir, u->name, strerror(-rc));
-    if (run->log_open && chown(run->log.dir, u->uid, u->gid) < 0)
-        LBW_WARN("run", "invocation %lld: cannot give %s to user %s: %s", (long long)run->inv_id,
-                 run->log.dir, u->name, strerror(errno));
 }
 
 static int step_spawn(struct lbw_run *run, struct start *st)
