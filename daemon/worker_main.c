@@ -475,9 +475,13 @@ static void containment(const struct lbw_toml *cfg, struct lbw_contain *c)
 static int payload_user(const struct lbw_toml *cfg, struct lbw_payload_user *u)
 {
     memset(u, 0, sizeof(*u));
-    if (geteuid() != 0)
-        return 0;
     const char *name = lbw_cfg_string(cfg, LBW_CFG_PAYLOAD_USER);
+    if (geteuid() != 0) {
+        if (name)
+            LBW_INFO("worker", "worker.payload_user %s is not used: a worker that is not root "
+                               "runs payloads as itself", name);
+        return 0;
+    }
     int dflt = !name;
     if (dflt)
         name = getpwnam("lifeblood") ? "lifeblood" : "nobody";

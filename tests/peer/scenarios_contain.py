@@ -222,11 +222,13 @@ async def payload_runs_as_payload_user(h):
         return
     s, w, addr = await start(h, wcfg='payload_user = "nobody"\n')
     iid = next_invocation_id()
-    _, name, args = await run_job(s, addr, make_job(['/bin/sh', '-c', 'id -u; id -g'], iid),
-                                  iid)
+    pk = make_job(['/bin/sh', '-c', 'id -u; stat -c %u "$0"; cat "$0"', ':/in/a.txt'], iid,
+                  extra_files={'in/a.txt': b'extra\n'})
+    _, name, args = await run_job(s, addr, pk, iid)
     check(name == 'worker.done', name)
-    ids = re.findall(r'\[OUT\]\[[^]]+\] (\d+)', args['stdout'])
-    check(ids[:1] == ['65534'], 'the payload ran as uid %r' % ids)
+    ids = re.findall(r'\[OUT\]\[[^]]+\] (\w+)', args['stdout'])
+    check(ids == ['65534', '65534', 'extra'],
+          'the payload ran as uid %r and its extra file is its own' % ids)
     check('payloads run as user nobody (uid 65534' in w.log(), 'the start line names the user')
 
 
