@@ -82,6 +82,11 @@ static void worker_usage(FILE *f)
 "(config.toml, then config.d/*.toml); see docs/CONFIGURATION.md. A file that\n"
 "does not parse or a value of the wrong type stops the start (exit status 2);\n"
 "'lifeblood-worker config check' finds such problems before a roll-out.\n"
+"Containment: each payload is born in cgroups of its own (its claim's CPUs and\n"
+"memory, containment.pids_max processes) where the worker's cgroup is delegated\n"
+"or it runs as root; 'lifeblood-worker probe' shows which; containment.mode =\n"
+"\"off\" or LBW_CGROUPS=off turns it off. As root, payloads run as\n"
+"worker.payload_user (never root unless it says \"root\").\n"
 "Signals: SIGINT/SIGTERM stop gracefully (a running payload is killed and\n"
 "reported as dropped, worker.bye is sent); a second signal exits at once.\n");
 }
