@@ -722,7 +722,10 @@ static int step_spawn(struct lbw_run *run, struct start *st)
     run->t_start = lbw_now_ns();
     char serr[512];
     int rc = lbw_spawn(&so, &run->child, serr, sizeof(serr));
-    if (rc < 0 && lbw_cinv_active(&run->cg) && rc != -ENOENT && rc != -E2BIG) {
+    /* only a failure of the placement itself (clone3 into the cgroup, a v1
+     * join) is worth a retry without; an execve failure is the job's */
+    if (rc < 0 && lbw_cinv_active(&run->cg) &&
+        (!strncmp(serr, "clone3", 6) || strstr(serr, "cgroup.procs"))) {
         /* the cgroup may refuse us (controllers, permissions): go on without */
         LBW_WARN("run", "invocation %lld: spawning into %s failed (%s); it runs uncontained",
                  (long long)run->inv_id, lbw_cinv_dir(&run->cg), serr);
