@@ -722,13 +722,12 @@ static int step_spawn(struct lbw_run *run, struct start *st)
     run->t_start = lbw_now_ns();
     char serr[512];
     int rc = lbw_spawn(&so, &run->child, serr, sizeof(serr));
-    /* only a failure of the placement itself (clone3 into the cgroup, a v1
-     * join) is worth a retry without; an execve failure is the job's */
-    if (rc < 0 && lbw_cinv_active(&run->cg) &&
-        (!strncmp(serr, "clone3", 6) || strstr(serr, "cgroup.procs"))) {
-        /* the cgroup may refuse us (controllers, permissions): go on without */
-        LBW_WARN("run", "invocation %lld: spawning into %s failed (%s); it runs uncontained",
-                 (long long)run->inv_id, lbw_cinv_dir(&run->cg), serr);
+    if (rc < 0 && lbw_cinv_active(&run->cg) && rc != -ENOENT && rc != -E2BIG) {
+        /* the cgroup may refuse us (controllers, permissions): once more
+         * without; when that starts, the placement was what failed */
+        char dir[PATH_MAX], first[512];
+        snprintf(dir, sizeof(dir), "%s", lbw_cinv_dir(&run->cg));
+        snprintf(first, sizeof(first), "%s", serr);
         lbw_cinv_close_fds(&run->cg);
         lbw_cinv_remove(&run->cg);
         memset(&run->cg, 0, sizeof(run->cg));
@@ -739,6 +738,9 @@ static int step_spawn(struct lbw_run *run, struct start *st)
         so.cgroup_fd = -1;
         so.njoin = 0;
         rc = lbw_spawn(&so, &run->child, serr, sizeof(serr));
+        if (rc == 0)
+            LBW_WARN("run", "invocation %lld: spawning into %s failed (%s); it runs uncontained",
+                     (long long)run->inv_id, dir, first);
     }
     lbw_cinv_close_fds(&run->cg); /* the child has joined */
     /* the child has its ends of the pipes */
