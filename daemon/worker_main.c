@@ -473,6 +473,30 @@ static void containment(const struct lbw_toml *cfg, struct lbw_contain *c)
                  d, c->v2[0] ? c->v2 : lbw_contain_first_dir(c));
 }
 
+/* 1 when user u may search dir and every directory above it (the mode
+ * bits; enough to warn about a TMPDIR the payload user cannot reach). */
+static int user_reaches(const struct lbw_payload_user *u, const char *dir)
+{
+    char p[PATH_MAX];
+    if ((size_t)snprintf(p, sizeof(p), "%s", dir) >= sizeof(p) || p[0] != '/')
+        return 1;
+    for (;;) {
+        struct stat st;
+        if (stat(p[0] ? p : "/", &st) < 0)
+            return 1; /* not there: the start of an invocation says so */
+        int in_group = st.st_gid == u->gid;
+        for (size_t i = 0; i < u->ngroups && !in_group; i++)
+            in_group = st.st_gid == u->groups[i];
+        mode_t bit = st.st_uid == u->uid ? S_IXUSR : in_group ? S_IXGRP : S_IXOTH;
+        if (u->uid != 0 && !(st.st_mode & bit))
+            return 0;
+        char *sl = strrchr(p, '/');
+        if (!sl || !p[0])
+            return 1;
+        *sl = 0;
+    }
+}
+
 /* Who payloads run as: a root worker's worker.payload_user (default: the
  * package's `lifeblood` user when it exists, else `nobody`; root only when
  * configured so); any other worker runs them as itself (u->name[0] = 0).
@@ -505,6 +529,11 @@ static int payload_user(const struct lbw_toml *cfg, struct lbw_payload_user *u)
         ng = (int)(sizeof(u->groups) / sizeof(u->groups[0]));
     }
     u->ngroups = (size_t)ng;
+    const char *tmp = getenv("TMPDIR");
+    tmp = tmp && *tmp ? tmp : "/tmp";
+    if (!user_reaches(u, tmp))
+        LBW_WARN("worker", "user %s cannot reach %s (TMPDIR): the extra files of its payloads "
+                           "are written there and would be out of its reach", name, tmp);
     if (dflt)
         LBW_WARN("worker", "running as root: payloads run as user %s (uid %d), since "
                            "worker.payload_user is not set (set it to choose another user, or "

@@ -220,7 +220,9 @@ async def payload_runs_as_payload_user(h):
     if os.geteuid() != 0:
         print('SKIP: payload_runs_as_payload_user: the worker is not root')
         return
-    s, w, addr = await start(h, wcfg='payload_user = "nobody"\n')
+    # the extra files go to TMPDIR, which the payload user must reach (a test
+    # runner's private TMPDIR would be root's alone: the worker warns)
+    s, w, addr = await start(h, wcfg='payload_user = "nobody"\n', env={'TMPDIR': '/tmp'})
     iid = next_invocation_id()
     pk = make_job(['/bin/sh', '-c', 'id -u; stat -c %u "$0"; cat "$0"', ':/in/a.txt'], iid,
                   extra_files={'in/a.txt': b'extra\n'})
