@@ -120,6 +120,11 @@ void lbw_contain_plan(const char *root, const struct lbw_contain_cfg *cfg, struc
     const char *parent = parent_name(cfg, pbuf, sizeof(pbuf));
     int have2 = lbw_cg_find_mount(root, NULL, m) == 0;
     int own_ok = have2 && lbw_cg_self_dir(root, NULL, own, sizeof(own), NULL, 0) == 0;
+    /* in the leaf already (a pool's next worker, moved there by the first):
+     * the delegated cgroup is the one above it */
+    char *leaf = own_ok ? strrchr(own, '/') : NULL;
+    if (leaf && leaf != own && !strcmp(leaf + 1, LBW_CONTAIN_LEAF))
+        *leaf = 0;
     if (own_ok && strcmp(own, m->point) && delegated(root, own)) {
         c->mode = LBW_CONTAIN_DELEGATED;
         snprintf(c->v2_base, sizeof(c->v2_base), "%s", own);

@@ -299,12 +299,33 @@ async def delegated_leaf_and_beside(h):
         check(m and re.search(r'/lbw-test-[^/]+/lifeblood-worker/worker-\d+-\d+-\d+/inv-%d$'
                               % iid, m.group(1)), 'the payload beside the leaf: %r'
               % (m and m.group(1)))
-        w.proc.terminate()
-        await w.wait_exit()
+        # a pool's next worker, started inside the leaf the first one made:
+        # the same delegated cgroup, a directory of its own beside the leaf
+        wrapper2 = os.path.join(h.tmp, 'in-leaf.sh')
+        with open(wrapper2, 'w') as f:
+            f.write('#!/bin/sh\necho $$ > %s/lifeblood-worker-main/cgroup.procs || exit 1\n'
+                    'exec %s "$@"\n' % (d, os.path.abspath(saved)))
+        os.chmod(wrapper2, 0o755)
+        hellos = sum(e[1] == 'worker.hello' for e in s.events)
+        harness.BIN = wrapper2
+        try:
+            w2 = h.worker(['--scheduler-address', s.addr, '--no-loop'])
+        finally:
+            harness.BIN = saved
+        await s.wait_for(lambda: sum(e[1] == 'worker.hello' for e in s.events) > hellos, 15,
+                         'hello of the second worker')
+        mode2, desc2 = containment(w2)
+        check(mode2 == 'delegated' and '/lbw-test-%s/lifeblood-worker/worker-%d-'
+              % (os.path.basename(h.tmp), w2.pid) in desc2, 'second worker: %s %s'
+              % (mode2, desc2))
+        for x in (w, w2):
+            x.proc.terminate()
+            await x.wait_exit()
     finally:
-        if w.proc.poll() is None:
-            w.proc.kill()
-            w.proc.wait()
+        for x in h.workers:
+            if x.proc.poll() is None:
+                x.proc.kill()
+                x.proc.wait()
         for root, subdirs, _ in os.walk(d, topdown=False):
             for sd in subdirs:
                 try:

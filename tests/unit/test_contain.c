@@ -133,6 +133,12 @@ static void test_plan_v2_delegated(void)
     CU_ASSERT_STRING_EQUAL(c->v2_base, "/sys/fs/cgroup/system.slice/render.service");
     CU_ASSERT_STRING_EQUAL(c->v2, "/sys/fs/cgroup/system.slice/render.service/farm");
     CU_ASSERT_STRING_EQUAL(c->v2_ctl, "memory pids"); /* what the delegated cgroup offers */
+    /* a pool's next worker, already in the leaf the first one made */
+    put("proc/self/cgroup", "0::/system.slice/render.service/lifeblood-worker-main\n");
+    mkd("sys/fs/cgroup/system.slice/render.service/lifeblood-worker-main");
+    lbw_contain_plan(fx, &cfg, c);
+    CU_ASSERT(c->mode == LBW_CONTAIN_DELEGATED);
+    CU_ASSERT_STRING_EQUAL(c->v2, "/sys/fs/cgroup/system.slice/render.service/farm");
     free(c);
     fx_done();
 }
@@ -334,7 +340,8 @@ static void test_counters_and_verdicts(void)
 
 static const struct lbw_test tests[] = {
     {"plan: pure v2 as root, and switched off", test_plan_v2_root},
-    {"plan: pure v2, the service's cgroup delegated", test_plan_v2_delegated},
+    {"plan: pure v2, the service's cgroup delegated (also from inside the leaf)",
+     test_plan_v2_delegated},
     {"plan: hybrid like this host, a configured parent", test_plan_hybrid},
     {"plan: no cgroups at all", test_plan_none},
     {"invocation limits: v2 and v1 files, hard and soft memory", test_limits_written},
