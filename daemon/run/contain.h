@@ -12,7 +12,8 @@
  *              in D move to the leaf D/lifeblood-worker-main (cgroup v2's
  *              no-internal-process rule), D enables memory, pids and cpuset
  *              for its children, and invocations live beside that leaf in
- *              D/PARENT/worker-PID-START-PIDNS/inv-ID;
+ *              D/PARENT/worker-PID-START-PIDNS/inv-ID (a worker started in
+ *              the leaf, a pool's next one, takes D from above it);
  *   root       no delegation, but the hierarchies' tops are writable (root):
  *              TOP/PARENT/worker-PID-START-PIDNS/inv-ID under each
  *              hierarchy used (v2 when mounted; each of the v1 controllers
