@@ -170,6 +170,10 @@ async def payload_sees_its_cgroups_and_cpus(h):
     iid = next_invocation_id()
     script = ('cat /proc/self/cgroup; grep Cpus_allowed_list /proc/self/status; '
               'echo "claim=$LIFEBLOOD_CLAIM_CPUS"')
+    v1cs = v1_mounts().get('cpuset')
+    if v1cs:  # the v1 cpuset cgroup's own CPUs, read by the payload
+        script += ('; echo "cpuset=$(cat %s$(sed -n \'s/^[0-9]*:cpuset://p\' '
+                   '/proc/self/cgroup)/cpuset.cpus)"' % v1cs)
     _, name, args = await run_job(s, addr, job(['/bin/sh', '-c', script], iid, cpus=1), iid)
     check(name == 'worker.done', name)
     out = args['stdout']
@@ -185,6 +189,10 @@ async def payload_sees_its_cgroups_and_cpus(h):
     check(claim and cpus and cpus.group(1) == claim.group(1),
           'Cpus_allowed_list %r vs the claim %r' % (cpus and cpus.group(1),
                                                      claim and claim.group(1)))
+    if v1cs:
+        cs = re.search(r'cpuset=(\S+)', out)
+        check(cs and cs.group(1) == claim.group(1), 'cpuset.cpus %r vs the claim %r'
+              % (cs and cs.group(1), claim.group(1)))
 
 
 @scenario
