@@ -83,6 +83,56 @@ static int check_mesh_namespace(const struct lbw_toml *v, char *why, size_t cap)
     return 0;
 }
 
+/* A string that is one of the words in allowed ("auto|off"). */
+static int check_one_of(const struct lbw_toml *v, const char *allowed, char *why, size_t cap)
+{
+    const char *a = v->u.str.s;
+    size_t n = v->u.str.len;
+    for (const char *p = allowed;;) {
+        const char *e = strchr(p, '|');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == n && strlen(a) == n && !strncmp(p, a, n))
+            return 0;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    snprintf(why, cap, "must be one of: %s", allowed);
+    return -1;
+}
+
+static int check_containment_mode(const struct lbw_toml *v, char *why, size_t cap)
+{
+    return check_one_of(v, "auto|off", why, cap);
+}
+
+static int check_memory_mode(const struct lbw_toml *v, char *why, size_t cap)
+{
+    return check_one_of(v, "max|high", why, cap);
+}
+
+/* A cgroup name below each hierarchy's top: relative, no "." or ".."
+ * component, no NUL. */
+static int check_cgroup_parent(const struct lbw_toml *v, char *why, size_t cap)
+{
+    const char *s = v->u.str.s;
+    if (strlen(s) != v->u.str.len || !*s || v->u.str.len > 200) {
+        snprintf(why, cap, "must be 1 to 200 bytes without NUL");
+        return -1;
+    }
+    for (const char *p = s; *p;) {
+        while (*p == '/')
+            p++;
+        size_t l = strcspn(p, "/");
+        if ((l == 1 && p[0] == '.') || (l == 2 && p[0] == '.' && p[1] == '.')) {
+            snprintf(why, cap, "must not have a \".\" or \"..\" component");
+            return -1;
+        }
+        p += l;
+    }
+    return 0;
+}
+
 static const struct lbw_cfg_keydef worker_keys[LBW_CFG_NKEYS] = {
     [LBW_CFG_MIN_PROGRESS_INTERVAL] = {
         .section = "", .name = "minimum_progress_reporting_interval", .type = LBW_CFG_FLOAT,
@@ -144,6 +194,16 @@ static const struct lbw_cfg_keydef worker_keys[LBW_CFG_NKEYS] = {
         .def_doc = "`python3` on `PATH`", .flags = LBW_CFG_EXTENSION, .check = check_nonempty_path,
         .doc = "the interpreter a job's `python` runs when no `python` is on its PATH",
         .example = "\"/usr/bin/python3\""},
+    [LBW_CFG_PAYLOAD_USER] = {
+        .section = "worker", .name = "payload_user", .type = LBW_CFG_STRING,
+        .def_doc = "the worker's own user; a root worker: `lifeblood` if that user exists, "
+                   "else `nobody`",
+        .flags = LBW_CFG_EXTENSION, .check = check_nonempty_path,
+        .doc = "the user (with its supplementary groups) a worker started as root runs "
+               "payloads as; payloads run as root only when this says \"root\"; a worker "
+               "started as another user runs them as itself and ignores this key; a user "
+               "that does not exist stops the start (exit 2)",
+        .example = "\"render\""},
     [LBW_CFG_ENV_WRAPPER_NAME] = {
         .section = "default_env_wrapper", .name = "name", .type = LBW_CFG_STRING,
         .def_str = "TrivialEnvironmentResolver",
@@ -191,6 +251,40 @@ static const struct lbw_cfg_keydef worker_keys[LBW_CFG_NKEYS] = {
         .doc = "prefix of the ledger's abstract socket names; workers with different values "
                "form separate ledgers on one host",
         .example = "\"lifeblood-worker/ledger\""},
+    [LBW_CFG_CONTAINMENT_MODE] = {
+        .section = "containment", .name = "mode", .type = LBW_CFG_STRING, .def_str = "auto",
+        .flags = LBW_CFG_EXTENSION, .check = check_containment_mode,
+        .doc = "\"auto\": each payload is born in cgroups of its own (delegated by the "
+               "service manager, else under each hierarchy's top when the worker may write "
+               "there, else off; ARCHITECTURE.md, \"Containment\"); \"off\": process group "
+               "and child subreaper only",
+        .example = "\"auto\""},
+    [LBW_CFG_CONTAINMENT_PARENT] = {
+        .section = "containment", .name = "parent", .type = LBW_CFG_STRING,
+        .def_str = "lifeblood-worker", .flags = LBW_CFG_EXTENSION, .check = check_cgroup_parent,
+        .doc = "the cgroup, below each hierarchy's top (or below the delegated cgroup), that "
+               "holds the workers' invocation cgroups",
+        .example = "\"lifeblood-worker\""},
+    [LBW_CFG_CONTAINMENT_PIDS_MAX] = {
+        .section = "containment", .name = "pids_max", .type = LBW_CFG_INT, .def_num = 10000,
+        .min = 0, .max = 4194304, .flags = LBW_CFG_EXTENSION,
+        .doc = "processes and threads one invocation may have at once (pids.max); 0: no "
+               "limit",
+        .example = "10000"},
+    [LBW_CFG_CONTAINMENT_MEMORY_MODE] = {
+        .section = "containment", .name = "memory_mode", .type = LBW_CFG_STRING,
+        .def_str = "max", .flags = LBW_CFG_EXTENSION, .check = check_memory_mode,
+        .doc = "how a claimed memory amount limits the payload: \"max\" is a hard limit "
+               "(memory.max; the OOM killer ends the payload past it), \"high\" throttles "
+               "and reclaims above it (memory.high; v1 memory.soft_limit_in_bytes) and never "
+               "kills",
+        .example = "\"max\""},
+    [LBW_CFG_CONTAINMENT_SWAP] = {
+        .section = "containment", .name = "swap", .type = LBW_CFG_BOOL, .def_bool = 0,
+        .flags = LBW_CFG_EXTENSION,
+        .doc = "let a payload with a memory limit use swap (false: memory.swap.max 0, v1 "
+               "memory.memsw.limit_in_bytes equal to the limit)",
+        .example = "false"},
 };
 
 static const struct lbw_cfg_keydef stdres_keys[] = {

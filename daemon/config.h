@@ -46,6 +46,7 @@ enum lbw_cfg_key {
     LBW_CFG_KILL_GRACE,
     LBW_CFG_RUNTIME_REQUEST_TIMEOUT,
     LBW_CFG_PYTHON,
+    LBW_CFG_PAYLOAD_USER,
     LBW_CFG_ENV_WRAPPER_NAME,      /* default_env_wrapper.* */
     LBW_CFG_ENV_WRAPPER_ARGUMENTS,
     LBW_CFG_CPU_COUNT,             /* resources.* */
@@ -55,6 +56,11 @@ enum lbw_cfg_key {
     LBW_CFG_MESH_ENABLED,          /* mesh.*: the host ledger */
     LBW_CFG_MESH_ALLOW_GROUP,
     LBW_CFG_MESH_NAMESPACE,
+    LBW_CFG_CONTAINMENT_MODE,      /* containment.*: invocation cgroups */
+    LBW_CFG_CONTAINMENT_PARENT,
+    LBW_CFG_CONTAINMENT_PIDS_MAX,
+    LBW_CFG_CONTAINMENT_MEMORY_MODE,
+    LBW_CFG_CONTAINMENT_SWAP,
     LBW_CFG_NKEYS
 };
 

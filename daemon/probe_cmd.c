@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "config.h"
+#include "contain.h"
+#include "worker_main.h"
 #include "json.h"
 #include "probe.h"
 #include "resources.h"
@@ -28,7 +30,8 @@ static void num_text(const struct lbw_num *n, char *out, size_t cap)
         snprintf(out, cap, "%lld", (long long)n->i);
 }
 
-static void print_json(const struct lbw_host *h, const struct lbw_advertised *a)
+static void print_json(const struct lbw_host *h, const struct lbw_advertised *a,
+                       const struct lbw_contain *ct)
 {
     struct lbw_jw w;
     char b[8192];
@@ -110,6 +113,32 @@ static void print_json(const struct lbw_host *h, const struct lbw_advertised *a)
     lbw_jw_obj_end(&w);
     lbw_jw_key(&w, "cgroup_mode");
     lbw_jw_cstr(&w, h->cgroup_mode);
+    /* what the worker would choose (contain.h), as planned without writing */
+    lbw_jw_key(&w, "containment");
+    lbw_jw_obj(&w);
+    lbw_jw_key(&w, "mode");
+    lbw_jw_cstr(&w, lbw_contain_mode_name(ct->mode));
+    lbw_jw_key(&w, "why");
+    if (ct->mode == LBW_CONTAIN_OFF)
+        lbw_jw_cstr(&w, ct->why);
+    else
+        lbw_jw_null(&w);
+    lbw_jw_key(&w, "v2");
+    if (ct->v2[0])
+        lbw_jw_cstr(&w, ct->v2);
+    else
+        lbw_jw_null(&w);
+    static const char *const v1n[LBW_V1_N] = {"memory", "cpuset", "pids", "freezer"};
+    lbw_jw_key(&w, "v1");
+    lbw_jw_obj(&w);
+    for (int i = 0; i < LBW_V1_N; i++) {
+        if (!ct->v1[i][0])
+            continue;
+        lbw_jw_key(&w, v1n[i]);
+        lbw_jw_cstr(&w, ct->v1[i]);
+    }
+    lbw_jw_obj_end(&w);
+    lbw_jw_obj_end(&w);
     lbw_jw_key(&w, "numa");
     lbw_jw_arr(&w);
     for (int i = 0; i < h->nnodes; i++) {
@@ -165,7 +194,8 @@ static void print_json(const struct lbw_host *h, const struct lbw_advertised *a)
     }
 }
 
-static void print_table(const struct lbw_host *h, const struct lbw_advertised *a)
+static void print_table(const struct lbw_host *h, const struct lbw_advertised *a,
+                        const struct lbw_contain *ct)
 {
     char on[4096], af[4096], cs[4096], us[4096], v[64];
     lbw_cpuset_format(&h->online, on, sizeof(on));
@@ -174,6 +204,9 @@ static void print_table(const struct lbw_host *h, const struct lbw_advertised *a
     lbw_cpuset_format(&h->usable, us, sizeof(us));
     printf("hwid:     %llu (%s)\n", (unsigned long long)h->hwid, h->hwid_source);
     printf("cgroups:  %s\n", h->cgroup_mode);
+    char cd[3 * PATH_MAX];
+    lbw_contain_describe(ct, cd, sizeof(cd));
+    printf("contain:  %s\n", cd);
     printf("cpus:     %u usable (online %s, affinity %s, cgroup cpuset %s", h->usable_count, on,
            af, h->has_cgroup_cpuset ? cs : "none");
     if (h->cpu_quota > 0)
@@ -241,7 +274,8 @@ int lbw_cmd_probe(int argc, char **argv)
             printf("Usage: lifeblood-worker probe [--json] [--root DIR] [--nvml-library PATH]\n"
                    "  Detect this host's CPUs, memory, NUMA nodes and GPUs, and print them with\n"
                    "  their sources and what worker.hello would advertise (after the config's\n"
-                   "  [resources] overrides).\n"
+                   "  [resources] overrides), and where a worker started now would put its\n"
+                   "  invocation cgroups (containment: delegated, root, or off and why).\n"
                    "  --json               one JSON object instead of the table\n"
                    "  --root DIR           read /proc, /sys and /etc under DIR (fixture trees)\n"
                    "  --nvml-library PATH  NVML library to load (default libnvidia-ml.so.1;\n"
@@ -287,11 +321,22 @@ int lbw_cmd_probe(int argc, char **argv)
     lbw_probe_host(&o, h);
     struct lbw_advertised a;
     lbw_advertise(h, cfg, &a);
+    struct lbw_contain *ct = malloc(sizeof(*ct));
+    if (ct) {
+        struct lbw_contain_cfg cc;
+        lbw_contain_cfg_read(cfg, &cc);
+        lbw_contain_plan(o.root, &cc, ct);
+    }
     lbw_toml_free(cfg);
+    if (!ct) {
+        free(h);
+        return 1;
+    }
     if (json)
-        print_json(h, &a);
+        print_json(h, &a, ct);
     else
-        print_table(h, &a);
+        print_table(h, &a, ct);
+    free(ct);
     free(h);
     return 0;
 }

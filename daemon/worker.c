@@ -1046,7 +1046,8 @@ static void task_start(struct lbw_worker *w, struct lbw_request *q)
         .stdres_cfg = w->o.stdres_cfg,
         .python_dir = w->o.python_dir,
         .nice = w->o.payload_nice,
-        .cgroup_parent = w->o.cgroup_parent,
+        .contain = w->o.contain,
+        .user = w->o.payload_user,
         .kill_grace_ns = w->o.kill_grace_ns,
         .affinity = w->claim.mask,
         .affinity_size = w->claim.mask_size,
@@ -1058,6 +1059,17 @@ static void task_start(struct lbw_worker *w, struct lbw_request *q)
         .on_end = on_end,
         .ctx = w,
     };
+    /* the claim as cgroup limits: its CPUs and their memory node, its memory */
+    char cpus[1024] = "";
+    ro.limits.node = -1;
+    if (w->claim.held) {
+        ro.limits.mem = w->claim.c.mem;
+        if (w->claim.mask) {
+            lbw_cpuset_format(&w->claim.c.cpus, cpus, sizeof(cpus));
+            ro.limits.cpus = cpus;
+            ro.limits.node = w->claim.c.node;
+        }
+    }
     const char *cls;
     char msg[1200];
     if (lbw_run_start(&ro, &w->job, &w->run, &cls, msg, sizeof(msg)) < 0) {

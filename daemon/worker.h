@@ -20,6 +20,9 @@
 #include "resources.h"
 #include "toml.h"
 
+struct lbw_contain;
+struct lbw_payload_user;
+
 struct lbw_worker;
 struct lbw_sdnotify;
 struct lbw_ledger;
@@ -59,7 +62,8 @@ struct lbw_worker_opts {
     const char *log_root;
     const char *runtime_dir;
     const char *python_dir;
-    const char *cgroup_parent;
+    const struct lbw_contain *contain;    /* invocation cgroups (contain.h), or NULL */
+    const struct lbw_payload_user *payload_user; /* a root worker's payloads, or NULL */
     char *const *environ;
     const char *listen_ip;        /* override of the route source address, or NULL */
     uint16_t listen_port;         /* first port tried; 0 = 6969 */

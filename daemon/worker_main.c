@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <pwd.h>
 #include <math.h>
 #include <limits.h>
 #include <poll.h>
@@ -17,7 +18,7 @@
 #include "config.h"
 #include "discover.h"
 #include "fs.h"
-#include "invcg.h"
+#include "contain.h"
 #include "log.h"
 #include "msgnet.h"
 #include "probe.h"
@@ -82,6 +83,11 @@ static void worker_usage(FILE *f)
 "(config.toml, then config.d/*.toml); see docs/CONFIGURATION.md. A file that\n"
 "does not parse or a value of the wrong type stops the start (exit status 2);\n"
 "'lifeblood-worker config check' finds such problems before a roll-out.\n"
+"Containment: each payload is born in cgroups of its own (its claim's CPUs and\n"
+"memory, containment.pids_max processes) where the worker's cgroup is delegated\n"
+"or it runs as root; 'lifeblood-worker probe' shows which; containment.mode =\n"
+"\"off\" or LBW_CGROUPS=off turns it off. As root, payloads run as\n"
+"worker.payload_user (never root unless it says \"root\").\n"
 "Signals: SIGINT/SIGTERM stop gracefully (a running payload is killed and\n"
 "reported as dropped, worker.bye is sent); a second signal exits at once.\n");
 }
@@ -429,17 +435,114 @@ static int python_dir(const struct lbw_toml *cfg, const char *state, char *out, 
     return symlink(interp, link) == 0 ? 0 : -1;
 }
 
-/* The worker's directory for per-invocation cgroups (daemon/run/invcg.h),
- * when its own cgroup v2 directory is writable and LBW_CGROUPS is not
- * "off"; a dead predecessor's leftovers are ended on the way. */
-static int cgroup_parent(char *out, size_t cap, char *why, size_t whylen)
+/* Containment's settings from [containment] (LBW_CGROUPS=off in the
+ * environment switches it off as well). */
+void lbw_contain_cfg_read(const struct lbw_toml *cfg, struct lbw_contain_cfg *cc)
 {
     const char *env = getenv("LBW_CGROUPS");
-    if (env && !strcmp(env, "off")) {
-        snprintf(why, whylen, "LBW_CGROUPS=off");
+    const char *mode = lbw_cfg_string(cfg, LBW_CFG_CONTAINMENT_MODE);
+    *cc = (struct lbw_contain_cfg){
+        .parent = lbw_cfg_string(cfg, LBW_CFG_CONTAINMENT_PARENT),
+        .pids_max = lbw_cfg_int(cfg, LBW_CFG_CONTAINMENT_PIDS_MAX),
+        .swap = lbw_cfg_bool(cfg, LBW_CFG_CONTAINMENT_SWAP),
+    };
+    const char *mm = lbw_cfg_string(cfg, LBW_CFG_CONTAINMENT_MEMORY_MODE);
+    cc->memory_high = mm && !strcmp(mm, "high");
+    if (mode && !strcmp(mode, "off")) {
+        cc->off = 1;
+        cc->why_off = "containment.mode = \"off\"";
+    } else if (env && !strcmp(env, "off")) {
+        cc->off = 1;
+        cc->why_off = "LBW_CGROUPS=off";
+    }
+}
+
+/* Where invocations' cgroups come from, set up once (a dead predecessor's
+ * leftovers are ended on the way), in one INFO line. */
+static void containment(const struct lbw_toml *cfg, struct lbw_contain *c)
+{
+    struct lbw_contain_cfg cc;
+    lbw_contain_cfg_read(cfg, &cc);
+    lbw_contain_setup(&cc, c);
+    char d[PATH_MAX * 2];
+    lbw_contain_describe(c, d, sizeof(d));
+    if (c->mode == LBW_CONTAIN_OFF)
+        LBW_INFO("worker", "containment is off: %s; invocations are tracked as the worker's "
+                           "descendants (process group and child subreaper)", c->why);
+    else
+        LBW_INFO("worker", "containment: %s; invocations get their own cgroups under %s",
+                 d, c->v2[0] ? c->v2 : lbw_contain_first_dir(c));
+}
+
+/* 1 when user u may search dir and every directory above it (the mode
+ * bits; enough to warn about a TMPDIR the payload user cannot reach). */
+static int user_reaches(const struct lbw_payload_user *u, const char *dir)
+{
+    char p[PATH_MAX];
+    if ((size_t)snprintf(p, sizeof(p), "%s", dir) >= sizeof(p) || p[0] != '/')
+        return 1;
+    for (;;) {
+        struct stat st;
+        if (stat(p[0] ? p : "/", &st) < 0)
+            return 1; /* not there: the start of an invocation says so */
+        int in_group = st.st_gid == u->gid;
+        for (size_t i = 0; i < u->ngroups && !in_group; i++)
+            in_group = st.st_gid == u->groups[i];
+        mode_t bit = st.st_uid == u->uid ? S_IXUSR : in_group ? S_IXGRP : S_IXOTH;
+        if (u->uid != 0 && !(st.st_mode & bit))
+            return 0;
+        char *sl = strrchr(p, '/');
+        if (!sl || !p[0])
+            return 1;
+        *sl = 0;
+    }
+}
+
+/* Who payloads run as: a root worker's worker.payload_user (default: the
+ * package's `lifeblood` user when it exists, else `nobody`; root only when
+ * configured so); any other worker runs them as itself (u->name[0] = 0).
+ * -1 (the start stops, exit 2) for a user that does not exist. */
+static int payload_user(const struct lbw_toml *cfg, struct lbw_payload_user *u)
+{
+    memset(u, 0, sizeof(*u));
+    const char *name = lbw_cfg_string(cfg, LBW_CFG_PAYLOAD_USER);
+    if (geteuid() != 0) {
+        if (name)
+            LBW_INFO("worker", "worker.payload_user %s is not used: a worker that is not root "
+                               "runs payloads as itself", name);
+        return 0;
+    }
+    int dflt = !name;
+    if (dflt)
+        name = getpwnam("lifeblood") ? "lifeblood" : "nobody";
+    struct passwd *pw = getpwnam(name);
+    if (!pw) {
+        LBW_CRIT("worker", "worker.payload_user: no user %s on this host", name);
         return -1;
     }
-    return lbw_invcg_setup(NULL, out, cap, why, whylen) < 0 ? -1 : 0;
+    snprintf(u->name, sizeof(u->name), "%s", name);
+    u->uid = pw->pw_uid;
+    u->gid = pw->pw_gid;
+    int ng = (int)(sizeof(u->groups) / sizeof(u->groups[0]));
+    if (getgrouplist(name, pw->pw_gid, u->groups, &ng) < 0) {
+        LBW_WARN("worker", "user %s is in more than %d groups: the first %zu are kept", name,
+                 ng, sizeof(u->groups) / sizeof(u->groups[0]));
+        ng = (int)(sizeof(u->groups) / sizeof(u->groups[0]));
+    }
+    u->ngroups = (size_t)ng;
+    const char *tmp = getenv("TMPDIR");
+    tmp = tmp && *tmp ? tmp : "/tmp";
+    if (!user_reaches(u, tmp))
+        LBW_WARN("worker", "user %s cannot reach %s (TMPDIR): the extra files of its payloads "
+                           "are written there and would be out of its reach", name, tmp);
+    if (dflt)
+        LBW_WARN("worker", "running as root: payloads run as user %s (uid %d), since "
+                           "worker.payload_user is not set (set it to choose another user, or "
+                           "to \"root\")", name, (int)u->uid);
+    else
+        LBW_INFO("worker", "payloads run as user %s (uid %d, gid %d, %zu groups)", name,
+                 (int)u->uid, (int)u->gid, u->ngroups);
+    return 0;
 }
 
 /* worker.scheduler_allow: a list of addresses/networks (or one string). */
@@ -739,9 +842,10 @@ struct start {
     char logs[PATH_MAX];
     char rtdir[PATH_MAX];
     char pydir[PATH_MAX + 32];
-    char cgp[PATH_MAX];
+    struct lbw_contain contain;
+    struct lbw_payload_user user;
     char hostname[256];
-    int home_ok, have_py, have_cg;
+    int home_ok, have_py;
     struct lbw_toml *cfg, *stdres;
     struct lbw_sdnotify notify;
     lbw_reactor *r;
@@ -758,8 +862,7 @@ static void start_free(struct start *s)
     lbw_ledger_close(s->ledger);
     if (s->r)
         lbw_reactor_free(s->r); /* delivers the cancellations; frees what is left */
-    if (s->have_cg)
-        lbw_invcg_teardown(s->cgp);
+    lbw_contain_teardown(&s->contain);
     lbw_sdnotify_close(&s->notify);
     lbw_toml_free(s->cfg);
     lbw_toml_free(s->stdres);
@@ -849,13 +952,8 @@ static void step_host(struct start *s)
     runtime_dir(s->rtdir, sizeof(s->rtdir));
     check_other_dirs(s->rtdir);
     s->have_py = python_dir(s->cfg, s->logs, s->pydir, sizeof(s->pydir)) == 0;
-    char cgwhy[PATH_MAX + 64] = "";
-    s->have_cg = cgroup_parent(s->cgp, sizeof(s->cgp), cgwhy, sizeof(cgwhy)) == 0;
-    LBW_INFO("worker", "logs in %s; invocations %s%s%s%s", s->logs,
-             s->have_cg ? "get their own cgroups under "
-                        : "are tracked as the worker's descendants",
-             s->have_cg ? s->cgp : " (no cgroups: ", s->have_cg ? "" : cgwhy,
-             s->have_cg ? "" : ")");
+    LBW_INFO("worker", "logs in %s", s->logs);
+    containment(s->cfg, &s->contain);
 }
 
 /* Every worker instance's options, from the flags and the configuration. */
@@ -880,7 +978,8 @@ static void worker_opts(struct loop *L, const struct wopts *a, struct start *s)
         .log_root = s->logs,
         .runtime_dir = s->rtdir,
         .python_dir = s->have_py ? s->pydir : NULL,
-        .cgroup_parent = s->have_cg ? s->cgp : NULL,
+        .contain = &s->contain,
+        .payload_user = s->user.name[0] ? &s->user : NULL,
         .environ = environ,
         .progress_interval = lbw_cfg_number(s->cfg, LBW_CFG_MIN_PROGRESS_INTERVAL),
         .ping_interval_ns = (uint64_t)(ping_s * 1e9),
@@ -923,6 +1022,8 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
         rc = step_config(&a, &s);
     if (rc < 0)
         rc = step_process(ropts, &s);
+    if (rc < 0 && payload_user(s.cfg, &s.user) < 0)
+        rc = 2;
     if (rc < 0) {
         step_host(&s);
         if (read_scheduler_allow(s.cfg, &s.allow) < 0)

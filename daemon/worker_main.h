@@ -9,6 +9,12 @@
 #include "reactor.h"
 
 /* argv[0] is "worker". Returns the process exit status. */
+struct lbw_toml;
+struct lbw_contain_cfg;
+/* [containment] and LBW_CGROUPS=off as containment's settings (also for
+ * `probe`). */
+void lbw_contain_cfg_read(const struct lbw_toml *cfg, struct lbw_contain_cfg *cc);
+
 int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts);
 
 #endif

@@ -49,3 +49,29 @@ int lbw_rm_tree(const char *path)
     }
     return rmdir(path) < 0 ? -errno : 0;
 }
+
+int lbw_chown_tree(const char *path, uid_t uid, gid_t gid)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return -errno;
+    int first = lchown(path, uid, gid) < 0 ? -errno : 0;
+    if (!S_ISDIR(st.st_mode))
+        return first;
+    DIR *d = opendir(path);
+    if (!d)
+        return first ? first : -errno;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        char sub[PATH_MAX];
+        if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name) >= sizeof(sub))
+            continue;
+        int rc = lbw_chown_tree(sub, uid, gid);
+        if (rc < 0 && !first)
+            first = rc;
+    }
+    closedir(d);
+    return first;
+}

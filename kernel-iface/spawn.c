@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/mempolicy.h>
 #include <linux/sched.h>
 #include <signal.h>
@@ -23,12 +24,13 @@
 #define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
 
-enum { STEP_JOIN = 1, STEP_PDEATHSIG, STEP_SETSID, STEP_FDS, STEP_NICE, STEP_AFFINITY, STEP_CWD, STEP_EXEC };
+enum { STEP_JOIN = 1, STEP_CREDS, STEP_PDEATHSIG, STEP_SETSID, STEP_FDS, STEP_NICE, STEP_AFFINITY, STEP_CWD, STEP_EXEC };
 
 static const char *step_name(int s)
 {
     switch (s) {
     case STEP_JOIN: return "joining a cgroup (cgroup.procs)";
+    case STEP_CREDS: return "becoming the payload user (setgroups/setgid/setuid)";
     case STEP_PDEATHSIG: return "prctl(PR_SET_PDEATHSIG)";
     case STEP_SETSID: return "setsid";
     case STEP_FDS: return "setting up stdin/stdout/stderr";
@@ -54,6 +56,10 @@ static void child(const struct lbw_spawn_opts *o, int errfd, int devnull, pid_t 
     for (size_t i = 0; i < o->njoin; i++)
         if (write(o->join_fds[i], "0", 1) != 1)
             child_fail(errfd, STEP_JOIN);
+    /* before the parent-death signal: a change of credentials clears it */
+    if (o->set_creds && (setgroups(o->ngroups, o->groups) < 0 || setgid(o->gid) < 0 ||
+                         setuid(o->uid) < 0))
+        child_fail(errfd, STEP_CREDS);
     if (o->pdeathsig > 0) {
         if (prctl(PR_SET_PDEATHSIG, o->pdeathsig, 0, 0, 0) < 0)
             child_fail(errfd, STEP_PDEATHSIG);

@@ -2,7 +2,8 @@
  *
  * lbw_spawn: clone3(CLONE_PIDFD [| CLONE_INTO_CGROUP]) — no pid-reuse race —
  * then, in the child and before execve: joining the given cgroups (v1,
- * where clone3 cannot place it), the parent-death signal if asked
+ * where clone3 cannot place it), the payload user's credentials
+ * (setgroups, setgid, setuid), the parent-death signal if asked
  * (set first, then checked against a parent that died before it was
  * set), new session, the given stdin/
  * stdout/stderr, every other fd closed, signal mask cleared and SIGPIPE/
@@ -41,6 +42,12 @@ struct lbw_spawn_opts {
     const int *join_fds;       /* cgroup.procs fds (lbw_cg_procs_open): the child
                                   writes "0" to each before anything else; v1 */
     size_t njoin;
+    int set_creds;             /* 1: become uid/gid with these supplementary groups
+                                  right after joining (a root worker's payload user) */
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    size_t ngroups;
     int pdeathsig;             /* > 0: the child gets this signal when the calling
                                   thread dies (PR_SET_PDEATHSIG; 0: none) */
 };

@@ -58,8 +58,8 @@ size_t lbw_invcg_reclaim(const char *top, size_t *owners)
         if ((size_t)snprintf(p, sizeof(p), "%s/%s", top, e->d_name) >= sizeof(p))
             continue;
         size_t n = end_and_remove(p);
-        LBW_DEBUG("worker", "reclaimed %s (worker pid %d is gone): %zu process(es)", p,
-                  (int)pid, n);
+        LBW_INFO("worker", "cleaned up cgroup %s of worker pid %d, which is gone: ended %zu "
+                           "process(es), removed it", p, (int)pid, n);
         ended += n;
         dead++;
         if (n && pl < sizeof(pids) - 16) {
@@ -76,20 +76,10 @@ size_t lbw_invcg_reclaim(const char *top, size_t *owners)
     return ended;
 }
 
-int lbw_invcg_setup(const char *own, char *out, size_t cap, char *why, size_t whylen)
+int lbw_invcg_setup(const char *top, char *out, size_t cap, char *why, size_t whylen)
 {
-    char self[PATH_MAX], top[PATH_MAX + 32], name[128];
-    int rc;
-    if (!own) {
-        rc = lbw_cg_self_dir("/", NULL, self, sizeof(self), NULL, 0);
-        if (rc < 0) {
-            snprintf(why, whylen, "no cgroup v2 hierarchy in /proc/self/mountinfo");
-            return rc;
-        }
-        own = self;
-    }
-    snprintf(top, sizeof(top), "%s/%s", own, LBW_INVCG_TOP);
-    rc = lbw_cg_create(top);
+    char name[128];
+    int rc = lbw_cg_create(top);
     if (rc < 0) {
         snprintf(why, whylen, "cannot create cgroup %s: %s", top, strerror(-rc));
         return rc;

@@ -167,6 +167,21 @@ int lbw_invlog_feed(struct lbw_invlog *l, int s, const uint8_t *p, size_t n, tim
     return o ? flush(l, s, o) : 0;
 }
 
+int lbw_invlog_note(struct lbw_invlog *l, const char *text, time_t now)
+{
+    char line[96];
+    size_t n = stamp(line, sizeof(line), "\n[WORKER][%d.%m.%y %H:%M:%S] ", now);
+    int rc = 0;
+    for (int s = 0; s < 2 && rc == 0; s++) {
+        rc = write_all(l->fd[s], line, n);
+        if (rc == 0)
+            rc = write_all(l->fd[s], text, strlen(text));
+        if (rc == 0)
+            rc = write_all(l->fd[s], "\n", 1);
+    }
+    return rc;
+}
+
 int lbw_invlog_finish(struct lbw_invlog *l, int killed, time_t now)
 {
     /* a final unterminated piece is still a line for progress */

@@ -41,6 +41,9 @@ void lbw_invlog_set_progress(struct lbw_invlog *l, struct lbw_progress_re *out_r
 /* Bytes read from stream 0 (stdout) or 1 (stderr) at time now. Returns 0
  * or -errno (a write failed). */
 int lbw_invlog_feed(struct lbw_invlog *l, int stream, const uint8_t *p, size_t n, time_t now);
+/* A line from the worker ("[WORKER][DD.MM.YY HH:MM:SS] text") in both
+ * files, before the end: what the kernel did to the payload. 0 or -errno. */
+int lbw_invlog_note(struct lbw_invlog *l, const char *text, time_t now);
 /* The end: killed = 0 appends "task finished", 1 the kill trailer. */
 int lbw_invlog_finish(struct lbw_invlog *l, int killed, time_t now);
 /* 1 and the value if progress changed since the last call. */

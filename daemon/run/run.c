@@ -10,12 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cgroup.h"
 #include "cleanup.h"
+#include "contain.h"
 #include "environment.h"
 #include "fs.h"
 #include "invlog.h"
@@ -37,7 +39,9 @@ struct lbw_run {
     int log_open;
     struct lbw_progress_re *re[2];
     char ef_dir[PATH_MAX];      /* extra files, or "" */
-    char cg_dir[PATH_MAX];      /* per-invocation cgroup, or "" */
+    struct lbw_cinv cg;         /* its cgroups (lbw_cinv_active), contain.h */
+    int cg_events;              /* the v2 cgroup.events fd, or -1 */
+    struct lbw_op gop;          /* cgroup.events watch: the tree is gone */
     struct lbw_child child;
     int rfd[2];
     uint8_t *buf[2];
@@ -177,31 +181,22 @@ static int write_extra_files(struct lbw_run *run, struct lbw_extra_file *ef, siz
  * members of its cgroup. */
 static size_t tree_pids(struct lbw_run *run, pid_t *pids, size_t cap)
 {
-    size_t n = lbw_tree_list(getpid(), pids, cap);
-    if (run->cg_dir[0] && n < cap) {
-        pid_t *cg = malloc(cap * sizeof(*cg));
-        ssize_t m = cg ? lbw_cg_procs(run->cg_dir, 1, cg, cap) : 0;
-        for (ssize_t k = 0; k < m && (size_t)k < cap && n < cap; k++) {
-            int dup = cg[k] == getpid();
-            for (size_t i = 0; i < n && !dup; i++)
-                dup = pids[i] == cg[k];
-            if (!dup)
-                pids[n++] = cg[k];
-        }
-        free(cg);
-    }
-    return n;
+    /* born inside its cgroups, the payload cannot leave them: their
+     * listing is the whole tree, without a walk over /proc */
+    if (lbw_cinv_active(&run->cg))
+        return lbw_cinv_procs(&run->cg, pids, cap);
+    return lbw_tree_list(getpid(), pids, cap);
 }
 
 static size_t tree_signal(struct lbw_run *run, int sig)
 {
-    if (sig == SIGKILL && run->cg_dir[0]) {
-        ssize_t k = lbw_cg_kill(run->cg_dir);
+    if (sig == SIGKILL && lbw_cinv_active(&run->cg)) {
+        ssize_t k = lbw_cinv_kill(&run->cg);
         if (k < 0)
-            LBW_DEBUG("run", "killing cgroup %s: %s", run->cg_dir, strerror((int)-k));
+            LBW_DEBUG("run", "killing cgroup %s: %s", lbw_cinv_dir(&run->cg), strerror((int)-k));
         else
             LBW_DEBUG("run", "invocation %lld: cgroup kill of %zd process(es) in %s",
-                      (long long)run->inv_id, k, run->cg_dir);
+                      (long long)run->inv_id, k, lbw_cinv_dir(&run->cg));
     }
     pid_t pids[4096];
     size_t n = tree_pids(run, pids, 4096);
@@ -214,6 +209,19 @@ static size_t tree_signal(struct lbw_run *run, int sig)
     return n;
 }
 
+/* The payload exited and left processes behind: say how many, end them. */
+static void end_leftovers(struct lbw_run *run)
+{
+    pid_t pids[64];
+    size_t n = tree_pids(run, pids, 64);
+    if (n == 0)
+        return;
+    LBW_WARN("run", "invocation %lld: the payload exited and left %s%zu process(es) behind "
+                    "(pid %d, ...): ending them", (long long)run->inv_id, n == 64 ? "at least " : "",
+             n, (int)pids[0]);
+    tree_step(run);
+}
+
 static void kop_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
 {
     struct lbw_run *run = op->user;
@@ -221,7 +229,12 @@ static void kop_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
         maybe_end(run);
         return;
     }
-    tree_step(run);
+    if (run->exited && !run->term_sent) /* the output lingered after the exit */
+        end_leftovers(run);
+    if (!run->term_sent)
+        maybe_end(run);
+    else
+        tree_step(run);
 }
 
 static void arm_kop(struct lbw_run *run, uint64_t ns)
@@ -230,6 +243,31 @@ static void arm_kop(struct lbw_run *run, uint64_t ns)
         return;
     if (lbw_timer(run->o.r, &run->kop, ns, 0, kop_cb) < 0)
         LBW_ERROR("run", "cannot start a timer");
+}
+
+/* cgroup.events changed (populated 1 -> 0: the tree is gone). */
+static void gop_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
+{
+    struct lbw_run *run = op->user;
+    struct lbw_cg_events ev;
+    if (run->cg_events >= 0)
+        lbw_cg_events_read(run->cg_events, &ev); /* also re-arms the notification */
+    if (res < 0 || run->ended || !run->term_sent) {
+        maybe_end(run);
+        return;
+    }
+    tree_step(run);
+}
+
+/* Watches the invocation's v2 cgroup.events through the reactor, so that
+ * the end of the tree is seen when it happens; the timer stays as the
+ * bound (and the only watch on v1). */
+static void arm_gop(struct lbw_run *run)
+{
+    if (run->cg_events < 0 || run->ended || lbw_op_pending(&run->gop))
+        return;
+    if (lbw_poll(run->o.r, &run->gop, run->cg_events, POLLPRI, gop_cb) < 0)
+        LBW_DEBUG("run", "cannot watch cgroup.events; the timer watches alone");
 }
 
 /* One step of ending the tree: SIGTERM everything once, then watch (fast
@@ -262,6 +300,7 @@ static void tree_step(struct lbw_run *run)
         }
     }
     if (!run->kill_sent) {
+        arm_gop(run);
         arm_kop(run, run->poll_ns);
         if (run->poll_ns < 250 * MS)
             run->poll_ns *= 2;
@@ -269,10 +308,12 @@ static void tree_step(struct lbw_run *run)
         /* after SIGKILL: wait for the processes to be gone and reaped */
         pid_t pids[16];
         lbw_reap_orphans(run->exited ? 0 : run->child.pid);
-        if (tree_pids(run, pids, 16) > 0 || !run->exited)
-            arm_kop(run, 10 * MS);
-        else
+        if (tree_pids(run, pids, 16) > 0 || !run->exited) {
+            arm_gop(run);
+            arm_kop(run, run->cg_events >= 0 ? 100 * MS : 10 * MS);
+        } else {
             maybe_end(run);
+        }
     }
 }
 
@@ -295,31 +336,45 @@ static void maybe_end(struct lbw_run *run)
         lbw_op_pending(&run->xop))
         return;
     if (!tree_done(run)) {
-        if (!run->term_sent) {
-            pid_t pids[64];
-            size_t n = tree_pids(run, pids, 64);
-            LBW_WARN("run", "invocation %lld: the payload exited and left %zu process(es) "
-                            "behind (pid %d, ...): ending them", (long long)run->inv_id, n,
-                     (int)pids[0]);
-            tree_step(run);
-        }
+        if (!run->term_sent)
+            end_leftovers(run);
         return;
     }
     if (lbw_op_pending(&run->kop)) {
         lbw_cancel(run->o.r, &run->kop);
         return;
     }
+    if (lbw_op_pending(&run->gop)) {
+        lbw_cancel(run->o.r, &run->gop);
+        return;
+    }
     run->ended = 1;
     time_t now = time(NULL);
+    if (lbw_cinv_active(&run->cg)) {
+        /* what the kernel did to it: OOM inside its limit or the host's,
+         * the pids limit; a drop says "killed by worker" below */
+        struct lbw_cinv_verdict v;
+        char why[512];
+        lbw_cinv_verdict(&run->cg, &v);
+        lbw_cinv_explain(&run->cg, &v, why, sizeof(why));
+        if (why[0]) {
+            LBW_ERROR("run", "invocation %lld: %s", (long long)run->inv_id, why);
+            if (lbw_invlog_note(&run->log, why, now) < 0)
+                LBW_ERROR("run", "invocation %lld: cannot write the log end",
+                          (long long)run->inv_id);
+        }
+    }
     if (lbw_invlog_finish(&run->log, run->killed, now) < 0)
         LBW_ERROR("run", "invocation %lld: cannot write the log end", (long long)run->inv_id);
     double v;
     if (lbw_invlog_progress(&run->log, &v) && run->o.on_progress)
         run->o.on_progress(run->o.ctx, v);
-    if (run->cg_dir[0]) {
-        int rc = lbw_cg_remove(run->cg_dir);
+    if (lbw_cinv_active(&run->cg)) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s", lbw_cinv_dir(&run->cg));
+        int rc = lbw_cinv_remove(&run->cg);
         LBW_DEBUG("run", "invocation %lld: removing cgroup %s: %s", (long long)run->inv_id,
-                  run->cg_dir, rc < 0 ? strerror(-rc) : "done");
+                  dir, rc < 0 ? strerror(-rc) : "done");
     }
     run->o.on_end(run->o.ctx, run);
 }
@@ -404,7 +459,6 @@ struct start {
     char **envp;
     char exe[PATH_MAX], cwd[PATH_MAX];
     int pipes[2][2];
-    int cgfd;
     const char *err_class;      /* upstream's error_class */
     char why[1024];             /* for the log (and the scheduler unless msg is set) */
     char msg[1024];             /* what the scheduler is told, when not "error happened: why" */
@@ -434,8 +488,6 @@ static void start_free(struct start *st)
         for (int k = 0; k < 2; k++)
             if (st->pipes[s][k] >= 0)
                 close(st->pipes[s][k]);
-    if (st->cgfd >= 0)
-        close(st->cgfd);
     lbw_env_free_envp(st->envp);
     lbw_env_free(&st->env);
     if (st->sargv)
@@ -605,24 +657,37 @@ static int step_pipes(struct lbw_run *run, struct start *st)
     return 0;
 }
 
-/* The invocation's own cgroup, when the worker has a writable parent for
- * them; without one (or when it cannot be made) the run goes on without. */
+/* The invocation's own cgroups with the claim's limits (contain.h), when
+ * the worker has containment; when they cannot be made the run goes on
+ * without (the worker's descendants are its tree then). */
 static int step_cgroup(struct lbw_run *run, struct start *st)
 {
-    if (!st->o->cgroup_parent)
+    if (!st->o->contain || st->o->contain->mode == LBW_CONTAIN_OFF)
         return 0;
-    snprintf(run->cg_dir, sizeof(run->cg_dir), "%s/inv-%lld", st->o->cgroup_parent,
-             (long long)run->inv_id);
-    int rc = lbw_cg_create(run->cg_dir);
-    st->cgfd = rc < 0 ? rc : lbw_cg_open(run->cg_dir);
-    if (st->cgfd < 0) {
-        LBW_DEBUG("run", "no per-invocation cgroup (%s: %s)", run->cg_dir,
-                  strerror(-st->cgfd));
-        lbw_cg_remove(run->cg_dir);
-        run->cg_dir[0] = 0;
-        st->cgfd = -1;
+    char err[PATH_MAX + 128];
+    if (lbw_cinv_create(st->o->contain, run->inv_id, &st->o->limits, &run->cg, err,
+                        sizeof(err)) < 0) {
+        LBW_WARN("run", "invocation %lld: no cgroup of its own (%s): it runs uncontained",
+                 (long long)run->inv_id, err);
+        return 0;
+    }
+    if (run->cg.v2[0]) {
+        int fd = lbw_cg_events_open(run->cg.v2);
+        run->cg_events = fd < 0 ? -1 : fd;
     }
     return 0;
+}
+
+/* The payload user's own: its extra files. Not its log directory: the
+ * payload never writes there (the worker does, from the pipes), and an
+ * owner could swap the files the worker later reads and sends (a symlink
+ * to a file only root reads, a FIFO that blocks the open). */
+static void give_files(struct lbw_run *run, const struct lbw_payload_user *u)
+{
+    int rc = run->ef_dir[0] ? lbw_chown_tree(run->ef_dir, u->uid, u->gid) : 0;
+    if (rc < 0)
+        LBW_WARN("run", "invocation %lld: cannot give %s to user %s: %s", (long long)run->inv_id,
+                 run->ef_dir, u->name, strerror(-rc));
 }
 
 static int step_spawn(struct lbw_run *run, struct start *st)
@@ -636,7 +701,9 @@ static int step_spawn(struct lbw_run *run, struct start *st)
         .stdout_fd = st->pipes[0][1],
         .stderr_fd = st->pipes[1][1],
         .nice = st->o->nice,
-        .cgroup_fd = st->cgfd,
+        .cgroup_fd = run->cg.cgfd,
+        .join_fds = run->cg.join_fds,
+        .njoin = run->cg.njoin,
         .affinity = st->o->affinity,
         .affinity_size = st->o->affinity_size,
         .mem_nodes = st->o->mem_nodes,
@@ -645,17 +712,39 @@ static int step_spawn(struct lbw_run *run, struct start *st)
          * left without a cgroup to find its descendants by */
         .pdeathsig = SIGKILL,
     };
+    const struct lbw_payload_user *u = st->o->user;
+    if (u) {
+        so.set_creds = 1;
+        so.uid = u->uid;
+        so.gid = u->gid;
+        so.groups = u->groups;
+        so.ngroups = u->ngroups;
+        give_files(run, u);
+    }
     run->t_start = lbw_now_ns();
     char serr[512];
     int rc = lbw_spawn(&so, &run->child, serr, sizeof(serr));
-    if (rc < 0 && st->cgfd >= 0) {
-        /* the cgroup may refuse us (controllers, permissions): go on without */
-        LBW_DEBUG("run", "spawning into %s failed (%s); without a cgroup", run->cg_dir, serr);
-        lbw_cg_remove(run->cg_dir);
-        run->cg_dir[0] = 0;
+    if (rc < 0 && lbw_cinv_active(&run->cg) && rc != -ENOENT && rc != -E2BIG) {
+        /* the cgroup may refuse us (controllers, permissions): once more
+         * without; when that starts, the placement was what failed */
+        char dir[PATH_MAX], first[512];
+        snprintf(dir, sizeof(dir), "%s", lbw_cinv_dir(&run->cg));
+        snprintf(first, sizeof(first), "%s", serr);
+        lbw_cinv_close_fds(&run->cg);
+        lbw_cinv_remove(&run->cg);
+        memset(&run->cg, 0, sizeof(run->cg));
+        run->cg.cgfd = -1;
+        if (run->cg_events >= 0)
+            close(run->cg_events);
+        run->cg_events = -1;
         so.cgroup_fd = -1;
+        so.njoin = 0;
         rc = lbw_spawn(&so, &run->child, serr, sizeof(serr));
+        if (rc == 0)
+            LBW_WARN("run", "invocation %lld: spawning into %s failed (%s); it runs uncontained",
+                     (long long)run->inv_id, dir, first);
     }
+    lbw_cinv_close_fds(&run->cg); /* the child has joined */
     /* the child has its ends of the pipes */
     close(st->pipes[0][1]);
     close(st->pipes[1][1]);
@@ -691,7 +780,8 @@ static int step_register(struct lbw_run *run, struct start *st)
     if (lbw_poll(st->o->r, &run->xop, run->child.pidfd, POLLIN, exit_cb) < 0)
         LBW_ERROR("run", "cannot watch pid %d", (int)run->child.pid);
     LBW_INFO("run", "invocation %lld: started %s (pid %d)%s%s", (long long)run->inv_id, st->exe,
-             (int)run->child.pid, run->cg_dir[0] ? " in cgroup " : "", run->cg_dir);
+             (int)run->child.pid, lbw_cinv_active(&run->cg) ? " in cgroup " : "",
+             lbw_cinv_active(&run->cg) ? lbw_cinv_dir(&run->cg) : "");
     return 0;
 }
 
@@ -705,6 +795,8 @@ static void run_destroy(struct lbw_run *run)
     }
     if (run->child.pidfd >= 0)
         close(run->child.pidfd);
+    if (run->cg_events >= 0)
+        close(run->cg_events);
     if (run->log_open)
         lbw_invlog_close(&run->log);
     free(run);
@@ -713,8 +805,9 @@ static void run_destroy(struct lbw_run *run)
 /* Undoes a start that failed before the payload ran. */
 static void run_abort(struct lbw_run *run)
 {
-    if (run->cg_dir[0])
-        lbw_cg_remove(run->cg_dir);
+    lbw_cinv_close_fds(&run->cg);
+    if (lbw_cinv_active(&run->cg))
+        lbw_cinv_remove(&run->cg);
     if (run->log_open) {
         lbw_invlog_close(&run->log);
         lbw_invlog_remove(&run->log);
@@ -736,7 +829,9 @@ static struct lbw_run *run_new(const struct lbw_run_opts *o, struct lbw_inv *job
     run->job = job;
     run->rfd[0] = run->rfd[1] = -1;
     run->child.pidfd = -1;
-    run->rop[0].user = run->rop[1].user = run->xop.user = run->kop.user = run;
+    run->cg.cgfd = -1;
+    run->cg_events = -1;
+    run->rop[0].user = run->rop[1].user = run->xop.user = run->kop.user = run->gop.user = run;
     return run;
 }
 
@@ -755,7 +850,7 @@ int lbw_run_start(const struct lbw_run_opts *o, struct lbw_inv *job, struct lbw_
         snprintf(msg, msglen, "error happened: out of memory");
         return -1;
     }
-    struct start st = {.o = o, .pipes = {{-1, -1}, {-1, -1}}, .cgfd = -1,
+    struct start st = {.o = o, .pipes = {{-1, -1}, {-1, -1}},
                        .err_class = "exception"};
     lbw_env_init(&st.env);
     int rc = 0;

@@ -16,13 +16,24 @@
 
 #include <sched.h>
 #include <stdint.h>
+#include <sys/types.h>
 
+#include "contain.h"
 #include "invocation.h"
 #include "proc.h"
 #include "reactor.h"
 #include "toml.h"
 
 struct lbw_run;
+
+/* Who a root worker's payloads run as (worker.payload_user). */
+struct lbw_payload_user {
+    char name[64];
+    uid_t uid;
+    gid_t gid;
+    gid_t groups[64];      /* supplementary groups */
+    size_t ngroups;
+};
 
 struct lbw_run_opts {
     lbw_reactor *r;
@@ -36,8 +47,11 @@ struct lbw_run_opts {
     const struct lbw_toml *stdres_cfg;   /* standard_environment_resolver config */
     const char *python_dir;        /* appended to PATH to find `python`, or NULL */
     int nice;                      /* added to the payload's niceness */
-    const char *cgroup_parent;     /* the worker's cgroup v2 dir for per-invocation
-                                      cgroups (lbw_invcg_setup), or NULL */
+    const struct lbw_contain *contain; /* where invocation cgroups go (contain.h), or
+                                      NULL: none */
+    struct lbw_cinv_limits limits; /* the claim's CPUs, memory node and memory */
+    const struct lbw_payload_user *user; /* run the payload as this user (a root
+                                      worker), NULL: as the worker */
     uint64_t kill_grace_ns;        /* SIGTERM -> SIGKILL; 0 = 10 s */
     /* the host ledger's claim (ledger.h): CPU affinity set before execve
      * (NULL: inherited), variables always set, and variables set unless

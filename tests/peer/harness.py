@@ -28,6 +28,12 @@ class Worker:
         # the workers of one scenario share a host ledger of their own
         mesh = '' if '[mesh]' in config + wcfg else \
             '[mesh]\nnamespace = "lbw-test/%s"\n' % os.path.basename(h.tmp)
+        # a root worker runs payloads as worker.payload_user (never root by
+        # default): the scenarios' payloads read and write the test's root-
+        # owned temporary files, so they say root explicitly unless a
+        # scenario chooses the user itself
+        if os.geteuid() == 0 and 'payload_user' not in wcfg:
+            wcfg = 'payload_user = "root"\n' + wcfg
         with open(os.path.join(self.cfgdir, 'worker', 'config.toml'), 'w') as f:
             f.write('%s\n[worker]\nlisten_to_broadcast = %s\nlogpath = "%s"\n%s\n%s'
                     % (config, 'true' if broadcast else 'false', self.logroot, wcfg, mesh))

@@ -78,8 +78,7 @@ async def drop_ends_the_invocation_cgroup(h):
     top = cgroup_dir(w)
     if top is None:
         print('SKIP: drop_ends_the_invocation_cgroup: the worker has no writable cgroup v2 '
-              'directory here (%s)' % w.log().split('tracked as the worker\'s descendants')[-1]
-              .split('\n')[0].strip())
+              'directory here (%s)' % w.log().split('containment is off: ')[-1].split('\n')[0].strip())
         return
     iid, ppid, dpid = await start_daemon_task(h, s, addr)
     cg = cgroup_of(dpid)
@@ -138,7 +137,8 @@ async def sigkill_restart_without_cgroups(h):
     """Without cgroups the payload's direct child dies with the worker
     (PR_SET_PDEATHSIG); a daemon that left its session is beyond reach."""
     s, w, addr = await start(h, env={'LBW_CGROUPS': 'off'})
-    check('(no cgroups: LBW_CGROUPS=off)' in w.log(), 'no cgroups, and why, in the start line')
+    check('containment is off: LBW_CGROUPS=off' in w.log(),
+          'no cgroups, and why, in the start line')
     iid, ppid, dpid = await start_daemon_task(h, s, addr)
     try:
         await sigkill_and_restart(h, s, w, env={'LBW_CGROUPS': 'off'})

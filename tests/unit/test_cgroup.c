@@ -527,7 +527,7 @@ static void test_live_reclaim(void)
     CU_ASSERT(lbw_cg_remove(foreign) == 0);
     /* setup: a fresh worker directory of its own, next to the live one */
     char mine[LBW_CG_PATH_MAX + 256], why[256];
-    CU_ASSERT(lbw_invcg_setup(own, mine, sizeof(mine), why, sizeof(why)) == 0);
+    CU_ASSERT(lbw_invcg_setup(top, mine, sizeof(mine), why, sizeof(why)) == 0);
     CU_ASSERT_STRING_EQUAL(mine, live);
     lbw_invcg_teardown(mine); /* ends b, removes it */
     waitpid(b, NULL, 0);
