@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,28 +51,42 @@ int lbw_rm_tree(const char *path)
     return rmdir(path) < 0 ? -errno : 0;
 }
 
-int lbw_chown_tree(const char *path, uid_t uid, gid_t gid)
+/* Children first, the directory itself last, every step relative to a
+ * directory fd opened with O_NOFOLLOW: once a directory is the new
+ * owner's, that owner could swap its entries for symlinks, so nothing is
+ * ever reached through a path it controls. depth bounds the recursion. */
+static int chown_at(int at, const char *name, uid_t uid, gid_t gid, int depth)
 {
     struct stat st;
-    if (lstat(path, &st) < 0)
+    if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return -errno;
-    int first = lchown(path, uid, gid) < 0 ? -errno : 0;
-    if (!S_ISDIR(st.st_mode))
-        return first;
-    DIR *d = opendir(path);
-    if (!d)
-        return first ? first : -errno;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        char sub[PATH_MAX];
-        if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name) >= sizeof(sub))
-            continue;
-        int rc = lbw_chown_tree(sub, uid, gid);
-        if (rc < 0 && !first)
-            first = rc;
+    int first = 0;
+    if (S_ISDIR(st.st_mode)) {
+        int fd = depth > 0 ? openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                           : -1;
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+            first = depth > 0 ? -errno : -ELOOP;
+            if (fd >= 0)
+                close(fd);
+        } else {
+            struct dirent *de;
+            while ((de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                    continue;
+                int rc = chown_at(dirfd(d), de->d_name, uid, gid, depth - 1);
+                if (rc < 0 && !first)
+                    first = rc;
+            }
+            closedir(d);
+        }
     }
-    closedir(d);
+    if (fchownat(at, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 && !first)
+        first = -errno;
     return first;
+}
+
+int lbw_chown_tree(const char *path, uid_t uid, gid_t gid)
+{
+    return chown_at(AT_FDCWD, path, uid, gid, 64);
 }

@@ -10,8 +10,10 @@
 int lbw_mkdirs(const char *path);
 /* rm -r without following symlinks. Returns 0 or -errno of the last step. */
 int lbw_rm_tree(const char *path);
-/* chown -R without following symlinks (lchown). Returns 0 or -errno of
- * the first failure. */
+/* chown -R without following symlinks: entries before their directory,
+ * each reached from its parent's O_NOFOLLOW fd (the new owner can never
+ * redirect it), at most 64 levels deep. Returns 0 or -errno of the first
+ * failure. */
 int lbw_chown_tree(const char *path, uid_t uid, gid_t gid);
 
 #endif
