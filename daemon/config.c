@@ -168,6 +168,13 @@ static const struct lbw_cfg_keydef worker_keys[LBW_CFG_NKEYS] = {
         .doc = "prefix of the ledger's abstract socket names; workers with different values "
                "form separate ledgers on one host",
         .example = "\"lifeblood-worker/ledger\""},
+    [LBW_CFG_MESH_READVERTISE] = {
+        .section = "mesh", .name = "readvertise", .type = LBW_CFG_BOOL, .def_bool = 1,
+        .flags = LBW_CFG_EXTENSION,
+        .doc = "an idle worker says worker.hello again when the other workers' claims change "
+               "what is left on the host (coalesced: at most once a second), so the advertised "
+               "values follow the host; false: they are only sent at (re)introduction",
+        .example = "true"},
 };
 
 static const struct lbw_cfg_keydef stdres_keys[] = {

@@ -55,6 +55,7 @@ enum lbw_cfg_key {
     LBW_CFG_MESH_ENABLED,          /* mesh.*: the host ledger */
     LBW_CFG_MESH_ALLOW_GROUP,
     LBW_CFG_MESH_NAMESPACE,
+    LBW_CFG_MESH_READVERTISE,
     LBW_CFG_NKEYS
 };
 
