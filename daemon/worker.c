@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "address.h"
@@ -163,6 +164,7 @@ struct lbw_worker {
     struct lbw_call *readv_call;
     struct lbw_op readv_t;
     uint64_t readv_at;      /* when the last re-hello started */
+    uint64_t started_rt;    /* CLOCK_REALTIME ns when the invocation started (status) */
     int readv_dirty;        /* a change came while one was in flight */
 
     /* stopping */
@@ -184,11 +186,48 @@ const char *lbw_worker_address(const struct lbw_worker *w) { return w->own; }
 
 /* ---- the session's states ------------------------------------------------------ */
 
+/* Tells the host's mesh what this instance is doing (`status`). */
+static void publish(struct lbw_worker *w)
+{
+    if (!w->o.ledger)
+        return;
+    struct lbw_ledger_desc d = {.role = LBW_ROLE_WORKER, .invocation_id = -1, .task_id = -1,
+                                .progress = -1};
+    switch (w->state) {
+    case SESSION_HELLO:
+        d.state = LBW_MS_STARTING;
+        break;
+    case SESSION_POOL_IDLE:
+    case SESSION_SERVING:
+        d.state = w->have_job ? LBW_MS_BUSY : LBW_MS_IDLE;
+        break;
+    case SESSION_ENDED:
+        d.state = LBW_MS_NONE;
+        break;
+    default:
+        d.state = w->state >= SESSION_STOP_QUIESCE ? LBW_MS_STOPPING : LBW_MS_REINTRODUCING;
+        break;
+    }
+    if (w->have_job) {
+        lbw_inv_invocation_id(&w->job, &d.invocation_id);
+        lbw_inv_task_id(&w->job, &d.task_id);
+        d.progress = w->progress_seen ? floor(w->progress) : -1; /* whole percents */
+        d.started_ns = w->started_rt;
+    }
+    if (d.state != LBW_MS_NONE) {
+        /* (cut to the descriptor's sizes) */
+        memcpy(d.listen, w->self, strnlen(w->self, sizeof(d.listen) - 1));
+        memcpy(d.scheduler, w->o.scheduler, strnlen(w->o.scheduler, sizeof(d.scheduler) - 1));
+    }
+    lbw_ledger_publish(w->o.ledger, &d);
+}
+
 static void session_enter(struct lbw_worker *w, enum session_state to, const char *why)
 {
     LBW_DEBUG("worker", "session %s -> %s (%s)", session_names[w->state], session_names[to],
               why);
     w->state = to;
+    publish(w);
 }
 
 static int is_stopping(const struct lbw_worker *w) { return w->state >= SESSION_STOP_QUIESCE; }
@@ -789,6 +828,7 @@ static void on_progress(void *ctx, double v)
         return;
     w->progress = v;
     w->progress_seen = 1;
+    publish(w); /* (sent when the whole percent changes) */
     progress_check(w);
 }
 
@@ -804,6 +844,7 @@ static void clear_invocation(struct lbw_worker *w)
     w->have_job = 0;
     w->finishing = 0;
     w->idle_pending = 0;
+    publish(w);
     free(w->report_to);
     w->report_to = NULL;
     lbw_jstream_free(w->report_body);
@@ -1180,6 +1221,10 @@ static void task_start(struct lbw_worker *w, struct lbw_request *q)
     w->progress = 0;
     w->progress_seen = 0;
     w->final_progress_sent = 0;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    w->started_rt = (uint64_t)now.tv_sec * SEC + (uint64_t)now.tv_nsec;
+    publish(w);
     w->reported = NAN;
     w->progress_done_at = 0;
     lbw_timer(w->r, &w->progress_t, SEC, 0, progress_tick); /* first check after 1 s */

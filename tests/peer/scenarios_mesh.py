@@ -150,5 +150,166 @@ async def readvertise_coalesced(h):
     check(all(g >= 0.9 for g in gaps), 're-hellos at least ~1 s apart: %r' % gaps)
 
 
+def status(h, *args, user=None, netns=False, timeout=20):
+    cmd = [BIN, 'status', '--namespace', ns_of(h)] + list(args)
+    if user:
+        cmd = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] + cmd
+    if netns:
+        cmd = ['unshare', '-n'] + cmd
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def status_json(h):
+    p = status(h, '--json')
+    check(p.returncode == 0, 'status --json: %d %r' % (p.returncode, p.stderr))
+    return json.loads(p.stdout)
+
+
+def by_pid(doc):
+    return {w['pid']: w for w in doc['workers']}
+
+
+async def until_state(h, pid, state):
+    """status --json until member pid says state (it publishes as its
+    session moves; the scheduler peer may see a hello before the worker
+    has its reply)."""
+    doc = {}
+    for _ in range(200):
+        doc = status_json(h)
+        if by_pid(doc).get(pid, {}).get('state') == state:
+            break
+        await asyncio.sleep(0.05)
+    return doc
+
+
+@scenario
+async def status_no_worker(h):
+    """No worker in the mesh: a clear message and exit status 3."""
+    p = status(h)
+    check(p.returncode == 3, 'exit %d (want 3): %r' % (p.returncode, p.stderr))
+    check('no lifeblood-worker is running' in p.stderr, 'says so: %r' % p.stderr)
+    p = status(h, '--json')
+    check(p.returncode == 3 and p.stdout == '', 'json: %d %r' % (p.returncode, p.stdout))
+
+
+@scenario
+async def status_one_idle(h):
+    """One idle worker: its pid, addresses and state; the host's capacity
+    is what is left; no claims; the table names it."""
+    s = await h.scheduler()
+    f = Farm(h, s)
+    w, a = await worker(f, mesh_cfg(h))
+    doc = await until_state(h, w.pid, 'idle')
+    check(doc['schema'] == 1 and doc['arbiter_pid'] == w.pid, 'head %r' % doc)
+    check(doc['capacity'] == {'cpu_count': 32.0, 'cpu_mem': 64 * G, 'gpu_count': 0,
+                              'gpu_mem': 0}, 'capacity %r' % doc['capacity'])
+    check(doc['left'] == doc['capacity'], 'all left: %r' % doc['left'])
+    check(doc['pools'] == [] and len(doc['workers']) == 1, 'members %r' % doc)
+    m = doc['workers'][0]
+    check(m['pid'] == w.pid and m['arbiter'] and m['role'] == 'worker', 'member %r' % m)
+    check(m['state'] == 'idle' and m['listen'] == a and m['scheduler'] == s.addr,
+          'member %r (listen %s, scheduler %s)' % (m, a, s.addr))
+    check(m['invocation_id'] is None and m['task_id'] is None and m['progress'] is None
+          and m['running_s'] is None and m['claims'] == [], 'idle member %r' % m)
+    p = status(h)
+    check(p.returncode == 0 and str(w.pid) in p.stdout and a in p.stdout and 'idle' in p.stdout,
+          'table: %r' % p.stdout)
+
+
+@scenario
+async def status_three_one_busy(h):
+    """Three workers, one running a task that claimed 8 CPUs / 16 GiB:
+    every worker listed once; the busy one with its invocation, task,
+    running time and its claim (CPUs, NUMA node, memory); left = the rest.
+    --watch --json shows the release as a new view."""
+    s = await h.scheduler()
+    f = Farm(h, s)
+    cfg = mesh_cfg(h)
+    ws = [await worker(f, cfg) for _ in range(3)]
+    (w0, a0), (w1, a1), (w2, a2) = ws
+    iid, text, stop = await f.start_holder(a1, 'busy', 8, 16)
+    ncpu = len(os.sched_getaffinity(0))
+    doc = await until_state(h, w1.pid, 'busy')
+    members = by_pid(doc)
+    check(sorted(members) == sorted(w.pid for w, a in ws), 'pids %r' % sorted(members))
+    b = members[w1.pid]
+    check(b['state'] == 'busy' and b['invocation_id'] == iid and b['task_id'] is not None,
+          'busy member %r (invocation %d)' % (b, iid))
+    check(b['running_s'] is not None and 0 <= b['running_s'] < 60, 'running_s %r' % b)
+    check(len(b['claims']) == 1, 'one claim: %r' % b['claims'])
+    c = b['claims'][0]
+    check(c['cpu_count'] == 8.0 and c['cpu_mem'] == 16 * G and c['gpu_count'] == 0
+          and c['gpus'] == [], 'claim amounts %r' % c)
+    claimed = set()
+    for part in c['cpus'].split(','):
+        if part:
+            lo, _, hi = part.partition('-')
+            claimed.update(range(int(lo), int(hi or lo) + 1))
+    check(len(claimed) == min(8, ncpu) and c['numa_node'] is not None,
+          'claim pinned to %d CPUs on a node: %r' % (min(8, ncpu), c))
+    check(text.split('claim=')[1].strip() == c['cpus'],
+          'the payload was given the CPUs status shows: %r vs %r' % (text, c['cpus']))
+    check(doc['left']['cpu_count'] == 24.0 and doc['left']['cpu_mem'] == 48 * G,
+          'left %r' % doc['left'])
+    for pid, m in members.items():
+        if pid != w1.pid:
+            check(m['state'] == 'idle' and m['claims'] == [], 'idle member %r' % m)
+    p = status(h)
+    check(p.returncode == 0 and 'busy' in p.stdout and 'claim 8 CPUs' in p.stdout,
+          'table: %r' % p.stdout)
+    # live view: the first document holds the claim, a later one its release
+    watch = subprocess.Popen([BIN, 'status', '--namespace', ns_of(h), '--watch', '--json',
+                              '--count', '50'], stdout=subprocess.PIPE, text=True)
+    try:
+        first = json.loads(await asyncio.get_running_loop().run_in_executor(
+            None, watch.stdout.readline))
+        check(by_pid(first)[w1.pid]['claims'], 'first view holds the claim')
+        open(stop, 'w').close()
+        await s.wait_report(iid)
+        released = None
+        for _ in range(49):
+            line = await asyncio.get_running_loop().run_in_executor(None, watch.stdout.readline)
+            if not line:
+                break
+            d = json.loads(line)
+            if not by_pid(d)[w1.pid]['claims'] and by_pid(d)[w1.pid]['state'] == 'idle':
+                released = d
+                break
+        check(released is not None and released['left'] == released['capacity'],
+              'a later view shows the release')
+    finally:
+        watch.kill()
+        watch.wait()
+
+
+@scenario
+async def status_not_admitted(h):
+    """A user the mesh does not admit (nobody) is told so, exit status 4;
+    the worker names the refused process."""
+    if os.geteuid() != 0:
+        raise Skip('needs root to run a process as nobody')
+    s = await h.scheduler()
+    f = Farm(h, s)
+    w, a = await worker(f, mesh_cfg(h))
+    p = status(h, '--json', user='nobody')
+    check(p.returncode == 4 and p.stdout == '', 'exit %d, out %r, err %r' % (p.returncode, p.stdout, p.stderr))
+    check('does not admit uid 65534' in p.stderr, 'says why: %r' % p.stderr)
+    check('of uid 65534' in w.log(), 'the worker logs the refusal')
+
+
+@scenario
+async def status_other_netns(h):
+    """From another network namespace the mesh is not there (exit 3)."""
+    if os.geteuid() != 0:
+        raise Skip('needs root for unshare -n')
+    s = await h.scheduler()
+    f = Farm(h, s)
+    w, a = await worker(f, mesh_cfg(h))
+    check(status(h).returncode == 0, 'seen from here')
+    p = status(h, netns=True)
+    check(p.returncode == 3 and 'no lifeblood-worker is running' in p.stderr,
+          'from another netns: %d %r' % (p.returncode, p.stderr))
+
+
 if __name__ == '__main__':
     sys.exit(run(SCENARIOS, sys.argv))
