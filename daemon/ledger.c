@@ -628,6 +628,10 @@ static struct conn *accept_one(struct lbw_ledger *l)
             struct wmsg no; /* says so, so that it is not taken for the arbiter's death */
             rec_init(&no, M_REFUSED);
             send_rec(fd, &no, 0);
+            /* what it sent is read first: closing on unread records would
+             * reset the connection and lose the refusal */
+            for (unsigned k = 0; k < 64 && recv(fd, &no, sizeof(no), MSG_DONTWAIT) > 0; k++)
+                ;
             close(fd);
             fd = -1;
         }

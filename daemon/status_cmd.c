@@ -378,6 +378,12 @@ static int one_view(const char *ns, int *fd, char *name, int json, int watch, in
     struct lbw_ledger_snap s = {0};
     snprintf(s.name, sizeof(s.name), "%s", name);
     int rc = lbw_ledger_snapshot(*fd, &s, err, sizeof(err));
+    pid_t apid;
+    uid_t auid = 0;
+    gid_t agid;
+    if (rc == -EPIPE && !err[0] && getuid() != 0 &&
+        lbw_unix_peercred(*fd, &apid, &auid, &agid) == 0 && auid != getuid() && auid != 0)
+        rc = -EPERM; /* closed on us by another user's arbiter: its refusal was lost */
     if (rc < 0) {
         if (!(quiet && (rc == -EPIPE || rc == -EAGAIN) && !err[0]))
             explain(ns, name, rc, *fd, err);

@@ -457,6 +457,10 @@ static void hello_cb(void *ctx, int status, struct lbw_json *reply)
 /* ---- re-advertising while idle (ARCHITECTURE.md, "The host ledger") ------------- */
 
 #define READV_EVERY SEC /* at most one re-hello a second */
+/* and not before this long after the first change: the tasks of one
+ * dispatch burst (the change being one of them) reach their workers
+ * first, so an idle worker's re-hello rarely meets a task on its way */
+#define READV_SETTLE (300 * MS)
 
 static int readv_idle(const struct lbw_worker *w)
 {
@@ -529,11 +533,9 @@ static void readv_arm(struct lbw_worker *w)
     w->readv_dirty = 1;
     if (lbw_op_pending(&w->readv_t) || w->readv_call)
         return; /* coalesced into the one on its way */
-    uint64_t now = lbw_now_ns(), next = w->readv_at + READV_EVERY;
-    if (!w->readv_at || now >= next) {
-        readv_now(w);
-        return;
-    }
+    uint64_t now = lbw_now_ns(), next = w->readv_at ? w->readv_at + READV_EVERY : 0;
+    if (next < now + READV_SETTLE)
+        next = now + READV_SETTLE;
     lbw_timer(w->r, &w->readv_t, next - now, 0, readv_tick);
 }
 
