@@ -1055,6 +1055,29 @@ void lbw_ledger_release(struct lbw_ledger *l, uint64_t id)
 
 /* ---- descriptors and the status client ---------------------------------------- */
 
+long lbw_ledger_record_build(enum lbw_ledger_rec_kind kind, int32_t flags,
+                             const struct lbw_ledger_desc *d, const struct lbw_claim *c,
+                             const struct lbw_topo_gpu *g, void *buf, size_t cap)
+{
+    static const uint32_t types[] = {
+        [LBW_REC_DESC] = M_DESC, [LBW_REC_SNAP_HEAD] = M_SNAP_HEAD,
+        [LBW_REC_SNAP_GPU] = M_SNAP_GPU, [LBW_REC_SNAP_MEMBER] = M_SNAP_MEMBER,
+        [LBW_REC_SNAP_CLAIM] = M_SNAP_CLAIM};
+    struct wmsg m;
+    if (cap < sizeof(m) || (unsigned)kind > LBW_REC_SNAP_CLAIM)
+        return -1;
+    rec_init(&m, types[kind]);
+    m.flags = flags;
+    if (d)
+        m.desc = *d;
+    if (c)
+        m.claim = *c;
+    if (g)
+        m.gpu = *g;
+    memcpy(buf, &m, sizeof(m));
+    return (long)sizeof(m);
+}
+
 const char *lbw_ledger_mstate_name(uint32_t state)
 {
     static const char *const names[] = {

@@ -138,6 +138,16 @@ void lbw_ledger_snap_free(struct lbw_ledger_snap *s);
  * 1 changed, 0 timeout, -EPIPE gone. */
 int lbw_ledger_observe_wait(int fd, int timeout_ms);
 
+/* Builds one descriptor or snapshot record as the mesh sends it, from the
+ * values given (not checked: tests and fuzzing feed it hostile ones).
+ * Returns its size, or -1 when cap is too small or kind unknown. */
+enum lbw_ledger_rec_kind {
+    LBW_REC_DESC, LBW_REC_SNAP_HEAD, LBW_REC_SNAP_GPU, LBW_REC_SNAP_MEMBER, LBW_REC_SNAP_CLAIM
+};
+long lbw_ledger_record_build(enum lbw_ledger_rec_kind kind, int32_t flags,
+                             const struct lbw_ledger_desc *d, const struct lbw_claim *c,
+                             const struct lbw_topo_gpu *g, void *buf, size_t cap);
+
 /* ---- for the worker: one task's claim ----------------------------------------- */
 
 struct lbw_inv;
