@@ -4,6 +4,7 @@
 #
 #   LOADGEN_TASKS (200)  stamp tasks per backend for dispatch/completion
 #   LOADGEN_LOG_MIB (1024)  size of the log-capture payload's output
+#   LEDGER_ROUNDS (500)  claim/release rounds of the host ledger bench
 #   SOAK_TASKS (10000)  tasks through one worker for the RSS/fd soak
 #   WORKER_CMD  worker command for the load generator ({bin}, {sched},
 #               {backend} are replaced), e.g. another worker implementation
@@ -20,6 +21,9 @@ echo
     --json "$B/bench/codec.json"
 echo
 "$B/bench/probe" --runs "${PROBE_RUNS:-1000}" --json "$B/bench/probe.json"
+echo
+"$B/bench/ledger" --rounds "${LEDGER_ROUNDS:-500}" --seconds "${LEDGER_SECONDS:-2}" \
+    --bin "$PWD/$B/lifeblood-worker" --json "$B/bench/ledger.json"
 echo
 jobs="$B/bench/jobs"
 python3 bench/make_jobs.py "$jobs" "$PWD/$B/tests/helpers/stamp" "$PWD/$B/bench/lines" \
