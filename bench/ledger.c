@@ -208,6 +208,32 @@ static void time_claims(lbw_reactor *r, struct lbw_ledger *l, uint64_t *v, int r
     }
 }
 
+/* Claim + release with 8 peers: the bench's process a member (the
+ * arbiter another process) or, arbiter != 0, the arbiter itself. */
+static void dispatch_8(lbw_reactor *r, struct member_ctx *me, int arbiter, uint64_t *v,
+                       int rounds, double *p50, double *p99)
+{
+    char ns[96];
+    pid_t pids[PEERS + 1];
+    snprintf(ns, sizeof(ns), "lbw-bench/%d/8%c", (int)getpid(), arbiter ? 'a' : 'm');
+    if (arbiter) {
+        sh->ready = 0;
+        sh->stop = 0;
+        me->l = open_l(r, ns, me); /* first: it founds the mesh */
+        for (int i = 1; i <= 8; i++)
+            pids[i] = member(ns, i);
+        wait_ready(8);
+    } else {
+        start_members(ns, 8, pids);
+        me->l = open_l(r, ns, me);
+    }
+    time_claims(r, me->l, v, rounds);
+    stats(v, (size_t)rounds, p50, p99);
+    lbw_ledger_close(me->l);
+    me->l = NULL;
+    stop_members(8, pids);
+}
+
 static double run_status(const char *bin, const char *ns)
 {
     char *argv[] = {(char *)bin, "status", "--json", "--namespace", (char *)ns, NULL};
@@ -359,30 +385,9 @@ int main(int argc, char **argv)
     lbw_ledger_close(me.l);
     me.l = NULL;
 
-    snprintf(ns, sizeof(ns), "lbw-bench/%d/8m", (int)getpid());
-    start_members(ns, 8, pids);
-    me.l = open_l(r, ns, &me); /* a member: the arbiter is another process */
-    time_claims(r, me.l, v, rounds);
-    double m50, m99;
-    stats(v, (size_t)rounds, &m50, &m99);
-    lbw_ledger_close(me.l);
-    me.l = NULL;
-    stop_members(8, pids);
-
-    snprintf(ns, sizeof(ns), "lbw-bench/%d/8a", (int)getpid());
-    sh->ready = 0;
-    sh->stop = 0;
-    memset(sh->s, 0, sizeof(sh->s));
-    me.l = open_l(r, ns, &me); /* the arbiter, 8 members listening */
-    for (int i = 1; i <= 8; i++)
-        pids[i] = member(ns, i);
-    wait_ready(8);
-    time_claims(r, me.l, v, rounds);
-    double b50, b99;
-    stats(v, (size_t)rounds, &b50, &b99);
-    lbw_ledger_close(me.l);
-    me.l = NULL;
-    stop_members(8, pids);
+    double m50, m99, b50, b99;
+    dispatch_8(r, &me, 0, v, rounds, &m50, &m99);
+    dispatch_8(r, &me, 1, v, rounds, &b50, &b99);
     printf("  claims/s alone (own arbiter): %.0f\n", cps0);
     printf("  dispatch cost (claim + release on the task path): alone p50 %.1f us p99 %.1f us; "
            "8 peers as a member p50 %.1f us p99 %.1f us; as the arbiter p50 %.1f us p99 %.1f us\n",

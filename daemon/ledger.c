@@ -347,20 +347,32 @@ static int table_add(struct lbw_ledger *l, uint64_t owner, const struct lbw_clai
     return 0;
 }
 
-static void broadcast(struct lbw_ledger *l)
+static void state_rec(struct wmsg *m, const struct lbw_usage *u)
+{
+    rec_init(m, M_STATE);
+    m->used_cpu = u->cpu;
+    m->used_mem = u->mem;
+    m->used_gpu = u->gpu;
+    m->used_gmem = u->gmem;
+}
+
+/* The current sums to every connection (observers_only: to the status
+ * observers), without waiting: one that does not read misses one state;
+ * the next one is complete. A change of what a snapshot shows. */
+static void send_state(struct lbw_ledger *l, int observers_only)
 {
     l->gen++;
-    lbw_alloc_usage(l->table, l->n, &l->used);
     struct wmsg m;
-    rec_init(&m, M_STATE);
-    m.used_cpu = l->used.cpu;
-    m.used_mem = l->used.mem;
-    m.used_gpu = l->used.gpu;
-    m.used_gmem = l->used.gmem;
+    state_rec(&m, &l->used);
     for (struct conn *c = l->conns; c; c = c->next)
-        if (!c->dead)
-            send_rec(c->fd, &m, 0); /* a member that does not read misses one state; the
-                                       next one is complete */
+        if (!c->dead && (!observers_only || !c->member))
+            send_rec(c->fd, &m, 0);
+}
+
+static void broadcast(struct lbw_ledger *l)
+{
+    lbw_alloc_usage(l->table, l->n, &l->used);
+    send_state(l, 0);
     if (l->o.on_change)
         l->o.on_change(l->o.ctx);
 }
@@ -393,19 +405,7 @@ static void conn_drop(struct lbw_ledger *l, struct conn *c, int announce)
 /* ---- descriptors and snapshots (status) ----------------------------------------- */
 
 /* Tells the observers that what a snapshot shows changed (they ask again). */
-static void observers_note(struct lbw_ledger *l)
-{
-    l->gen++;
-    struct wmsg m;
-    rec_init(&m, M_STATE);
-    m.used_cpu = l->used.cpu;
-    m.used_mem = l->used.mem;
-    m.used_gpu = l->used.gpu;
-    m.used_gmem = l->used.gmem;
-    for (struct conn *c = l->conns; c; c = c->next)
-        if (!c->dead && !c->member)
-            send_rec(c->fd, &m, 0);
-}
+static void observers_note(struct lbw_ledger *l) { send_state(l, 1); }
 
 /* Fills snapshot record i (0 head, GPUs, members: us first, claims); 0,
  * or -1 past the end. Linear in the members at most. */
@@ -414,7 +414,8 @@ static int snap_rec(struct lbw_ledger *l, size_t i, struct wmsg *m)
     const struct lbw_topo *t = l->topo;
     size_t k = i;
     if (k == 0) {
-        rec_init(m, M_SNAP_HEAD);
+        state_rec(m, &l->used); /* the sums, as a STATE carries them */
+        m->type = M_SNAP_HEAD;
         m->claim.pid = l->self;
         m->claim.cpu = t->cpu_cap;
         m->claim.mem = t->mem_cap;
@@ -424,10 +425,6 @@ static int snap_rec(struct lbw_ledger *l, size_t i, struct wmsg *m)
         for (unsigned c = 0; c < t->ncpus; c++)
             lbw_cpuset_set(&m->claim.cpus, t->cpus[c].id);
         m->flags = (int32_t)t->ngpus;
-        m->used_cpu = l->used.cpu;
-        m->used_mem = l->used.mem;
-        m->used_gpu = l->used.gpu;
-        m->used_gmem = l->used.gmem;
         m->seq = i;
         return 0;
     }
@@ -513,13 +510,9 @@ static int conn_handle(struct lbw_ledger *l, struct conn *c, const struct wmsg *
         return snap_handle(l, c, m);
     case M_END: { /* admitted and complete: it hears the state at once */
         c->ready = 1;
-        rec_init(&out, M_STATE);
         struct lbw_usage u;
         lbw_alloc_usage(l->table, l->n, &u);
-        out.used_cpu = u.cpu;
-        out.used_mem = u.mem;
-        out.used_gpu = u.gpu;
-        out.used_gmem = u.gmem;
+        state_rec(&out, &u);
         return send_rec(c->fd, &out, 1) < 0 ? -2 : 0;
     }
     case M_RESTORE: {

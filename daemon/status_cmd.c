@@ -83,6 +83,22 @@ static void amounts_json(struct lbw_jw *j, double cpu, uint64_t mem, uint64_t gp
     lbw_jw_obj_end(j);
 }
 
+static void i64_or_null(struct lbw_jw *j, int have, int64_t v)
+{
+    if (have)
+        lbw_jw_i64(j, v);
+    else
+        lbw_jw_null(j);
+}
+
+static void double_or_null(struct lbw_jw *j, int have, double v)
+{
+    if (have)
+        lbw_jw_double(j, v);
+    else
+        lbw_jw_null(j);
+}
+
 static void claim_json(struct lbw_jw *j, const struct lbw_topo *t, const struct lbw_claim *c)
 {
     char b[8192];
@@ -95,10 +111,7 @@ static void claim_json(struct lbw_jw *j, const struct lbw_topo *t, const struct 
     lbw_jw_key(j, "cpus");
     lbw_jw_cstr(j, b);
     lbw_jw_key(j, "numa_node");
-    if (c->node >= 0 && lbw_cpuset_count(&c->cpus))
-        lbw_jw_i64(j, c->node);
-    else
-        lbw_jw_null(j);
+    i64_or_null(j, c->node >= 0 && lbw_cpuset_count(&c->cpus), c->node);
     lbw_jw_key(j, "cpu_mem");
     lbw_jw_u64(j, c->mem);
     lbw_jw_key(j, "gpu_count");
@@ -140,26 +153,14 @@ static void member_json(struct lbw_jw *j, const struct lbw_ledger_snap *s,
     lbw_jw_key(j, "scheduler");
     str_or_null(j, m->have_desc ? d->scheduler : NULL);
     lbw_jw_key(j, "invocation_id");
-    if (m->have_desc && d->invocation_id >= 0)
-        lbw_jw_i64(j, d->invocation_id);
-    else
-        lbw_jw_null(j);
+    i64_or_null(j, m->have_desc && d->invocation_id >= 0, d->invocation_id);
     lbw_jw_key(j, "task_id");
-    if (m->have_desc && d->task_id >= 0)
-        lbw_jw_i64(j, d->task_id);
-    else
-        lbw_jw_null(j);
+    i64_or_null(j, m->have_desc && d->task_id >= 0, d->task_id);
     lbw_jw_key(j, "progress");
-    if (m->have_desc && d->progress >= 0)
-        lbw_jw_double(j, d->progress);
-    else
-        lbw_jw_null(j);
+    double_or_null(j, m->have_desc && d->progress >= 0, d->progress);
     double rs = m->have_desc ? running_s(d) : -1;
     lbw_jw_key(j, "running_s");
-    if (rs >= 0)
-        lbw_jw_double(j, floor(rs * 1000) / 1000);
-    else
-        lbw_jw_null(j);
+    double_or_null(j, rs >= 0, floor(rs * 1000) / 1000);
     lbw_jw_key(j, "claims");
     lbw_jw_arr(j);
     for (size_t i = 0; i < s->nclaims; i++)
@@ -204,10 +205,7 @@ static char *snap_json(const struct lbw_ledger_snap *s, const char *ns)
         lbw_jw_key(&j, "vendor");
         lbw_jw_cstr(&j, vendor_name(t->gpus[g].vendor));
         lbw_jw_key(&j, "numa_node");
-        if (t->gpus[g].node >= 0)
-            lbw_jw_i64(&j, t->gpus[g].node);
-        else
-            lbw_jw_null(&j);
+        i64_or_null(&j, t->gpus[g].node >= 0, t->gpus[g].node);
         lbw_jw_obj_end(&j);
     }
     lbw_jw_arr_end(&j);

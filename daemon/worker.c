@@ -181,6 +181,7 @@ static void task_reply(struct lbw_worker *w, const char *src, const uint8_t *ses
 static void finish_report(struct lbw_worker *w);
 static void progress_check(struct lbw_worker *w);
 static void kill_invocation(struct lbw_worker *w);
+static void readv_became_idle(struct lbw_worker *w);
 
 const char *lbw_worker_address(const struct lbw_worker *w) { return w->own; }
 
@@ -402,6 +403,7 @@ static void to_serving(struct lbw_worker *w, const char *why)
         lbw_timer(w->r, &w->ping_t, w->o.ping_interval_ns, w->o.ping_interval_ns, ping_tick);
     if (w->readdress_pending)
         check_route(w); /* an address changed meanwhile */
+    readv_became_idle(w);
 }
 
 static void hello_pool_cb(void *ctx, int status, struct lbw_json *reply)
@@ -537,6 +539,15 @@ static void readv_arm(struct lbw_worker *w)
     if (next < now + READV_SETTLE)
         next = now + READV_SETTLE;
     lbw_timer(w->r, &w->readv_t, next - now, 0, readv_tick);
+}
+
+/* Idle again (registered, or an invocation done): a change that came while
+ * busy or saying hello was not acted on; the values are compared after
+ * the settle time and sent if they differ from the last hello's. */
+static void readv_became_idle(struct lbw_worker *w)
+{
+    if (w->o.readvertise && w->o.ledger && readv_idle(w))
+        readv_arm(w);
 }
 
 void lbw_worker_host_changed(struct lbw_worker *w)
@@ -896,7 +907,9 @@ static void after_invocation(struct lbw_worker *w)
         LBW_INFO("worker", "single-shot worker: the invocation %s, stopping",
                  killed ? "was cancelled" : "finished");
         lbw_worker_stop(w);
+        return;
     }
+    readv_became_idle(w);
 }
 
 static void report_cb(void *ctx, int status, struct lbw_json *reply)
