@@ -324,6 +324,15 @@ static void print_table(FILE *f, const struct lbw_ledger_snap *s)
 
 /* ---- the command ------------------------------------------------------------------- */
 
+/* The arbiter first, then by pid: the same order in every view. */
+static int member_cmp(const void *a, const void *b)
+{
+    const struct lbw_ledger_member *x = a, *y = b;
+    if (x->arbiter != y->arbiter)
+        return x->arbiter ? -1 : 1;
+    return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
 static void explain(const char *ns, const char *name, int rc, int fd, const char *err)
 {
     if (rc == -ENOENT) {
@@ -389,6 +398,8 @@ static int one_view(const char *ns, int *fd, char *name, int json, int watch, in
         *fd = -1;
         return rc;
     }
+    if (s.nmembers)
+        qsort(s.members, s.nmembers, sizeof(*s.members), member_cmp);
     if (watch && !json && isatty(STDOUT_FILENO))
         fputs("\033[H\033[2J", stdout);
     if (json) {
