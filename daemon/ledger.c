@@ -1,5 +1,6 @@
 /* ledger.c — the host ledger's mesh: arbiter election, members, claims
- * and their release, takeover with the survivors' claims (see ledger.h). */
+ * and their release, takeover with the survivors' claims, members'
+ * descriptors and the observers' snapshots for status (see ledger.h). */
 #include "ledger.h"
 
 #include <errno.h>

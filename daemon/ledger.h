@@ -17,7 +17,12 @@
  * SOCK_SEQPACKET message (struct in ledger.c), checked field by field:
  * every byte from a peer is untrusted; the claimer's pid comes from
  * SO_PEERCRED, never from the record. Peers are admitted when their uid
- * is ours or root, or their groups include allow_gid. */
+ * is ours or root, or their groups include allow_gid.
+ *
+ * Members also publish a small descriptor of themselves (role, state,
+ * addresses, invocation, progress); `lifeblood-worker status` connects to
+ * the arbiter as an observer, admitted the same way, and reads a paged
+ * snapshot of the host, the members and the claims. */
 #ifndef LBW_LEDGER_H
 #define LBW_LEDGER_H
 

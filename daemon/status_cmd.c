@@ -324,6 +324,26 @@ static void print_table(FILE *f, const struct lbw_ledger_snap *s)
 
 /* ---- the command ------------------------------------------------------------------- */
 
+/* --watch --json with no worker: {"schema": 1, "namespace": NS, "mesh": null}. */
+static void print_none_json(const char *ns)
+{
+    struct lbw_jw j;
+    lbw_jw_init(&j);
+    lbw_jw_obj(&j);
+    lbw_jw_key(&j, "schema");
+    lbw_jw_i64(&j, 1);
+    lbw_jw_key(&j, "namespace");
+    lbw_jw_cstr(&j, ns);
+    lbw_jw_key(&j, "mesh");
+    lbw_jw_null(&j);
+    lbw_jw_obj_end(&j);
+    size_t n;
+    char *t = lbw_jw_take(&j, &n);
+    if (t)
+        printf("%s\n", t);
+    free(t);
+}
+
 /* The arbiter first, then by pid: the same order in every view. */
 static int member_cmp(const void *a, const void *b)
 {
@@ -510,7 +530,7 @@ int lbw_cmd_status(int argc, char **argv)
         if (rc == -ENOENT) {
             if (!said_none) {
                 if (json)
-                    printf("{\"schema\": 1, \"namespace\": \"%s\", \"mesh\": null}\n", nsbuf);
+                    print_none_json(nsbuf);
                 else
                     printf("no lifeblood-worker is running in this network namespace (mesh "
                            "\"%s\"); waiting\n", nsbuf);

@@ -190,6 +190,11 @@ async def status_no_worker(h):
     check('no lifeblood-worker is running' in p.stderr, 'says so: %r' % p.stderr)
     p = status(h, '--json')
     check(p.returncode == 3 and p.stdout == '', 'json: %d %r' % (p.returncode, p.stdout))
+    # a live view waits for one, saying so once
+    p = status(h, '--watch', '--json', '--count', '1')
+    check(p.returncode == 0 and json.loads(p.stdout) == {'schema': 1, 'namespace': ns_of(h),
+                                                         'mesh': None},
+          'watch with no worker: %d %r' % (p.returncode, p.stdout))
 
 
 @scenario
@@ -214,6 +219,9 @@ async def status_one_idle(h):
     p = status(h)
     check(p.returncode == 0 and str(w.pid) in p.stdout and a in p.stdout and 'idle' in p.stdout,
           'table: %r' % p.stdout)
+    p = status(h, '--watch', '--count', '2')
+    check(p.returncode == 0 and p.stdout.count('host ledger @') == 2 and str(w.pid) in p.stdout,
+          'two table views: %r' % p.stdout)
 
 
 @scenario
