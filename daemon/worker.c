@@ -490,7 +490,7 @@ static void readv_cb(void *ctx, int status, struct lbw_json *reply)
     if (status == 0 && read_db_uid(reply, &uid) == 0) {
         w->db_uid = uid;
         LBW_DEBUG("worker", "re-advertised to %s", w->o.scheduler);
-    } else {
+    } else if (status != -ECANCELED) { /* (a reintroduce's hello carries the values) */
         LBW_WARN("worker", "re-advertising to %s failed (%s); the pinger finds out whether "
                            "the scheduler is still there",
                  w->o.scheduler, status < 0 ? strerror(-status) : "reply without db_uid");
