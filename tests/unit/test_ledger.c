@@ -284,6 +284,45 @@ static void test_garbage_disconnects(void)
 }
 
 
+static struct lbw_ledger_desc good_desc(void);
+
+/* A member whose descriptor carries a terminal escape is disconnected; a
+ * good one is taken; the arbiter goes on serving. */
+static void test_hostile_descriptor_disconnects(void)
+{
+    char ns[64];
+    uniq_ns(ns, sizeof(ns), "desc");
+    lbw_reactor *r = mkreactor();
+    struct lbw_topo *t = topo8();
+    int ch = 0;
+    struct lbw_ledger *a = open_l(r, ns, t, &ch);
+    CU_ASSERT_FATAL(a != NULL);
+    char name[128], rec[8192], b[8192];
+    snprintf(name, sizeof(name), "%s/1234", ns);
+    struct lbw_ledger_desc d = good_desc();
+    for (int hostile = 1; hostile >= 0; hostile--) {
+        int fd = lbw_unix_connect(name, SOCK_SEQPACKET);
+        CU_ASSERT_FATAL(fd >= 0);
+        d.scheduler[1] = hostile ? '\033' : '9';
+        long n = lbw_ledger_record_build(LBW_REC_DESC, 0, &d, NULL, NULL, rec, sizeof(rec));
+        CU_ASSERT_FATAL(n > 0);
+        CU_ASSERT(send(fd, rec, (size_t)n, 0) == n);
+        for (unsigned i = 0; i < 20; i++)
+            lbw_reactor_run_once(r, 5000000);
+        ssize_t got = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+        if (hostile) {
+            CU_ASSERT_EQUAL(got, 0); /* closed on us */
+        } else {
+            /* still connected (it is told of the change as an observer) */
+            CU_ASSERT(got > 0 || (got < 0 && errno == EAGAIN));
+        }
+        close(fd);
+    }
+    lbw_ledger_close(a);
+    lbw_reactor_free(r);
+    free(t);
+}
+
 /* Another network namespace has its own abstract names, hence its own
  * ledger: a member there founds a mesh of its own and sees none of ours. */
 static void test_netns_apart(void)
@@ -657,6 +696,7 @@ static const struct lbw_test tests[] = {
     {"four members claim at once: disjoint CPUs", test_same_instant_disjoint},
     {"arbiter SIGKILLed: a survivor takes over with its claims", test_arbiter_killed_survivor_takes_over},
     {"a record that is not the ledger's disconnects", test_garbage_disconnects},
+    {"a descriptor with a terminal escape disconnects; a good one is kept", test_hostile_descriptor_disconnects},
     {"two network namespaces, two ledgers", test_netns_apart},
     {"the record check refuses bytes that are not a record, saying why", test_record_check_refuses},
     {"hostile descriptors are refused field by field", test_record_check_descriptors},
