@@ -5,7 +5,10 @@
  * survivor takes over with its own claims; a record that is not the
  * ledger's gets the sender disconnected; a member in another network
  * namespace founds a ledger of its own; and a stress run (32 members,
- * 10,000 claims, random SIGKILLs) checked by an observer outside the mesh. */
+ * 10,000 claims, random SIGKILLs) checked by an observer outside the mesh.
+ * Descriptors and the status snapshot: hostile records refused field by
+ * field, a member with a hostile descriptor disconnected, an observer's
+ * snapshot and its change notes. */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
