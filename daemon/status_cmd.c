@@ -170,21 +170,33 @@ static void member_json(struct lbw_jw *j, const struct lbw_ledger_snap *s,
     lbw_jw_obj_end(j);
 }
 
-static char *snap_json(const struct lbw_ledger_snap *s, const char *ns)
+/* The CPUs claims are pinned to, as a list. */
+static void topo_cpus(const struct lbw_topo *t, char *out, size_t cap)
 {
-    const struct lbw_topo *t = s->topo;
     struct lbw_cpuset all;
     lbw_cpuset_clear(&all);
     for (unsigned c = 0; c < t->ncpus; c++)
         lbw_cpuset_set(&all, t->cpus[c].id);
+    lbw_cpuset_format(&all, out, cap);
+}
+
+/* {"schema": 1, "namespace": NS, (the caller goes on) */
+static void json_head(struct lbw_jw *j, const char *ns)
+{
+    lbw_jw_init(j);
+    lbw_jw_obj(j);
+    lbw_jw_key(j, "schema");
+    lbw_jw_i64(j, 1);
+    lbw_jw_key(j, "namespace");
+    lbw_jw_cstr(j, ns);
+}
+
+static char *snap_json(const struct lbw_ledger_snap *s, const char *ns)
+{
+    const struct lbw_topo *t = s->topo;
     char b[8192];
     struct lbw_jw j;
-    lbw_jw_init(&j);
-    lbw_jw_obj(&j);
-    lbw_jw_key(&j, "schema");
-    lbw_jw_i64(&j, 1);
-    lbw_jw_key(&j, "namespace");
-    lbw_jw_cstr(&j, ns);
+    json_head(&j, ns);
     lbw_jw_key(&j, "mesh");
     lbw_jw_cstr(&j, s->name);
     lbw_jw_key(&j, "arbiter_pid");
@@ -192,7 +204,7 @@ static char *snap_json(const struct lbw_ledger_snap *s, const char *ns)
     lbw_jw_key(&j, "capacity");
     amounts_json(&j, t->cpu_cap, t->mem_cap, t->gpu_cap, t->gmem_cap);
     lbw_jw_key(&j, "cpus");
-    lbw_cpuset_format(&all, b, sizeof(b));
+    topo_cpus(t, b, sizeof(b));
     lbw_jw_cstr(&j, b);
     lbw_jw_key(&j, "gpus");
     lbw_jw_arr(&j);
@@ -262,12 +274,8 @@ static void amounts_text(FILE *f, const char *label, double cpu, uint64_t mem, u
 static void print_table(FILE *f, const struct lbw_ledger_snap *s)
 {
     const struct lbw_topo *t = s->topo;
-    struct lbw_cpuset all;
-    lbw_cpuset_clear(&all);
-    for (unsigned c = 0; c < t->ncpus; c++)
-        lbw_cpuset_set(&all, t->cpus[c].id);
     char b[8192];
-    lbw_cpuset_format(&all, b, sizeof(b));
+    topo_cpus(t, b, sizeof(b));
     fprintf(f, "host ledger @%s (arbiter: process %d)\n", s->name, (int)s->arbiter);
     amounts_text(f, "capacity", t->cpu_cap, t->mem_cap, t->gpu_cap, t->gmem_cap);
     fprintf(f, "%-9s %s\n", "CPUs", b);
@@ -328,12 +336,7 @@ static void print_table(FILE *f, const struct lbw_ledger_snap *s)
 static void print_none_json(const char *ns)
 {
     struct lbw_jw j;
-    lbw_jw_init(&j);
-    lbw_jw_obj(&j);
-    lbw_jw_key(&j, "schema");
-    lbw_jw_i64(&j, 1);
-    lbw_jw_key(&j, "namespace");
-    lbw_jw_cstr(&j, ns);
+    json_head(&j, ns);
     lbw_jw_key(&j, "mesh");
     lbw_jw_null(&j);
     lbw_jw_obj_end(&j);
