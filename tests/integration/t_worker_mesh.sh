@@ -1,7 +1,8 @@
 # What the host ledger shows outside the payloads (tests/peer/
 # scenarios_mesh.py): an idle worker re-advertises what other workers'
 # claims leave (and does not with mesh.readvertise = false; coalesced to
-# one hello a second), and `lifeblood-worker status` with 0, 1 and 3
+# one hello a second; a task meeting the re-hello in flight is answered
+# BUSY), and `lifeblood-worker status` with 0, 1 and 3
 # workers, for a user the mesh does not admit, from another network
 # namespace.
 # subtests: listed by --list

@@ -3,7 +3,8 @@ lifeblood-worker processes against the reference scheduler peer and a
 fixture capacity ([resources] cpu_count = 32, cpu_mem = 64 GiB):
 re-advertising while idle (an idle worker's hello follows another
 worker's claim and its release; with mesh.readvertise = false it does
-not; many changes give a bounded number of hellos) and
+not; many changes give a bounded number of hellos; a task that meets a
+re-hello in flight is answered BUSY) and
 `lifeblood-worker status` (0, 1 and 3 workers, one busy with a claim; a
 user the mesh does not admit; another network namespace).
 Usage: scenarios_mesh.py [NAME...]"""
@@ -101,6 +102,45 @@ async def readvertise_follows_claims(h):
         await asyncio.sleep(0.05)
     check(r == {'status': 0}, 'B takes a task after re-advertising: %r' % (r,))
     await s.wait_report(iid2)
+
+
+@scenario
+async def readvertise_task_meets_rehello(h):
+    """A task that reaches an idle worker while its re-hello waits for the
+    scheduler's answer is answered BUSY (status 2), so that the scheduler
+    never handles the hello after the task was accepted; once the hello is
+    answered the next task is taken."""
+    s = await h.scheduler()
+    f = Farm(h, s)
+    cfg = mesh_cfg(h)
+    wa, a = await worker(f, cfg)
+    wb, b = await worker(f, cfg)
+    gate = asyncio.Event()
+    held = []
+
+    async def hook(args):
+        if args['worker_addr'] == b:
+            held.append(args)
+            await gate.wait()
+    s.hello_hook = hook
+    iid, _, stop = await f.start_holder(a, 'a', 8, 16)
+    await s.wait_for(lambda: held, 15, "B's re-hello")
+    iid2 = next_invocation_id()
+    r = await s.task(b, job(['/bin/true'], iid2, 1, G))
+    check(r.get('status') == 2 and 're-advertising' in r.get('message', ''),
+          'task during the re-hello: %r' % (r,))
+    gate.set()
+    s.hello_hook = None
+    for _ in range(100):  # B has the hello's answer within moments
+        iid2 = next_invocation_id()
+        r = await s.task(b, job(['/bin/true'], iid2, 1, G))
+        if r.get('status') != 2:
+            break
+        await asyncio.sleep(0.02)
+    check(r == {'status': 0}, 'task after the re-hello: %r' % (r,))
+    await s.wait_report(iid2)
+    open(stop, 'w').close()
+    await s.wait_report(iid)
 
 
 @scenario
