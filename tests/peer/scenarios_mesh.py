@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import BIN, Skip, run  # noqa: E402
 from lbpeer import next_invocation_id  # noqa: E402
 from scenarios import check  # noqa: E402
-from scenarios_ledger import CFG, G, Farm, job  # noqa: E402
+from scenarios_ledger import CFG, G, Farm, job, wait_file  # noqa: E402
 
 SCENARIOS = {}
 
@@ -275,15 +275,30 @@ async def status_three_one_busy(h):
     cfg = mesh_cfg(h)
     ws = [await worker(f, cfg) for _ in range(3)]
     (w0, a0), (w1, a1), (w2, a2) = ws
-    iid, text, stop = await f.start_holder(a1, 'busy', 8, 16)
+    # a payload that says its claim and 45 % of progress, then waits
+    out, stop = os.path.join(h.tmp, 'busy'), os.path.join(h.tmp, 'stop-busy')
+    script = ('echo "claim=$LIFEBLOOD_CLAIM_CPUS" > %s.tmp; mv %s.tmp %s; '
+              'echo "ALF_PROGRESS 45%%"; i=0; '
+              'while [ ! -e %s ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done'
+              % (out, out, out, stop))
+    iid = next_invocation_id()
+    r = await s.task(a1, job(['/bin/sh', '-c', script], iid, 8, 16 * G))
+    check(r == {'status': 0}, 'task reply %r' % (r,))
+    text = await wait_file(out)
     ncpu = len(os.sched_getaffinity(0))
-    doc = await until_state(h, w1.pid, 'busy')
+    doc = {}
+    for _ in range(200):  # the progress line follows the start at once; bounded anyway
+        doc = status_json(h)
+        if by_pid(doc).get(w1.pid, {}).get('progress') == 45.0:
+            break
+        await asyncio.sleep(0.05)
     members = by_pid(doc)
     check(sorted(members) == sorted(w.pid for w, a in ws), 'pids %r' % sorted(members))
     b = members[w1.pid]
     check(b['state'] == 'busy' and b['invocation_id'] == iid and b['task_id'] is not None,
           'busy member %r (invocation %d)' % (b, iid))
     check(b['running_s'] is not None and 0 <= b['running_s'] < 60, 'running_s %r' % b)
+    check(b['progress'] == 45.0, 'progress %r' % b)
     check(len(b['claims']) == 1, 'one claim: %r' % b['claims'])
     c = b['claims'][0]
     check(c['cpu_count'] == 8.0 and c['cpu_mem'] == 16 * G and c['gpu_count'] == 0
@@ -303,7 +318,8 @@ async def status_three_one_busy(h):
         if pid != w1.pid:
             check(m['state'] == 'idle' and m['claims'] == [], 'idle member %r' % m)
     p = status(h)
-    check(p.returncode == 0 and 'busy' in p.stdout and 'claim 8 CPUs' in p.stdout,
+    check(p.returncode == 0 and 'busy' in p.stdout and 'claim 8 CPUs' in p.stdout
+          and '45%' in p.stdout,
           'table: %r' % p.stdout)
     # live view: the first document holds the claim, a later one its release
     watch = subprocess.Popen([BIN, 'status', '--namespace', ns_of(h), '--watch', '--json',
