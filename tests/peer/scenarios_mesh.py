@@ -187,7 +187,7 @@ async def readvertise_coalesced(h):
     check(len(re) >= 2, 'B re-advertised at all: %d' % len(re))
     check(len(re) <= int(span) + 2, '%d changes in %.1f s gave %d re-hellos' % (2 * n, span, len(re)))
     gaps = [re[i][0] - re[i - 1][0] for i in range(1, len(re))]
-    check(all(g >= 0.9 for g in gaps), 're-hellos at least ~1 s apart: %r' % gaps)
+    check(all(g >= 0.5 for g in gaps), 're-hellos about 1 s apart (sent 1 s apart; arrival jitter): %r' % gaps)
 
 
 def status(h, *args, user=None, netns=False, timeout=20):
