@@ -307,7 +307,8 @@ int main(int argc, char **argv)
     double gp50, gp99, rp50, rp99;
     stats(v, (size_t)rounds, &gp50, &gp99);
     stats(w, (size_t)rounds, &rp50, &rp99);
-    printf("ledger: %d members, one process each (%ld CPUs)\n", PEERS, sysconf(_SC_NPROCESSORS_ONLN));
+    printf("ledger: %d members, one process each (%ld CPUs)\n", PEERS,
+           sysconf(_SC_NPROCESSORS_ONLN));
     printf("  claim granted -> known to all %d: p50 %.1f us, p99 %.1f us (%d rounds%s)\n", PEERS,
            gp50, gp99, rounds, missed ? ", some timed out" : "");
     printf("  release      -> known to all %d: p50 %.1f us, p99 %.1f us\n", PEERS, rp50, rp99);

@@ -60,7 +60,8 @@ for k in $(seq "$N"); do
     start_peers
     p=$(run peers "$k")
     stop_peers
-    echo "  round $k: alone p50 uring/epoll ${a% * *} us (p99 ${a#* * }); 8 peers p50 ${p% * *} us (p99 ${p#* * })"
+    echo "  round $k: alone p50 uring/epoll ${a% * *} us (p99 ${a#* * });" \
+         "8 peers p50 ${p% * *} us (p99 ${p#* * })"
     res+=("$a" "$p")
 done
 python3 - "$OUT" "${res[@]}" <<'PY'

@@ -321,7 +321,8 @@ static void print_table(FILE *f, const struct lbw_ledger_snap *s)
             for (unsigned g = 0; g < t->ngpus && g < 32 && gk + 8 < sizeof(gl); g++)
                 if (c->gpus & (1u << g))
                     gk += (size_t)snprintf(gl + gk, sizeof(gl) - gk, "%s%u", gk ? "," : "", g);
-            fprintf(f, "%8s claim %g CPUs [%s]", "", c->cpu, lbw_cpuset_count(&c->cpus) ? b : "unpinned");
+            fprintf(f, "%8s claim %g CPUs [%s]", "", c->cpu,
+                    lbw_cpuset_count(&c->cpus) ? b : "unpinned");
             if (c->node >= 0 && lbw_cpuset_count(&c->cpus))
                 fprintf(f, " NUMA node %d", c->node);
             fprintf(f, ", %s memory, %u GPUs [%s], %s GPU memory\n", mem, c->gpu,

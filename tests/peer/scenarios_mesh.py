@@ -84,7 +84,8 @@ async def readvertise_follows_claims(h):
     await advertised(s, b, (32, 64))
     for t, addr, res, args in hellos(s, b)[1:]:
         for k in ('worker_addr', 'worker_type', 'meta_hostname'):
-            check(args[k] == first[3][k], 're-hello keeps %s: %r vs %r' % (k, args[k], first[3][k]))
+            check(args[k] == first[3][k],
+                  're-hello keeps %s: %r vs %r' % (k, args[k], first[3][k]))
         d = res.__dict__
         for k in ('total_cpu_count', 'total_cpu_mem', 'total_gpu_count', 'total_gpu_mem', 'hwid'):
             check(d[k] == first[2].__dict__[k], 're-hello keeps %s' % k)
@@ -185,9 +186,11 @@ async def readvertise_coalesced(h):
     re = [x for x in hellos(s, b) if x[0] >= t0]
     print('%d tasks (%d changes) in %.1f s: %d re-hellos' % (n, 2 * n, span, len(re)))
     check(len(re) >= 2, 'B re-advertised at all: %d' % len(re))
-    check(len(re) <= int(span) + 2, '%d changes in %.1f s gave %d re-hellos' % (2 * n, span, len(re)))
+    check(len(re) <= int(span) + 2,
+          '%d changes in %.1f s gave %d re-hellos' % (2 * n, span, len(re)))
     gaps = [re[i][0] - re[i - 1][0] for i in range(1, len(re))]
-    check(all(g >= 0.5 for g in gaps), 're-hellos about 1 s apart (sent 1 s apart; arrival jitter): %r' % gaps)
+    check(all(g >= 0.5 for g in gaps),
+          're-hellos about 1 s apart (sent 1 s apart; arrival jitter): %r' % gaps)
 
 
 def status(h, *args, user=None, netns=False, timeout=20):
@@ -356,7 +359,8 @@ async def status_not_admitted(h):
     f = Farm(h, s)
     w, a = await worker(f, mesh_cfg(h))
     p = status(h, '--json', user='nobody')
-    check(p.returncode == 4 and p.stdout == '', 'exit %d, out %r, err %r' % (p.returncode, p.stdout, p.stderr))
+    check(p.returncode == 4 and p.stdout == '',
+          'exit %d, out %r, err %r' % (p.returncode, p.stdout, p.stderr))
     check('does not admit uid 65534' in p.stderr, 'says why: %r' % p.stderr)
     check('of uid 65534' in w.log(), 'the worker logs the refusal')
 
