@@ -38,7 +38,7 @@ SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 MAN5        := docs/lifeblood-worker.toml.5
 MAN8        := docs/lifeblood-worker.8 docs/lifeblood-worker-probe.8 \
-               docs/lifeblood-worker-inspect.8
+               docs/lifeblood-worker-inspect.8 docs/lifeblood-worker-status.8
 
 WARN     := -Wall -Wextra -Werror -Wvla -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter

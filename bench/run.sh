@@ -4,6 +4,8 @@
 #
 #   LOADGEN_TASKS (200)  stamp tasks per backend for dispatch/completion
 #   LOADGEN_LOG_MIB (1024)  size of the log-capture payload's output
+#   LEDGER_ROUNDS (500)  claim/release rounds of the host ledger bench
+#   MESH_DISPATCH_ROUNDS (2)  loadgen runs per side, alone vs 8 mesh peers
 #   SOAK_TASKS (10000)  tasks through one worker for the RSS/fd soak
 #   CONTAIN_PROCS (1000)  processes of the payload ended by a drop and after a crash
 #   WORKER_CMD  worker command for the load generator ({bin}, {sched},
@@ -22,12 +24,17 @@ echo
 echo
 "$B/bench/probe" --runs "${PROBE_RUNS:-1000}" --json "$B/bench/probe.json"
 echo
+"$B/bench/ledger" --rounds "${LEDGER_ROUNDS:-500}" --seconds "${LEDGER_SECONDS:-2}" \
+    --bin "$PWD/$B/lifeblood-worker" --json "$B/bench/ledger.json"
+echo
 jobs="$B/bench/jobs"
 python3 bench/make_jobs.py "$jobs" "$PWD/$B/tests/helpers/stamp" "$PWD/$B/bench/lines" \
     "${LOADGEN_LOG_MIB:-1024}"
 "$B/bench/loadgen" --bin "$PWD/$B/lifeblood-worker" --stamp "$PWD/$B/tests/helpers/stamp" \
     --jobs "$jobs" --tasks "${LOADGEN_TASKS:-200}" --log-mib "${LOADGEN_LOG_MIB:-1024}" \
     ${WORKER_CMD:+--worker-cmd "$WORKER_CMD"} --json "$B/bench/loadgen.json"
+echo
+bench/mesh_dispatch.sh "$B" "$jobs" "${MESH_DISPATCH_ROUNDS:-2}" "$B/bench/mesh_dispatch.json"
 echo
 LBW_BIN="$PWD/$B/lifeblood-worker" python3 bench/runtime_messages.py --count 100 \
     --json "$B/bench/runtime_messages.json"

@@ -285,6 +285,13 @@ static const struct lbw_cfg_keydef worker_keys[LBW_CFG_NKEYS] = {
         .doc = "let a payload with a memory limit use swap (false: memory.swap.max 0, v1 "
                "memory.memsw.limit_in_bytes equal to the limit)",
         .example = "false"},
+    [LBW_CFG_MESH_READVERTISE] = {
+        .section = "mesh", .name = "readvertise", .type = LBW_CFG_BOOL, .def_bool = 1,
+        .flags = LBW_CFG_EXTENSION,
+        .doc = "an idle worker says worker.hello again when the other workers' claims change "
+               "what is left on the host (coalesced: at most once a second), so the advertised "
+               "values follow the host; false: they are only sent at (re)introduction",
+        .example = "true"},
 };
 
 static const struct lbw_cfg_keydef stdres_keys[] = {

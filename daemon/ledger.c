@@ -1,5 +1,6 @@
 /* ledger.c — the host ledger's mesh: arbiter election, members, claims
- * and their release, takeover with the survivors' claims (see ledger.h). */
+ * and their release, takeover with the survivors' claims, members'
+ * descriptors and the observers' snapshots for status (see ledger.h). */
 #include "ledger.h"
 
 #include <errno.h>
@@ -24,7 +25,13 @@
 #define MAX_OWN 64        /* claims of one member */
 #define DRAIN_MAX 256     /* records handled per wake-up of one connection */
 
-enum { M_HELLO = 1, M_RESTORE, M_END, M_CLAIM, M_GRANT, M_RELEASE, M_STATE, M_REFUSED, M_LAST };
+enum { M_HELLO = 1, M_RESTORE, M_END, M_CLAIM, M_GRANT, M_RELEASE, M_STATE, M_REFUSED,
+       /* descriptors and the status snapshot (seq: the record's index in it;
+        * END: seq the snapshot's generation, flags its record count) */
+       M_DESC, M_QUERY, M_SNAP_HEAD, M_SNAP_GPU, M_SNAP_MEMBER, M_SNAP_CLAIM, M_SNAP_END,
+       M_LAST };
+#define SNAP_PAGE 32      /* snapshot records per QUERY */
+#define SNAP_TRIES 16     /* pages read again when the mesh changed meanwhile */
 
 /* The record: one per SOCK_SEQPACKET message, fixed size, host order
  * (both ends are on this host). */
@@ -36,8 +43,10 @@ struct wmsg {
     int32_t pad;
     struct lbw_claim_req req;   /* CLAIM */
     struct lbw_claim claim;     /* RESTORE, GRANT */
-    double used_cpu;            /* STATE: what all claims add up to */
+    double used_cpu;            /* STATE, SNAP_HEAD: what all claims add up to */
     uint64_t used_mem, used_gpu, used_gmem;
+    struct lbw_ledger_desc desc; /* DESC, SNAP_MEMBER */
+    struct lbw_topo_gpu gpu;     /* SNAP_GPU */
 };
 
 struct conn { /* the arbiter's end of one member */
@@ -47,6 +56,9 @@ struct conn { /* the arbiter's end of one member */
     uint64_t serial; /* owner tag of its claims in the table (0: the arbiter's own) */
     int ready;       /* its claims are all re-sent (END seen) */
     int dead;
+    int member;      /* said HELLO (else an observer: status) */
+    int have_desc;
+    struct lbw_ledger_desc desc;
     struct lbw_op op;
     struct conn *next;
 };
@@ -78,6 +90,9 @@ struct lbw_ledger {
     size_t nown;
     uint64_t seq;
     struct lbw_usage used;
+    struct lbw_ledger_desc desc; /* ours, as published */
+    int have_desc;
+    uint64_t gen;     /* arbiter: bumped by every change a snapshot shows */
 };
 
 static void link_cb(lbw_reactor *r, struct lbw_op *op, int64_t res);
@@ -94,6 +109,7 @@ static struct lbw_ledger *link_live(struct link *k)
 }
 
 static void listen_cb(lbw_reactor *r, struct lbw_op *op, int64_t res);
+static void observers_note(struct lbw_ledger *l);
 static void conn_cb(lbw_reactor *r, struct lbw_op *op, int64_t res);
 static int join(struct lbw_ledger *l);
 
@@ -198,6 +214,74 @@ static int send_rec(int fd, const struct wmsg *m, int wait)
     return -EAGAIN;
 }
 
+static int str_valid(const char *p, size_t cap)
+{
+    size_t i = 0;
+    for (; i < cap && p[i]; i++)
+        if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] > 0x7e)
+            return 0;
+    if (i == cap)
+        return 0;
+    for (; i < cap; i++) /* the rest is zero: nothing hidden after the end */
+        if (p[i])
+            return 0;
+    return 1;
+}
+
+static int desc_valid(const struct lbw_ledger_desc *d)
+{
+    return d->role <= LBW_ROLE_POOL && d->state < LBW_MS_LAST && d->invocation_id >= -1 &&
+           d->task_id >= -1 && isfinite(d->progress) &&
+           (d->progress == -1 || (d->progress >= 0 && d->progress <= 100)) &&
+           d->started_ns < (1ull << 62) && str_valid(d->listen, sizeof(d->listen)) &&
+           str_valid(d->scheduler, sizeof(d->scheduler));
+}
+
+/* A record the arbiter sent an observer or a member. t: the host as the
+ * snapshot's head described it (NULL before it). */
+static int snap_check(const struct lbw_topo *t, const struct wmsg *m, char *err, size_t errlen)
+{
+    const char *bad = NULL;
+    switch (m->type) {
+    case M_SNAP_HEAD:
+        if (!finite_in(m->claim.cpu, 1e6) || !finite_in(m->used_cpu, 1e6) ||
+            m->flags < 0 || m->flags > LBW_MAX_GPUS || m->claim.pid <= 0)
+            bad = "a snapshot head with a capacity, usage, GPU count or pid out of range";
+        break;
+    case M_SNAP_GPU:
+        if (m->flags < 0 || m->flags >= LBW_MAX_GPUS || m->gpu.node < -1 ||
+            m->gpu.node >= LBW_MAX_NODES || m->gpu.vendor < 0 || m->gpu.vendor > 3 ||
+            !str_valid(m->gpu.id, sizeof(m->gpu.id)))
+            bad = "a snapshot GPU with an index, node, vendor or id out of range";
+        break;
+    case M_SNAP_MEMBER:
+        if (m->claim.pid <= 0 || m->flags < 0 || m->flags > 3 ||
+            ((m->flags & 2) && !desc_valid(&m->desc)))
+            bad = "a snapshot member with a bad pid or descriptor";
+        break;
+    case M_SNAP_CLAIM:
+        if (m->claim.pid <= 0 || (t && !claim_valid(t, &m->claim)) ||
+            (!t && !finite_in(m->claim.cpu, 1e6)))
+            bad = "a snapshot claim outside the host's CPUs, GPUs or capacity";
+        break;
+    case M_SNAP_END:
+        if (m->flags < 0)
+            bad = "a snapshot end with a negative count";
+        break;
+    case M_DESC:
+    case M_QUERY:
+        bad = "a record only members send";
+        break;
+    default:
+        break;
+    }
+    if (bad) {
+        snprintf(err, errlen, "%s", bad);
+        return -1;
+    }
+    return (int)m->type;
+}
+
 int lbw_ledger_record_check(const struct lbw_topo *t, int to_arbiter, const void *p, size_t n,
                             char *err, size_t errlen)
 {
@@ -212,8 +296,15 @@ int lbw_ledger_record_check(const struct lbw_topo *t, int to_arbiter, const void
         return -1;
     }
     if (!to_arbiter) /* the arbiter's own: a GRANT's claim is checked by the claimer */
-        return (int)m.type;
+        return snap_check(t, &m, err, errlen);
     switch (m.type) {
+    case M_DESC:
+        if (desc_valid(&m.desc))
+            return (int)m.type;
+        snprintf(err, errlen, "a descriptor with an unknown role or state, progress outside "
+                              "0..100, or a string not NUL-terminated printable ASCII");
+        return -1;
+    case M_QUERY:
     case M_HELLO:
     case M_END:
     case M_RELEASE:
@@ -271,19 +362,32 @@ static int table_add(struct lbw_ledger *l, uint64_t owner, const struct lbw_clai
     return 0;
 }
 
+static void state_rec(struct wmsg *m, const struct lbw_usage *u)
+{
+    rec_init(m, M_STATE);
+    m->used_cpu = u->cpu;
+    m->used_mem = u->mem;
+    m->used_gpu = u->gpu;
+    m->used_gmem = u->gmem;
+}
+
+/* The current sums to every connection (observers_only: to the status
+ * observers), without waiting: one that does not read misses one state;
+ * the next one is complete. A change of what a snapshot shows. */
+static void send_state(struct lbw_ledger *l, int observers_only)
+{
+    l->gen++;
+    struct wmsg m;
+    state_rec(&m, &l->used);
+    for (struct conn *c = l->conns; c; c = c->next)
+        if (!c->dead && (!observers_only || !c->member))
+            send_rec(c->fd, &m, 0);
+}
+
 static void broadcast(struct lbw_ledger *l)
 {
     lbw_alloc_usage(l->table, l->n, &l->used);
-    struct wmsg m;
-    rec_init(&m, M_STATE);
-    m.used_cpu = l->used.cpu;
-    m.used_mem = l->used.mem;
-    m.used_gpu = l->used.gpu;
-    m.used_gmem = l->used.gmem;
-    for (struct conn *c = l->conns; c; c = c->next)
-        if (!c->dead)
-            send_rec(c->fd, &m, 0); /* a member that does not read misses one state; the
-                                       next one is complete */
+    send_state(l, 0);
     if (l->o.on_change)
         l->o.on_change(l->o.ctx);
 }
@@ -309,6 +413,103 @@ static void conn_drop(struct lbw_ledger *l, struct conn *c, int announce)
     }
     if (announce && before != l->n)
         broadcast(l);
+    else if (announce && c->member)
+        observers_note(l);
+}
+
+/* ---- descriptors and snapshots (status) ----------------------------------------- */
+
+/* Tells the observers that what a snapshot shows changed (they ask again). */
+static void observers_note(struct lbw_ledger *l) { send_state(l, 1); }
+
+/* Fills snapshot record i (0 head, GPUs, members: us first, claims); 0,
+ * or -1 past the end. Linear in the members at most. */
+static int snap_rec(struct lbw_ledger *l, size_t i, struct wmsg *m)
+{
+    const struct lbw_topo *t = l->topo;
+    size_t k = i;
+    if (k == 0) {
+        state_rec(m, &l->used); /* the sums, as a STATE carries them */
+        m->type = M_SNAP_HEAD;
+        m->claim.pid = l->self;
+        m->claim.cpu = t->cpu_cap;
+        m->claim.mem = t->mem_cap;
+        m->claim.gpu = t->gpu_cap;
+        m->claim.gmem = t->gmem_cap;
+        m->claim.node = -1;
+        for (unsigned c = 0; c < t->ncpus; c++)
+            lbw_cpuset_set(&m->claim.cpus, t->cpus[c].id);
+        m->flags = (int32_t)t->ngpus;
+        m->seq = i;
+        return 0;
+    }
+    k--;
+    if (k < t->ngpus) {
+        rec_init(m, M_SNAP_GPU);
+        m->flags = (int32_t)k;
+        m->gpu = t->gpus[k];
+        m->seq = i;
+        return 0;
+    }
+    k -= t->ngpus;
+    rec_init(m, M_SNAP_MEMBER);
+    m->seq = i;
+    if (k == 0) {
+        m->claim.pid = l->self;
+        m->flags = 1 | (l->have_desc ? 2 : 0);
+        m->desc = l->desc;
+        return 0;
+    }
+    k--;
+    for (struct conn *c = l->conns; c; c = c->next) {
+        if (c->dead || !c->member)
+            continue;
+        if (k-- == 0) {
+            m->claim.pid = c->pid;
+            m->flags = c->have_desc ? 2 : 0;
+            m->desc = c->desc;
+            return 0;
+        }
+    }
+    if (k < l->n) { /* (k: less the members walked) */
+        rec_init(m, M_SNAP_CLAIM);
+        m->seq = i;
+        m->claim = l->table[k];
+        return 0;
+    }
+    return -1;
+}
+
+static size_t snap_count(const struct lbw_ledger *l)
+{
+    size_t members = 1;
+    for (struct conn *c = l->conns; c; c = c->next)
+        members += !c->dead && c->member;
+    return 1 + l->topo->ngpus + members + l->n;
+}
+
+/* DESC from a member, QUERY from an observer (a page of the snapshot,
+ * sent without waiting: an observer that does not read is dropped). */
+static int snap_handle(struct lbw_ledger *l, struct conn *c, const struct wmsg *m)
+{
+    if (m->type == M_DESC) {
+        c->desc = m->desc; /* checked by lbw_ledger_record_check */
+        c->have_desc = 1;
+        observers_note(l);
+        return 0;
+    }
+    size_t total = snap_count(l);
+    struct wmsg out;
+    for (size_t i = m->seq, k = 0; i < total && k < SNAP_PAGE; i++, k++) {
+        if (snap_rec(l, i, &out) < 0)
+            break;
+        if (send_rec(c->fd, &out, 0) < 0)
+            return -2;
+    }
+    rec_init(&out, M_SNAP_END);
+    out.seq = l->gen;
+    out.flags = total > INT32_MAX ? INT32_MAX : (int32_t)total;
+    return send_rec(c->fd, &out, 0) < 0 ? -2 : 0;
 }
 
 /* Handles one record from member c. 0, or -1: protocol error (drop it). */
@@ -317,16 +518,16 @@ static int conn_handle(struct lbw_ledger *l, struct conn *c, const struct wmsg *
     struct wmsg out;
     switch (m->type) {
     case M_HELLO:
+        c->member = 1;
         return 0;
+    case M_DESC:
+    case M_QUERY:
+        return snap_handle(l, c, m);
     case M_END: { /* admitted and complete: it hears the state at once */
         c->ready = 1;
-        rec_init(&out, M_STATE);
         struct lbw_usage u;
         lbw_alloc_usage(l->table, l->n, &u);
-        out.used_cpu = u.cpu;
-        out.used_mem = u.mem;
-        out.used_gpu = u.gpu;
-        out.used_gmem = u.gmem;
+        state_rec(&out, &u);
         return send_rec(c->fd, &out, 1) < 0 ? -2 : 0;
     }
     case M_RESTORE: {
@@ -435,6 +636,10 @@ static struct conn *accept_one(struct lbw_ledger *l)
             struct wmsg no; /* says so, so that it is not taken for the arbiter's death */
             rec_init(&no, M_REFUSED);
             send_rec(fd, &no, 0);
+            /* what it sent is read first: closing on unread records would
+             * reset the connection and lose the refusal */
+            for (unsigned k = 0; k < 64 && recv(fd, &no, sizeof(no), MSG_DONTWAIT) > 0; k++)
+                ;
             close(fd);
             fd = -1;
         }
@@ -637,6 +842,11 @@ static int join(struct lbw_ledger *l)
         struct wmsg m;
         rec_init(&m, M_HELLO);
         int bad = send_rec(fd, &m, 1) < 0;
+        if (l->have_desc && !bad) {
+            rec_init(&m, M_DESC);
+            m.desc = l->desc;
+            bad = send_rec(fd, &m, 1) < 0;
+        }
         for (size_t i = 0; i < l->nown && !bad; i++) {
             rec_init(&m, M_RESTORE);
             m.claim = l->own[i];
@@ -920,6 +1130,287 @@ void lbw_ledger_set_topo(struct lbw_ledger *l, const struct lbw_topo *t)
         broadcast(l); /* the sums, and on_change */
     else if (l->o.on_change)
         l->o.on_change(l->o.ctx);
+}
+
+/* ---- descriptors and the status client ---------------------------------------- */
+
+long lbw_ledger_record_build(enum lbw_ledger_rec_kind kind, int32_t flags,
+                             const struct lbw_ledger_desc *d, const struct lbw_claim *c,
+                             const struct lbw_topo_gpu *g, void *buf, size_t cap)
+{
+    static const uint32_t types[] = {
+        [LBW_REC_DESC] = M_DESC, [LBW_REC_SNAP_HEAD] = M_SNAP_HEAD,
+        [LBW_REC_SNAP_GPU] = M_SNAP_GPU, [LBW_REC_SNAP_MEMBER] = M_SNAP_MEMBER,
+        [LBW_REC_SNAP_CLAIM] = M_SNAP_CLAIM};
+    struct wmsg m;
+    if (cap < sizeof(m) || (unsigned)kind > LBW_REC_SNAP_CLAIM)
+        return -1;
+    rec_init(&m, types[kind]);
+    m.flags = flags;
+    if (d)
+        m.desc = *d;
+    if (c)
+        m.claim = *c;
+    if (g)
+        m.gpu = *g;
+    memcpy(buf, &m, sizeof(m));
+    return (long)sizeof(m);
+}
+
+const char *lbw_ledger_mstate_name(uint32_t state)
+{
+    static const char *const names[] = {
+        [LBW_MS_NONE] = "no-scheduler", [LBW_MS_STARTING] = "starting",
+        [LBW_MS_IDLE] = "idle",         [LBW_MS_BUSY] = "busy",
+        [LBW_MS_REINTRODUCING] = "reintroducing", [LBW_MS_STOPPING] = "stopping",
+    };
+    return state < LBW_MS_LAST ? names[state] : "unknown";
+}
+
+static void str_clean(char *dst, size_t cap, const char *src)
+{
+    memset(dst, 0, cap);
+    for (size_t i = 0; src && src[i] && i + 1 < cap; i++)
+        dst[i] = (unsigned char)src[i] >= 0x20 && (unsigned char)src[i] <= 0x7e ? src[i] : '?';
+}
+
+void lbw_ledger_publish(struct lbw_ledger *l, const struct lbw_ledger_desc *d)
+{
+    if (!l)
+        return;
+    struct lbw_ledger_desc x = *d;
+    str_clean(x.listen, sizeof(x.listen), d->listen);
+    str_clean(x.scheduler, sizeof(x.scheduler), d->scheduler);
+    if (!isfinite(x.progress) || x.progress < 0)
+        x.progress = -1;
+    else if (x.progress > 100)
+        x.progress = 100;
+    if (x.role > LBW_ROLE_POOL)
+        x.role = LBW_ROLE_UNKNOWN;
+    if (x.state >= LBW_MS_LAST)
+        x.state = LBW_MS_NONE;
+    x.invocation_id = x.invocation_id < -1 ? -1 : x.invocation_id;
+    x.task_id = x.task_id < -1 ? -1 : x.task_id;
+    x.started_ns &= (1ull << 62) - 1;
+    if (l->have_desc && !memcmp(&x, &l->desc, sizeof(x)))
+        return;
+    l->desc = x;
+    l->have_desc = 1;
+    if (l->listener) {
+        observers_note(l);
+    } else if (l->link) {
+        struct wmsg m;
+        rec_init(&m, M_DESC);
+        m.desc = x;
+        send_rec(l->link->fd, &m, 0); /* a full socket loses one update; the next is whole */
+    }
+}
+
+struct arb_find {
+    size_t plen;
+    char name[128];
+};
+
+static void arb_seen(void *ctx, const char *name)
+{
+    struct arb_find *f = ctx;
+    const char *h = name + f->plen;
+    if (f->name[0] || !*h || strlen(name) >= sizeof(f->name))
+        return;
+    for (const char *p = h; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return; /* a member's own name, or not ours */
+    snprintf(f->name, sizeof(f->name), "%s", name);
+}
+
+int lbw_ledger_observe(const char *ns, char *name, size_t cap)
+{
+    ns = ns && *ns ? ns : LBW_LEDGER_NAMESPACE;
+    if (strlen(ns) > 64)
+        return -ENAMETOOLONG;
+    char prefix[80];
+    snprintf(prefix, sizeof(prefix), "%s/", ns);
+    struct arb_find f = {.plen = strlen(prefix)};
+    int rc = lbw_unix_list(prefix, arb_seen, &f);
+    if (rc < 0)
+        return rc;
+    if (!f.name[0])
+        return -ENOENT;
+    snprintf(name, cap, "%s", f.name);
+    int fd = lbw_unix_connect(f.name, SOCK_SEQPACKET);
+    return fd == -ECONNREFUSED ? -ENOENT : fd;
+}
+
+/* The next record from the arbiter within the deadline: its type, or -errno. */
+static int obs_recv(int fd, struct wmsg *m, uint64_t until, const struct lbw_topo *t, char *err,
+                    size_t errlen)
+{
+    for (unsigned i = 0; i < 100000; i++) {
+        ssize_t n = recv(fd, m, sizeof(*m), MSG_DONTWAIT | MSG_TRUNC);
+        if (n > 0) {
+            int ty = lbw_ledger_record_check(t, 0, m, (size_t)n, err, errlen);
+            if (ty < 0)
+                return -EPROTO;
+            return ty == M_REFUSED ? -EPERM : ty;
+        }
+        if (n == 0 || (errno != EAGAIN && errno != EINTR))
+            return -EPIPE;
+        uint64_t now = lbw_now_ns();
+        if (now >= until)
+            return -ETIMEDOUT;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        poll(&p, 1, (int)((until - now) / 1000000 + 1));
+    }
+    return -ETIMEDOUT;
+}
+
+void lbw_ledger_snap_free(struct lbw_ledger_snap *s)
+{
+    free(s->topo);
+    free(s->members);
+    free(s->claims);
+    s->topo = NULL;
+    s->members = NULL;
+    s->claims = NULL;
+    s->nmembers = s->nclaims = 0;
+}
+
+/* One pass over the snapshot's pages. 0 consistent, 1 changed meanwhile
+ * (read again), -errno. */
+static int snap_pass(int fd, struct lbw_ledger_snap *s, uint64_t until, char *err, size_t errlen)
+{
+    uint64_t gen = 0;
+    size_t next = 0, total = 1, have_gpus = 0, ngpus = 0, cap_m = 0, cap_c = 0;
+    int head = 0, have_gen = 0;
+    struct wmsg m;
+    while (next < total) {
+        rec_init(&m, M_QUERY);
+        m.seq = next;
+        if (send_rec(fd, &m, 1) < 0) /* closed on us: a refusal says so first */
+            return obs_recv(fd, &m, lbw_now_ns(), NULL, err, errlen) == -EPERM ? -EPERM
+                                                                               : -EPIPE;
+        for (;;) {
+            int ty = obs_recv(fd, &m, until, head ? s->topo : NULL, err, errlen);
+            if (ty < 0)
+                return ty;
+            if (ty == M_STATE)
+                continue; /* a change note: the generation tells */
+            if (ty == M_SNAP_END) {
+                if (have_gen && m.seq != gen)
+                    return 1;
+                have_gen = 1;
+                gen = m.seq;
+                total = (size_t)m.flags;
+                break;
+            }
+            if (m.seq != next) {
+                snprintf(err, errlen, "snapshot record %llu where %zu was due",
+                         (unsigned long long)m.seq, next);
+                return -EPROTO;
+            }
+            next++;
+            if (ty == M_SNAP_HEAD) {
+                head = 1;
+                s->arbiter = m.claim.pid;
+                struct lbw_topo *t = s->topo;
+                memset(t, 0, sizeof(*t));
+                t->cpu_cap = m.claim.cpu;
+                t->mem_cap = m.claim.mem;
+                t->gpu_cap = m.claim.gpu;
+                t->gmem_cap = m.claim.gmem;
+                for (unsigned c = 0; c < LBW_MAX_CPUS; c++)
+                    if (lbw_cpuset_has(&m.claim.cpus, c))
+                        t->cpus[t->ncpus++].id = (uint16_t)c;
+                ngpus = (size_t)m.flags;
+                t->ngpus = (unsigned)ngpus;
+                s->used.cpu = m.used_cpu;
+                s->used.mem = m.used_mem;
+                s->used.gpu = (uint32_t)m.used_gpu;
+                s->used.gmem = m.used_gmem;
+            } else if (!head) {
+                snprintf(err, errlen, "a snapshot without its head first");
+                return -EPROTO;
+            } else if (ty == M_SNAP_GPU) {
+                if ((size_t)m.flags != have_gpus || have_gpus >= ngpus) {
+                    snprintf(err, errlen, "snapshot GPU %d out of order", (int)m.flags);
+                    return -EPROTO;
+                }
+                s->topo->gpus[have_gpus++] = m.gpu;
+            } else if (ty == M_SNAP_MEMBER || ty == M_SNAP_CLAIM) {
+                int mem = ty == M_SNAP_MEMBER;
+                size_t *n = mem ? &s->nmembers : &s->nclaims, *cap = mem ? &cap_m : &cap_c;
+                if (*n >= MAX_CLAIMS * 2) {
+                    snprintf(err, errlen, "more than %d snapshot records", MAX_CLAIMS * 2);
+                    return -EPROTO;
+                }
+                if (*n == *cap) {
+                    size_t nc = *cap ? *cap * 2 : 16;
+                    void *p = mem ? realloc(s->members, nc * sizeof(*s->members))
+                                  : realloc(s->claims, nc * sizeof(*s->claims));
+                    if (!p)
+                        return -ENOMEM;
+                    if (mem)
+                        s->members = p;
+                    else
+                        s->claims = p;
+                    *cap = nc;
+                }
+                if (mem)
+                    s->members[(*n)++] = (struct lbw_ledger_member){
+                        .pid = m.claim.pid, .arbiter = m.flags & 1,
+                        .have_desc = (m.flags & 2) != 0, .d = m.desc};
+                else
+                    s->claims[(*n)++] = m.claim;
+            }
+        }
+    }
+    if (!head || have_gpus != ngpus) {
+        snprintf(err, errlen, "a snapshot without its head or GPUs");
+        return -EPROTO;
+    }
+    return 0;
+}
+
+int lbw_ledger_snapshot(int fd, struct lbw_ledger_snap *s, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = 0;
+    uint64_t until = lbw_now_ns() + REPLY_NS;
+    for (unsigned tries = 0; tries < SNAP_TRIES; tries++) {
+        lbw_ledger_snap_free(s);
+        if (!(s->topo = calloc(1, sizeof(*s->topo))))
+            return -ENOMEM;
+        int rc = snap_pass(fd, s, until, err, errlen);
+        if (rc <= 0) {
+            if (rc < 0)
+                lbw_ledger_snap_free(s);
+            return rc;
+        }
+    }
+    lbw_ledger_snap_free(s);
+    snprintf(err, errlen, "the mesh changed during each of %d reads", SNAP_TRIES);
+    return -EAGAIN;
+}
+
+int lbw_ledger_observe_wait(int fd, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int n = poll(&p, 1, timeout_ms);
+    if (n <= 0)
+        return 0;
+    struct wmsg m;
+    int changed = 0;
+    for (unsigned i = 0; i < DRAIN_MAX; i++) {
+        ssize_t r = recv(fd, &m, sizeof(m), MSG_DONTWAIT | MSG_TRUNC);
+        if (r > 0) {
+            changed = 1;
+            continue;
+        }
+        if (r == 0 || (errno != EAGAIN && errno != EINTR))
+            return -EPIPE;
+        break;
+    }
+    return changed;
 }
 
 /* ---- topology ------------------------------------------------------------------ */

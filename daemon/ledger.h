@@ -17,7 +17,12 @@
  * SOCK_SEQPACKET message (struct in ledger.c), checked field by field:
  * every byte from a peer is untrusted; the claimer's pid comes from
  * SO_PEERCRED, never from the record. Peers are admitted when their uid
- * is ours or root, or their groups include allow_gid. */
+ * is ours or root, or their groups include allow_gid.
+ *
+ * Members also publish a small descriptor of themselves (role, state,
+ * addresses, invocation, progress); `lifeblood-worker status` connects to
+ * the arbiter as an observer, admitted the same way, and reads a paged
+ * snapshot of the host, the members and the claims. */
 #ifndef LBW_LEDGER_H
 #define LBW_LEDGER_H
 
@@ -77,11 +82,85 @@ void lbw_ledger_set_topo(struct lbw_ledger *l, const struct lbw_topo *t);
 
 /* Checks one record as received from a peer (n: its length as recv
  * reported it with MSG_TRUNC). to_arbiter: one a member sent the arbiter
- * (HELLO, RESTORE with amounts and nodes in range, END, CLAIM with
- * finite CPU amounts, RELEASE); else one the arbiter sent a member (any known type).
+ * (HELLO, RESTORE with amounts and nodes in range, END, CLAIM with finite
+ * CPU amounts, RELEASE, DESC with a valid descriptor, QUERY); else one the
+ * arbiter sent a member (any known type; the snapshot's records checked
+ * field by field, a claim against t when t is not NULL).
  * Pure. Returns the record's type, or -1 with err saying what is wrong. */
 int lbw_ledger_record_check(const struct lbw_topo *t, int to_arbiter, const void *p, size_t n,
                             char *err, size_t errlen);
+
+/* ---- what members say about themselves, and `lifeblood-worker status` ---------- */
+
+enum lbw_ledger_role { LBW_ROLE_UNKNOWN = 0, LBW_ROLE_WORKER = 1, LBW_ROLE_POOL = 2 };
+enum lbw_ledger_mstate {
+    LBW_MS_NONE = 0,      /* no scheduler session (looking for one) */
+    LBW_MS_STARTING,      /* worker.hello in flight */
+    LBW_MS_IDLE,
+    LBW_MS_BUSY,          /* an invocation is running or being reported */
+    LBW_MS_REINTRODUCING,
+    LBW_MS_STOPPING,
+    LBW_MS_LAST
+};
+#define LBW_DESC_ADDR_MAX 64
+#define LBW_DESC_SCHED_MAX 192
+/* A member's descriptor: fixed size; strings NUL-terminated inside their
+ * arrays, printable ASCII only (lbw_ledger_record_check). */
+struct lbw_ledger_desc {
+    uint32_t role;          /* enum lbw_ledger_role */
+    uint32_t state;         /* enum lbw_ledger_mstate */
+    int64_t invocation_id;  /* -1: none */
+    int64_t task_id;        /* -1: none */
+    double progress;        /* 0..100; -1: none reported */
+    uint64_t started_ns;    /* CLOCK_REALTIME when the invocation started; 0: none */
+    char listen[LBW_DESC_ADDR_MAX];     /* where the scheduler reaches it */
+    char scheduler[LBW_DESC_SCHED_MAX]; /* its scheduler's address */
+};
+const char *lbw_ledger_mstate_name(uint32_t state);
+/* Publishes (or updates) this member's descriptor to the arbiter; kept
+ * and re-sent when the mesh elects a new arbiter. Strings are cut and
+ * non-printable bytes replaced as needed. */
+void lbw_ledger_publish(struct lbw_ledger *l, const struct lbw_ledger_desc *d);
+
+/* A snapshot of the mesh as its arbiter knows it (status). */
+struct lbw_ledger_member {
+    pid_t pid;
+    int arbiter;
+    int have_desc;
+    struct lbw_ledger_desc d;
+};
+struct lbw_ledger_snap {
+    char name[128];         /* the arbiter's abstract name */
+    pid_t arbiter;
+    struct lbw_topo *topo;  /* capacity, CPUs (id, node), GPUs */
+    struct lbw_usage used;
+    size_t nmembers, nclaims;
+    struct lbw_ledger_member *members;
+    struct lbw_claim *claims;
+};
+/* Connects to the arbiter of the mesh under ns (NULL: the default) as an
+ * observer; the arbiter admits it as it admits members. Returns the fd,
+ * -ENOENT when no worker of that mesh runs in this network namespace, or
+ * -errno; name (cap 128) is the arbiter's abstract name. */
+int lbw_ledger_observe(const char *ns, char *name, size_t cap);
+/* Reads one consistent snapshot over an observer's fd (at most 2 s).
+ * 0; -EPERM refused; -EPIPE the arbiter went away; -EPROTO a record that
+ * does not check (err says which); -ETIMEDOUT. */
+int lbw_ledger_snapshot(int fd, struct lbw_ledger_snap *s, char *err, size_t errlen);
+void lbw_ledger_snap_free(struct lbw_ledger_snap *s);
+/* Waits (at most timeout_ms) for the arbiter to say the mesh changed:
+ * 1 changed, 0 timeout, -EPIPE gone. */
+int lbw_ledger_observe_wait(int fd, int timeout_ms);
+
+/* Builds one descriptor or snapshot record as the mesh sends it, from the
+ * values given (not checked: tests and fuzzing feed it hostile ones).
+ * Returns its size, or -1 when cap is too small or kind unknown. */
+enum lbw_ledger_rec_kind {
+    LBW_REC_DESC, LBW_REC_SNAP_HEAD, LBW_REC_SNAP_GPU, LBW_REC_SNAP_MEMBER, LBW_REC_SNAP_CLAIM
+};
+long lbw_ledger_record_build(enum lbw_ledger_rec_kind kind, int32_t flags,
+                             const struct lbw_ledger_desc *d, const struct lbw_claim *c,
+                             const struct lbw_topo_gpu *g, void *buf, size_t cap);
 
 /* ---- for the worker: one task's claim ----------------------------------------- */
 

@@ -12,6 +12,7 @@
 #include "inspect.h"
 #include "log.h"
 #include "probe_cmd.h"
+#include "status_cmd.h"
 #include "reactor.h"
 #include "worker_main.h"
 
@@ -44,6 +45,9 @@ static void usage(FILE *f)
             "                       reads standard input without FILE or with -\n"
             "  config check [FILE]  validate a configuration before rolling it out (exit\n"
             "                       status 0 or 2); 'config keys' lists every key\n"
+            "  status [--json] [--watch]\n"
+            "                       what the workers on this host hold (capacity, what\n"
+            "                       is left, each worker and its claim), from their mesh\n"
             "\n"
             "'lifeblood-worker COMMAND --help' describes each command.\n"
             "\n"
@@ -209,8 +213,8 @@ int main(int argc, char **argv)
     }
     const char *cmd = optind < argc ? argv[optind] : NULL;
     if (!cmd) {
-        fprintf(stderr, "lifeblood-worker: no command given (worker, probe, inspect, config, "
-                        "reactor-info); see 'lifeblood-worker --help'\n");
+        fprintf(stderr, "lifeblood-worker: no command given (worker, status, probe, inspect, "
+                        "config, reactor-info); see 'lifeblood-worker --help'\n");
         return 2;
     }
     if (!strcmp(cmd, "reactor-info")) {
@@ -246,6 +250,8 @@ int main(int argc, char **argv)
         return lbw_cmd_config(argc - optind, argv + optind);
     if (!strcmp(cmd, "probe"))
         return lbw_cmd_probe(argc - optind, argv + optind);
+    if (!strcmp(cmd, "status"))
+        return lbw_cmd_status(argc - optind, argv + optind);
     if (!strcmp(cmd, "worker"))
         return lbw_cmd_worker(argc - optind, argv + optind, &ropts);
     if (!strcmp(cmd, "pool")) {

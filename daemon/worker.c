@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "address.h"
@@ -157,6 +158,15 @@ struct lbw_worker {
     int readdress_pending;  /* an address change seen while not serving */
     char *bye_as;           /* the address the scheduler knew before a change */
 
+    /* re-advertising while idle: the values the last hello carried, the
+     * call and the coalescing timer (armed only when the ledger changes) */
+    struct lbw_resources advertised;
+    struct lbw_call *readv_call;
+    struct lbw_op readv_t;
+    uint64_t readv_at;      /* when the last re-hello started */
+    uint64_t started_rt;    /* CLOCK_REALTIME ns when the invocation started (status) */
+    int readv_dirty;        /* a change came while one was in flight */
+
     /* stopping */
     struct lbw_call *bye_call;
     enum lbw_worker_end why;
@@ -171,16 +181,54 @@ static void task_reply(struct lbw_worker *w, const char *src, const uint8_t *ses
 static void finish_report(struct lbw_worker *w);
 static void progress_check(struct lbw_worker *w);
 static void kill_invocation(struct lbw_worker *w);
+static void readv_became_idle(struct lbw_worker *w);
 
 const char *lbw_worker_address(const struct lbw_worker *w) { return w->own; }
 
 /* ---- the session's states ------------------------------------------------------ */
+
+/* Tells the host's mesh what this instance is doing (`status`). */
+static void publish(struct lbw_worker *w)
+{
+    if (!w->o.ledger)
+        return;
+    struct lbw_ledger_desc d = {.role = LBW_ROLE_WORKER, .invocation_id = -1, .task_id = -1,
+                                .progress = -1};
+    switch (w->state) {
+    case SESSION_HELLO:
+        d.state = LBW_MS_STARTING;
+        break;
+    case SESSION_POOL_IDLE:
+    case SESSION_SERVING:
+        d.state = w->have_job ? LBW_MS_BUSY : LBW_MS_IDLE;
+        break;
+    case SESSION_ENDED:
+        d.state = LBW_MS_NONE;
+        break;
+    default:
+        d.state = w->state >= SESSION_STOP_QUIESCE ? LBW_MS_STOPPING : LBW_MS_REINTRODUCING;
+        break;
+    }
+    if (w->have_job) {
+        lbw_inv_invocation_id(&w->job, &d.invocation_id);
+        lbw_inv_task_id(&w->job, &d.task_id);
+        d.progress = w->progress_seen ? floor(w->progress) : -1; /* whole percents */
+        d.started_ns = w->started_rt;
+    }
+    if (d.state != LBW_MS_NONE) {
+        /* (cut to the descriptor's sizes) */
+        memcpy(d.listen, w->self, strnlen(w->self, sizeof(d.listen) - 1));
+        memcpy(d.scheduler, w->o.scheduler, strnlen(w->o.scheduler, sizeof(d.scheduler) - 1));
+    }
+    lbw_ledger_publish(w->o.ledger, &d);
+}
 
 static void session_enter(struct lbw_worker *w, enum session_state to, const char *why)
 {
     LBW_DEBUG("worker", "session %s -> %s (%s)", session_names[w->state], session_names[to],
               why);
     w->state = to;
+    publish(w);
 }
 
 static int is_stopping(const struct lbw_worker *w) { return w->state >= SESSION_STOP_QUIESCE; }
@@ -234,6 +282,7 @@ static char *hello_args(struct lbw_worker *w)
     lbw_ledger_left(w->o.ledger, w->o.res, &left);
     if (lbw_resources_encode(&left, &pk, &pkl) < 0)
         return NULL;
+    w->advertised = left;
     struct lbw_jw j;
     lbw_jw_init(&j);
     lbw_jw_obj(&j);
@@ -354,6 +403,7 @@ static void to_serving(struct lbw_worker *w, const char *why)
         lbw_timer(w->r, &w->ping_t, w->o.ping_interval_ns, w->o.ping_interval_ns, ping_tick);
     if (w->readdress_pending)
         check_route(w); /* an address changed meanwhile */
+    readv_became_idle(w);
 }
 
 static void hello_pool_cb(void *ctx, int status, struct lbw_json *reply)
@@ -404,6 +454,107 @@ static void hello_cb(void *ctx, int status, struct lbw_json *reply)
         to_pool_idle(w);
     else
         to_serving(w, "registered");
+}
+
+/* ---- re-advertising while idle (ARCHITECTURE.md, "The host ledger") ------------- */
+
+#define READV_EVERY SEC /* at most one re-hello a second */
+/* and not before this long after the first change: the tasks of one
+ * dispatch burst (the change being one of them) reach their workers
+ * first, so an idle worker's re-hello rarely meets a task on its way */
+#define READV_SETTLE (300 * MS)
+
+static int readv_idle(const struct lbw_worker *w)
+{
+    return w->state == SESSION_SERVING && !w->have_job && !w->run && !w->finishing &&
+           !w->task_src && !w->held.src && !w->report_call && !w->session_call &&
+           !w->pool_call && !w->readdress_pending;
+}
+
+static int num_same(const struct lbw_num *a, const struct lbw_num *b)
+{
+    return a->is_float == b->is_float && (a->is_float ? a->f == b->f : a->i == b->i);
+}
+
+static void readv_arm(struct lbw_worker *w);
+
+static void readv_cb(void *ctx, int status, struct lbw_json *reply)
+{
+    struct lbw_worker *w = ctx;
+    w->readv_call = NULL;
+    if (is_stopping(w)) {
+        stop_continue(w);
+        return;
+    }
+    uint64_t uid;
+    if (status == 0 && read_db_uid(reply, &uid) == 0) {
+        w->db_uid = uid;
+        LBW_DEBUG("worker", "re-advertised to %s", w->o.scheduler);
+    } else if (status != -ECANCELED) { /* (a reintroduce's hello carries the values) */
+        LBW_WARN("worker", "re-advertising to %s failed (%s); the pinger finds out whether "
+                           "the scheduler is still there",
+                 w->o.scheduler, status < 0 ? strerror(-status) : "reply without db_uid");
+    }
+    if (w->readv_dirty)
+        readv_arm(w);
+}
+
+/* Says hello again if idle and what is left differs from the last hello. */
+static void readv_now(struct lbw_worker *w)
+{
+    w->readv_dirty = 0;
+    if (!readv_idle(w) || w->readv_call)
+        return;
+    struct lbw_resources left;
+    lbw_ledger_left(w->o.ledger, w->o.res, &left);
+    if (num_same(&left.cpu_count, &w->advertised.cpu_count) &&
+        num_same(&left.cpu_mem, &w->advertised.cpu_mem) &&
+        num_same(&left.gpu_count, &w->advertised.gpu_count) &&
+        num_same(&left.gpu_mem, &w->advertised.gpu_mem))
+        return;
+    w->readv_at = lbw_now_ns();
+    w->readv_call = call_simple(w, "worker.hello", hello_args(w), 0, readv_cb);
+    if (!w->readv_call)
+        LBW_WARN("worker", "cannot re-advertise to %s: out of memory", w->o.scheduler);
+}
+
+static void readv_tick(lbw_reactor *r, struct lbw_op *op, int64_t res)
+{
+    (void)r;
+    struct lbw_worker *w = op->user;
+    if (res < 0) {
+        if (is_stopping(w))
+            stop_continue(w);
+        return;
+    }
+    readv_now(w);
+}
+
+static void readv_arm(struct lbw_worker *w)
+{
+    w->readv_dirty = 1;
+    if (lbw_op_pending(&w->readv_t) || w->readv_call)
+        return; /* coalesced into the one on its way */
+    uint64_t now = lbw_now_ns(), next = w->readv_at ? w->readv_at + READV_EVERY : 0;
+    if (next < now + READV_SETTLE)
+        next = now + READV_SETTLE;
+    lbw_timer(w->r, &w->readv_t, next - now, 0, readv_tick);
+}
+
+/* Idle again (registered, or an invocation done): a change that came while
+ * busy or saying hello was not acted on; the values are compared after
+ * the settle time and sent if they differ from the last hello's. */
+static void readv_became_idle(struct lbw_worker *w)
+{
+    if (w->o.readvertise && w->o.ledger && readv_idle(w))
+        readv_arm(w);
+}
+
+void lbw_worker_host_changed(struct lbw_worker *w)
+{
+    if (!w || !w->o.readvertise || !w->o.ledger || is_stopping(w) || !readv_idle(w))
+        return;
+    readv_arm(w);
 }
 
 /* ---- reintroduce (6.3): bye → drop → hello, up to 5 attempts ---------------------- */
@@ -489,6 +640,8 @@ static void reintro_start(struct lbw_worker *w, const char *why)
                        "%u attempts %.1f s apart)",
              why, REINTRO_ATTEMPTS, (double)w->o.retry_wait_ns / 1e9);
     w->reintro_tries = 0;
+    if (w->readv_call) /* the reintroduce's own hello carries the values */
+        lbw_call_cancel(w->readv_call);
     to_reintro_bye(w, why);
 }
 
@@ -688,6 +841,7 @@ static void on_progress(void *ctx, double v)
         return;
     w->progress = v;
     w->progress_seen = 1;
+    publish(w); /* (sent when the whole percent changes) */
     progress_check(w);
 }
 
@@ -703,6 +857,7 @@ static void clear_invocation(struct lbw_worker *w)
     w->have_job = 0;
     w->finishing = 0;
     w->idle_pending = 0;
+    publish(w);
     free(w->report_to);
     w->report_to = NULL;
     lbw_jstream_free(w->report_body);
@@ -752,7 +907,9 @@ static void after_invocation(struct lbw_worker *w)
         LBW_INFO("worker", "single-shot worker: the invocation %s, stopping",
                  killed ? "was cancelled" : "finished");
         lbw_worker_stop(w);
+        return;
     }
+    readv_became_idle(w);
 }
 
 static void report_cb(void *ctx, int status, struct lbw_json *reply)
@@ -979,6 +1136,15 @@ static int task_admit(struct lbw_worker *w, struct lbw_request *q)
         task_reply(w, q->src, q->session, 2, "worker already working on a task", NULL);
         return 0;
     }
+    if (w->readv_call) {
+        /* the scheduler may not have handled our re-hello yet; handled
+         * after the task was accepted, it would reset the invocation
+         * (PROTOCOL.md 10.2): BUSY rolls the submission back, and the task
+         * comes again at once */
+        task_reply(w, q->src, q->session, 2, "worker is re-advertising its resources; "
+                                             "try again", NULL);
+        return 0;
+    }
     return 1;
 }
 
@@ -1084,6 +1250,10 @@ static void task_start(struct lbw_worker *w, struct lbw_request *q)
     w->progress = 0;
     w->progress_seen = 0;
     w->final_progress_sent = 0;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    w->started_rt = (uint64_t)now.tv_sec * SEC + (uint64_t)now.tv_nsec;
+    publish(w);
     w->reported = NAN;
     w->progress_done_at = 0;
     lbw_timer(w->r, &w->progress_t, SEC, 0, progress_tick); /* first check after 1 s */
@@ -1358,7 +1528,7 @@ static void to_stop_bye(struct lbw_worker *w)
  * to stop_continue(). Timers are cancelled on the way. */
 static int stop_waiting(struct lbw_worker *w)
 {
-    struct lbw_op *timers[] = {&w->ping_t, &w->retry_t, &w->call_t, &w->aw_op};
+    struct lbw_op *timers[] = {&w->ping_t, &w->retry_t, &w->call_t, &w->aw_op, &w->readv_t};
     int waiting = 0; /* (and the address watch's poll) */
     for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
         if (lbw_op_pending(timers[i])) {
@@ -1366,7 +1536,7 @@ static int stop_waiting(struct lbw_worker *w)
             waiting = 1;
         }
     return waiting || w->ping_call || w->session_call || w->progress_call || w->pool_call ||
-           w->report_call || w->bye_call;
+           w->report_call || w->bye_call || w->readv_call;
 }
 
 /* Moves the stop sequence on as far as it can go now. */
@@ -1412,6 +1582,8 @@ void lbw_worker_stop(struct lbw_worker *w)
         lbw_call_cancel(w->ping_call);
     if (w->session_call)
         lbw_call_cancel(w->session_call);
+    if (w->readv_call)
+        lbw_call_cancel(w->readv_call);
     if (w->task_src) {
         /* a task waiting for the pool's BUSY ack: it runs; answer it now */
         task_reply(w, w->task_src, w->task_session, 0, NULL, NULL);
@@ -1660,6 +1832,7 @@ struct lbw_worker *lbw_worker_start(const struct lbw_worker_opts *o, char *err, 
         w->o.progress_interval = 1.0;
     w->rt_fd = -1;
     w->ping_t.user = w->retry_t.user = w->progress_t.user = w->end_t.user = w->call_t.user = w;
+    w->readv_t.user = w;
     w->aw_op.user = w;
     w->reported = NAN;
     w->pool = o->pool_address ? strdup(o->pool_address) : NULL;

@@ -76,6 +76,7 @@ struct lbw_worker_opts {
     const struct lbw_sdnotify *notify;   /* service manager (READY/STATUS), or NULL */
     const struct lbw_cidr_set *scheduler_allow; /* worker.scheduler_allow; NULL = all */
     struct lbw_ledger *ledger;    /* the host ledger (ledger.h), or NULL: no mesh */
+    int readvertise;              /* mesh.readvertise: hello again while idle on a change */
     /* The instance has stopped (everything closed); free it after this. */
     void (*on_end)(void *ctx, enum lbw_worker_end why);
     void *ctx;
@@ -89,6 +90,10 @@ void lbw_worker_stop(struct lbw_worker *w);
 /* Immediate end for a second signal: SIGKILL to the payload tree. */
 void lbw_worker_kill_now(struct lbw_worker *w);
 void lbw_worker_free(struct lbw_worker *w);
+/* What is left on the host changed (the ledger's on_change): an idle
+ * instance says worker.hello again with the new values, at most once a
+ * second (a timer armed only by a change); busy, nothing. */
+void lbw_worker_host_changed(struct lbw_worker *w);
 /* The address the scheduler knows us by (for logs and tests). */
 const char *lbw_worker_address(const struct lbw_worker *w);
 

@@ -694,9 +694,15 @@ static void next_instance(struct loop *L)
 /* The host ledger (ledger.h): [mesh] enabled (default true), namespace
  * (default "lifeblood-worker/ledger"), allow_group (a group whose
  * members' workers may join besides our uid and root). NULL without one. */
+static void ledger_changed(void *ctx)
+{
+    struct loop *L = ctx;
+    lbw_worker_host_changed(L->w);
+}
+
 static struct lbw_ledger *open_ledger(lbw_reactor *r, const struct lbw_toml *cfg,
                                       const struct lbw_host *host,
-                                      const struct lbw_advertised *adv)
+                                      const struct lbw_advertised *adv, struct loop *L)
 {
     if (!lbw_cfg_bool(cfg, LBW_CFG_MESH_ENABLED)) {
         LBW_INFO("worker", "mesh.enabled = false: no host ledger (payloads are not pinned)");
@@ -723,6 +729,8 @@ static struct lbw_ledger *open_ledger(lbw_reactor *r, const struct lbw_toml *cfg
         .ns = ns,
         .topo = t,
         .allow_gid = gid,
+        .on_change = ledger_changed,
+        .ctx = L,
     };
     char err[512];
     struct lbw_ledger *l = lbw_ledger_open(&o, err, sizeof(err));
@@ -989,6 +997,7 @@ static void worker_opts(struct loop *L, const struct wopts *a, struct start *s)
         .notify = &s->notify,
         .scheduler_allow = &s->allow,
         .ledger = s->ledger,
+        .readvertise = lbw_cfg_bool(s->cfg, LBW_CFG_MESH_READVERTISE),
         .on_end = on_worker_end,
         .ctx = L,
     };
@@ -1031,7 +1040,7 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
     }
     struct loop L = {.sfd = -1};
     if (rc < 0) {
-        s.ledger = open_ledger(s.r, s.cfg, &s.host, &s.adv);
+        s.ledger = open_ledger(s.r, s.cfg, &s.host, &s.adv, &L);
         /* capacity follows the host: hello's values and the ledger change in place */
         s.capacity = lbw_capacity_open(&(struct lbw_capacity_opts){
             .r = s.r, .cfg = s.cfg, .host = &s.host, .adv = &s.adv, .ledger = s.ledger});

@@ -91,7 +91,7 @@ lifeblood worker --help | grep -q 'lifeblood worker' || fail "'lifeblood worker 
 dpkg-query -W -f='${Conffiles}\n' lifeblood-worker | grep -q /etc/lifeblood/worker/config.toml ||
     fail "config.toml is not a conffile"
 for page in lifeblood-worker.8 lifeblood-worker.toml.5 lifeblood-worker-probe.8 \
-            lifeblood-worker-inspect.8; do
+            lifeblood-worker-inspect.8 lifeblood-worker-status.8; do
     [ -f "/usr/share/man/man${page##*.}/$page.gz" ] || fail "man page $page not installed"
 done
 
@@ -176,7 +176,7 @@ for f in $want; do
     rpm -qpl "$rpmf" | grep -qx "$f" || fail "the RPM lacks $f"
 done
 for m in man5/lifeblood-worker.toml.5 man8/lifeblood-worker.8 man8/lifeblood-worker-probe.8 \
-         man8/lifeblood-worker-inspect.8; do
+         man8/lifeblood-worker-inspect.8 man8/lifeblood-worker-status.8; do
     rpm -qpl "$rpmf" | grep -q "^/usr/share/man/$m" || fail "the RPM lacks the man page $m"
 done
 rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$rpmf" |

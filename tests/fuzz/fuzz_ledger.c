@@ -6,7 +6,9 @@
  * on an empty table and by a table it shares with a re-sent claim without
  * breaking the invariant (lbw_alloc_check), and what is granted passes the
  * check as a re-sent claim; a re-sent claim it accepts is in range and a
- * grant beside it never shares a CPU or GPU with it. */
+ * grant beside it never shares a CPU or GPU with it. A descriptor or
+ * snapshot record that passes has printable, terminated strings and fields
+ * in range. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +25,26 @@ struct rec {
     struct lbw_claim claim;
     double used_cpu;
     uint64_t used_mem, used_gpu, used_gmem;
+    struct lbw_ledger_desc desc;
+    struct lbw_topo_gpu gpu;
 };
+
+/* A string the check let through: NUL-terminated inside its array, then
+ * only zeros, printable ASCII before. */
+static void str_ok(const char *p, size_t cap)
+{
+    size_t i = 0;
+    while (i < cap && p[i]) {
+        if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] > 0x7e)
+            abort();
+        i++;
+    }
+    if (i == cap)
+        abort();
+    for (; i < cap; i++)
+        if (p[i])
+            abort();
+}
 
 static void topo(struct lbw_topo *t)
 {
@@ -66,10 +87,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(&m, data + 1, sizeof(m));
     if (type != (int)m.type || m.magic != 0x4c424c31u)
         abort();
+    if (type == 9 || type == 13) { /* DESC, SNAP_MEMBER with one */
+        if (type == 9 || (m.flags & 2)) {
+            str_ok(m.desc.listen, sizeof(m.desc.listen));
+            str_ok(m.desc.scheduler, sizeof(m.desc.scheduler));
+            if (m.desc.role > 2 || m.desc.state >= LBW_MS_LAST || m.desc.progress > 100 ||
+                (m.desc.progress < 0 && m.desc.progress != -1) || m.desc.progress != m.desc.progress)
+                abort();
+        }
+    }
+    if (type == 12) /* SNAP_GPU */
+        str_ok(m.gpu.id, sizeof(m.gpu.id));
     if (!to_arbiter)
         return 0;
-    if (type != 1 && type != 2 && type != 3 && type != 4 && type != 6)
-        abort(); /* HELLO RESTORE END CLAIM RELEASE */
+    if (type != 1 && type != 2 && type != 3 && type != 4 && type != 6 && type != 9 && type != 10)
+        abort(); /* HELLO RESTORE END CLAIM RELEASE DESC QUERY */
     char why[200];
     struct lbw_claim tab[2];
     size_t n = 0;

@@ -8,7 +8,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 
 # --help for each command: its usage on stdout, exit 0, nothing else run
-for cmd in worker probe inspect config reactor-info; do
+for cmd in worker probe inspect config reactor-info status; do
     out=$("$LBW_BIN" $cmd --help 2>"$tmp/err") || fail "$cmd --help: exit status $?"
     expect_contains "$out" "Usage: lifeblood-worker" "$cmd --help"
     expect_contains "$out" "$cmd" "$cmd --help names the command"
@@ -35,6 +35,7 @@ check_unknown "global" "lifeblood-worker" --foo reactor-info
 check_unknown "worker" "lifeblood-worker worker" worker --foo
 check_unknown "probe" "lifeblood-worker probe" probe --foo
 check_unknown "inspect" "lifeblood-worker inspect" inspect --foo
+check_unknown "status" "lifeblood-worker status" status --foo
 check_unknown "reactor-info" "lifeblood-worker reactor-info" reactor-info --foo
 check_unknown "config check" "lifeblood-worker config" config check --foo
 

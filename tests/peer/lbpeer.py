@@ -302,6 +302,8 @@ class Scheduler(Peer):
         self.forward_override = None  # async f(args) -> result, or None
         self.report_hook = None    # async f(name, args), awaited before the report's reply
         self._task_ids = itertools.count(5000)
+        self.hellos = []           # (time, worker_addr, WorkerResources, args) of every hello
+        self.hello_hook = None     # async f(args), awaited before a hello's reply
 
     async def _note(self):
         async with self.cond:
@@ -327,6 +329,9 @@ class Scheduler(Peer):
         try:
             if name == 'worker.hello':
                 res = pickle.loads(args['worker_res'].encode('latin1'))
+                self.hellos.append((now, args['worker_addr'], res, dict(args)))
+                if self.hello_hook is not None:
+                    await self.hello_hook(args)
                 self.workers[args['worker_addr']] = {
                     'state': IDLE, 'res': res, 'type': args['worker_type'],
                     'hostname': args.get('meta_hostname'), 'hello_at': now}

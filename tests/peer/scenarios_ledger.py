@@ -71,16 +71,19 @@ def cpulist(s):
 
 class Farm:
     def __init__(self, h, s):
-        self.h, self.s, self.known = h, s, set()
+        self.h, self.s, self.known, self.live = h, s, set(), {}
 
     async def worker(self):
         t0 = time.monotonic()
         w = self.h.worker(['--scheduler-address', self.s.addr, '--no-loop'], CFG)
 
-        def new():  # (a new worker may reuse a dead one's address)
-            return [a for a, v in self.s.workers.items() if v['hello_at'] >= t0]
+        def new():  # (a new worker may reuse a dead one's address; a live one's
+            # hello again, re-advertising, is not a new worker)
+            return [a for a, v in self.s.workers.items() if v['hello_at'] >= t0 and
+                    (a not in self.live or self.live[a].proc.poll() is not None)]
         await self.s.wait_for(new, 15, 'worker.hello')
         addr, = new()
+        self.live[addr] = w
         return w, addr
 
     def res(self, addr):

@@ -5,8 +5,13 @@
  * survivor takes over with its own claims; a record that is not the
  * ledger's gets the sender disconnected; a member in another network
  * namespace founds a ledger of its own; and a stress run (32 members,
- * 10,000 claims, random SIGKILLs) checked by an observer outside the mesh. */
+ * 10,000 claims, random SIGKILLs) checked by an observer outside the mesh.
+ * Descriptors and the status snapshot: hostile records refused field by
+ * field, a member with a hostile descriptor disconnected, an observer's
+ * snapshot and its change notes. */
 #include <errno.h>
+#include <math.h>
+#include <stdint.h>
 #include <sched.h>
 #include <poll.h>
 #include <signal.h>
@@ -282,6 +287,45 @@ static void test_garbage_disconnects(void)
 }
 
 
+static struct lbw_ledger_desc good_desc(void);
+
+/* A member whose descriptor carries a terminal escape is disconnected; a
+ * good one is taken; the arbiter goes on serving. */
+static void test_hostile_descriptor_disconnects(void)
+{
+    char ns[64];
+    uniq_ns(ns, sizeof(ns), "desc");
+    lbw_reactor *r = mkreactor();
+    struct lbw_topo *t = topo8();
+    int ch = 0;
+    struct lbw_ledger *a = open_l(r, ns, t, &ch);
+    CU_ASSERT_FATAL(a != NULL);
+    char name[128], rec[8192], b[8192];
+    snprintf(name, sizeof(name), "%s/1234", ns);
+    struct lbw_ledger_desc d = good_desc();
+    for (int hostile = 1; hostile >= 0; hostile--) {
+        int fd = lbw_unix_connect(name, SOCK_SEQPACKET);
+        CU_ASSERT_FATAL(fd >= 0);
+        d.scheduler[1] = hostile ? '\033' : '9';
+        long n = lbw_ledger_record_build(LBW_REC_DESC, 0, &d, NULL, NULL, rec, sizeof(rec));
+        CU_ASSERT_FATAL(n > 0);
+        CU_ASSERT(send(fd, rec, (size_t)n, 0) == n);
+        for (unsigned i = 0; i < 20; i++)
+            lbw_reactor_run_once(r, 5000000);
+        ssize_t got = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+        if (hostile) {
+            CU_ASSERT_EQUAL(got, 0); /* closed on us */
+        } else {
+            /* still connected (it is told of the change as an observer) */
+            CU_ASSERT(got > 0 || (got < 0 && errno == EAGAIN));
+        }
+        close(fd);
+    }
+    lbw_ledger_close(a);
+    lbw_reactor_free(r);
+    free(t);
+}
+
 /* Another network namespace has its own abstract names, hence its own
  * ledger: a member there founds a mesh of its own and sees none of ours. */
 static void test_netns_apart(void)
@@ -457,6 +501,194 @@ static void test_record_check_refuses(void)
     free(t);
 }
 
+/* Descriptors and snapshot records: hostile fields are refused one by
+ * one, each with a reason; the good ones pass; a record of one direction
+ * is refused in the other. */
+static struct lbw_ledger_desc good_desc(void)
+{
+    struct lbw_ledger_desc d = {.role = LBW_ROLE_WORKER, .state = LBW_MS_BUSY,
+                                .invocation_id = 12, .task_id = 34, .progress = 50,
+                                .started_ns = 1700000000ull * 1000000000ull};
+    strcpy(d.listen, "127.0.0.1:6969");
+    strcpy(d.scheduler, "192.168.0.2:1384");
+    return d;
+}
+
+static int check_rec(const struct lbw_topo *t, int to_arbiter, enum lbw_ledger_rec_kind k,
+                     int32_t flags, const struct lbw_ledger_desc *d, const struct lbw_claim *c,
+                     const struct lbw_topo_gpu *g)
+{
+    char buf[8192], err[200] = "";
+    long n = lbw_ledger_record_build(k, flags, d, c, g, buf, sizeof(buf));
+    CU_ASSERT_FATAL(n > 0);
+    int rc = lbw_ledger_record_check(t, to_arbiter, buf, (size_t)n, err, sizeof(err));
+    if (rc < 0)
+        CU_ASSERT(err[0] != 0); /* every refusal says why */
+    return rc;
+}
+
+static void test_record_check_descriptors(void)
+{
+    struct lbw_topo *t = topo8();
+    struct lbw_ledger_desc d = good_desc(), x;
+    CU_ASSERT(check_rec(t, 1, LBW_REC_DESC, 0, &d, NULL, NULL) > 0);
+    CU_ASSERT(check_rec(t, 0, LBW_REC_DESC, 0, &d, NULL, NULL) < 0); /* not to a member */
+    x = d; x.role = 3;
+    CU_ASSERT(check_rec(t, 1, LBW_REC_DESC, 0, &x, NULL, NULL) < 0);
+    x = d; x.state = LBW_MS_LAST;
+    CU_ASSERT(check_rec(t, 1, LBW_REC_DESC, 0, &x, NULL, NULL) < 0);
+    x = d; x.invocation_id = -2;
+    CU_ASSERT(check_rec(t, 1, LBW_REC_DESC, 0, &x, NULL, NULL) < 0);
+    x = d; x.task_id = INT64_MIN;
+    CU_ASSERT(check_rec(t, 1, LBW_REC_DESC, 0, &x, NULL, NULL) < 0);
+    static const double bad_p[] = {NAN, INFINITY, -INFINITY, -0.5, 100.5, -2, 1e300};
+    for (size_t i = 0; i < sizeof(bad_p) / sizeof(bad_p[0]); i++) {
+        x = d; x.progress = bad_p[i];
+        CU_ASSERT(check_rec(t, 1, LBW_REC_DESC, 0, &x, NULL, NULL) < 0);
+    }
+    x = d; x.progress = -1; /* none */
+    CU_ASSERT(check_rec(t, 1, LBW_REC_DESC, 0, &x, NULL, NULL) > 0);
+    x = d; x.started_ns = ~0ull;
+    CU_ASSERT(check_rec(t, 1, LBW_REC_DESC, 0, &x, NULL, NULL) < 0);
+    x = d; memset(x.listen, 'a', sizeof(x.listen)); /* no NUL inside */
+    CU_ASSERT(check_rec(t, 1, LBW_REC_DESC, 0, &x, NULL, NULL) < 0);
+    x = d; memset(x.scheduler, 'a', sizeof(x.scheduler));
+    CU_ASSERT(check_rec(t, 1, LBW_REC_DESC, 0, &x, NULL, NULL) < 0);
+    x = d; x.listen[3] = '\n'; /* a line break for a terminal */
+    CU_ASSERT(check_rec(t, 1, LBW_REC_DESC, 0, &x, NULL, NULL) < 0);
+    x = d; x.scheduler[0] = '\033';
+    CU_ASSERT(check_rec(t, 1, LBW_REC_DESC, 0, &x, NULL, NULL) < 0);
+    x = d; x.listen[2] = (char)0xc3; /* not ASCII */
+    CU_ASSERT(check_rec(t, 1, LBW_REC_DESC, 0, &x, NULL, NULL) < 0);
+    x = d; x.listen[sizeof(x.listen) - 1] = 'z'; /* bytes hidden after the end */
+    CU_ASSERT(check_rec(t, 1, LBW_REC_DESC, 0, &x, NULL, NULL) < 0);
+    free(t);
+}
+
+static void test_record_check_snapshot(void)
+{
+    struct lbw_topo *t = topo8();
+    struct lbw_ledger_desc d = good_desc(), x = good_desc();
+    x.state = 77;
+    struct lbw_claim c = {.id = 1, .pid = 100, .node = 0, .cpu = 2, .mem = 1 << 20};
+    lbw_cpuset_set(&c.cpus, 0);
+    lbw_cpuset_set(&c.cpus, 1);
+    struct lbw_claim y;
+    /* head */
+    struct lbw_claim head = {.pid = 99, .cpu = 8, .node = -1};
+    CU_ASSERT(check_rec(NULL, 0, LBW_REC_SNAP_HEAD, 0, NULL, &head, NULL) > 0);
+    CU_ASSERT(check_rec(t, 1, LBW_REC_SNAP_HEAD, 0, NULL, &head, NULL) < 0); /* not to us */
+    CU_ASSERT(check_rec(NULL, 0, LBW_REC_SNAP_HEAD, LBW_MAX_GPUS + 1, NULL, &head, NULL) < 0);
+    CU_ASSERT(check_rec(NULL, 0, LBW_REC_SNAP_HEAD, -1, NULL, &head, NULL) < 0);
+    y = head; y.cpu = NAN;
+    CU_ASSERT(check_rec(NULL, 0, LBW_REC_SNAP_HEAD, 0, NULL, &y, NULL) < 0);
+    y = head; y.pid = 0;
+    CU_ASSERT(check_rec(NULL, 0, LBW_REC_SNAP_HEAD, 0, NULL, &y, NULL) < 0);
+    /* GPU */
+    struct lbw_topo_gpu g = {.node = 0, .vendor = LBW_GPU_NVIDIA}, h;
+    strcpy(g.id, "GPU-8f3c");
+    CU_ASSERT(check_rec(t, 0, LBW_REC_SNAP_GPU, 0, NULL, NULL, &g) > 0);
+    CU_ASSERT(check_rec(t, 0, LBW_REC_SNAP_GPU, LBW_MAX_GPUS, NULL, NULL, &g) < 0);
+    h = g; h.node = LBW_MAX_NODES;
+    CU_ASSERT(check_rec(t, 0, LBW_REC_SNAP_GPU, 0, NULL, NULL, &h) < 0);
+    h = g; h.vendor = 9;
+    CU_ASSERT(check_rec(t, 0, LBW_REC_SNAP_GPU, 0, NULL, NULL, &h) < 0);
+    h = g; memset(h.id, 'x', sizeof(h.id));
+    CU_ASSERT(check_rec(t, 0, LBW_REC_SNAP_GPU, 0, NULL, NULL, &h) < 0);
+    /* member: flags 1 arbiter, 2 has a descriptor (then it is checked) */
+    CU_ASSERT(check_rec(t, 0, LBW_REC_SNAP_MEMBER, 3, &d, &c, NULL) > 0);
+    CU_ASSERT(check_rec(t, 0, LBW_REC_SNAP_MEMBER, 2, &x, &c, NULL) < 0);
+    CU_ASSERT(check_rec(t, 0, LBW_REC_SNAP_MEMBER, 0, &x, &c, NULL) > 0); /* none: unread */
+    CU_ASSERT(check_rec(t, 0, LBW_REC_SNAP_MEMBER, 4, &d, &c, NULL) < 0);
+    y = c; y.pid = -5;
+    CU_ASSERT(check_rec(t, 0, LBW_REC_SNAP_MEMBER, 2, &d, &y, NULL) < 0);
+    /* claim: inside the host the head described */
+    CU_ASSERT(check_rec(t, 0, LBW_REC_SNAP_CLAIM, 0, NULL, &c, NULL) > 0);
+    y = c; lbw_cpuset_set(&y.cpus, 9); /* not one of the host's CPUs */
+    CU_ASSERT(check_rec(t, 0, LBW_REC_SNAP_CLAIM, 0, NULL, &y, NULL) < 0);
+    y = c; y.cpu = 9; /* more than the capacity */
+    CU_ASSERT(check_rec(t, 0, LBW_REC_SNAP_CLAIM, 0, NULL, &y, NULL) < 0);
+    y = c; y.mem = t->mem_cap + 1;
+    CU_ASSERT(check_rec(t, 0, LBW_REC_SNAP_CLAIM, 0, NULL, &y, NULL) < 0);
+    y = c; y.gpus = 1; /* the host has no GPUs */
+    CU_ASSERT(check_rec(t, 0, LBW_REC_SNAP_CLAIM, 0, NULL, &y, NULL) < 0);
+    y = c; y.cpu = INFINITY;
+    CU_ASSERT(check_rec(NULL, 0, LBW_REC_SNAP_CLAIM, 0, NULL, &y, NULL) < 0);
+    y = c; y.pid = 0;
+    CU_ASSERT(check_rec(t, 0, LBW_REC_SNAP_CLAIM, 0, NULL, &y, NULL) < 0);
+    CU_ASSERT(check_rec(t, 1, LBW_REC_SNAP_CLAIM, 0, NULL, &c, NULL) < 0); /* not to us */
+    CU_ASSERT(lbw_ledger_record_build(LBW_REC_DESC, 0, &d, NULL, NULL, (char[8]){0}, 8) < 0);
+    free(t);
+}
+
+/* A member publishes its descriptor; an observer's snapshot shows the
+ * host, both members (the arbiter first) with their descriptors, and the
+ * member's claim; a descriptor update reaches the observer as a change. */
+static void test_observer_snapshot(void)
+{
+    char ns[128];
+    uniq_ns(ns, sizeof(ns), "snap");
+    lbw_reactor *r = mkreactor();
+    struct lbw_topo *t = topo8();
+    int ch = 0;
+    struct lbw_ledger *a = open_l(r, ns, t, &ch);
+    CU_ASSERT_FATAL(a != NULL);
+    struct lbw_ledger_desc d = good_desc();
+    lbw_ledger_publish(a, &d);
+    int pp[2];
+    CU_ASSERT_FATAL(pipe(pp) == 0);
+    pid_t m = member(ns, 3, pp[1], -1);
+    char line[256], name[128];
+    CU_ASSERT_FATAL(read_line_r(r, pp[0], line, sizeof(line)) == 0);
+    CU_ASSERT_EQUAL(wait_used(r, a, 3), 0);
+    CU_ASSERT_EQUAL(lbw_ledger_observe("lbw-test/none/such", name, sizeof(name)), -ENOENT);
+    int fd = lbw_ledger_observe(ns, name, sizeof(name));
+    CU_ASSERT_FATAL(fd >= 0);
+    /* the arbiter serves the observer from its loop: ask from a child */
+    int sp[2];
+    CU_ASSERT_FATAL(pipe(sp) == 0);
+    pid_t o = fork();
+    if (o == 0) {
+        struct lbw_ledger_snap s = {0};
+        char err[200];
+        int rc = lbw_ledger_snapshot(fd, &s, err, sizeof(err));
+        char out[256];
+        snprintf(out, sizeof(out), "%d %g %zu %zu %d %d %s %s %g %u\n", rc,
+                 rc == 0 ? s.topo->cpu_cap : -1.0, s.nmembers, s.nclaims,
+                 rc == 0 && s.nmembers ? s.members[0].arbiter : -1,
+                 rc == 0 && s.nclaims ? (int)s.claims[0].pid : -1,
+                 rc == 0 && s.nmembers ? s.members[0].d.listen : "-",
+                 rc == 0 && s.nmembers ? lbw_ledger_mstate_name(s.members[0].d.state) : "-",
+                 rc == 0 ? s.used.cpu : -1.0, rc == 0 ? s.topo->ncpus : 0);
+        if (write(sp[1], out, strlen(out)) < 0)
+            _exit(3);
+        int w = lbw_ledger_observe_wait(fd, 3000); /* the update below */
+        if (write(sp[1], w == 1 ? "changed\n" : "quiet\n", w == 1 ? 8 : 6) < 0)
+            _exit(3);
+        _exit(0);
+    }
+    CU_ASSERT_FATAL(read_line_r(r, sp[0], line, sizeof(line)) == 0);
+    char want[256];
+    snprintf(want, sizeof(want), "0 8 2 1 1 %d 127.0.0.1:6969 busy 3 8", (int)m);
+    CU_ASSERT_STRING_EQUAL(line, want);
+    d.progress = 75;
+    lbw_ledger_publish(a, &d);
+    CU_ASSERT_FATAL(read_line_r(r, sp[0], line, sizeof(line)) == 0);
+    CU_ASSERT_STRING_EQUAL(line, "changed");
+    int st;
+    waitpid(o, &st, 0);
+    kill(m, SIGKILL);
+    waitpid(m, &st, 0);
+    close(fd);
+    close(pp[0]);
+    close(pp[1]);
+    close(sp[0]);
+    close(sp[1]);
+    lbw_ledger_close(a);
+    lbw_reactor_free(r);
+    free(t);
+}
+
 static const struct lbw_test stress_tests[] = {
     {"32 members, random claims, releases and SIGKILLs: the invariant holds", test_stress_invariant},
     {NULL, NULL},
@@ -467,8 +699,12 @@ static const struct lbw_test tests[] = {
     {"four members claim at once: disjoint CPUs", test_same_instant_disjoint},
     {"arbiter SIGKILLed: a survivor takes over with its claims", test_arbiter_killed_survivor_takes_over},
     {"a record that is not the ledger's disconnects", test_garbage_disconnects},
+    {"a descriptor with a terminal escape disconnects; a good one is kept", test_hostile_descriptor_disconnects},
     {"two network namespaces, two ledgers", test_netns_apart},
     {"the record check refuses bytes that are not a record, saying why", test_record_check_refuses},
+    {"hostile descriptors are refused field by field", test_record_check_descriptors},
+    {"hostile snapshot records are refused field by field", test_record_check_snapshot},
+    {"an observer's snapshot: host, members, descriptors, claims; updates noted", test_observer_snapshot},
     {NULL, NULL},
 };
 
