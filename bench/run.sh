@@ -4,6 +4,8 @@
 #
 #   LOADGEN_TASKS (200)  stamp tasks per backend for dispatch/completion
 #   LOADGEN_LOG_MIB (1024)  size of the log-capture payload's output
+#   LOADGEN_ONLY  comma-separated loadgen sections (load,path,treekill,crash;
+#               default all), e.g. LOADGEN_ONLY=path for the task path alone
 #   SOAK_TASKS (10000)  tasks through one worker for the RSS/fd soak
 #   WORKER_CMD  worker command for the load generator ({bin}, {sched},
 #               {backend} are replaced), e.g. another worker implementation
@@ -23,10 +25,11 @@ echo
 echo
 jobs="$B/bench/jobs"
 python3 bench/make_jobs.py "$jobs" "$PWD/$B/tests/helpers/stamp" "$PWD/$B/bench/lines" \
-    "${LOADGEN_LOG_MIB:-1024}"
+    "${LOADGEN_LOG_MIB:-1024}" "$PWD/$B/bench/forktree"
 "$B/bench/loadgen" --bin "$PWD/$B/lifeblood-worker" --stamp "$PWD/$B/tests/helpers/stamp" \
     --jobs "$jobs" --tasks "${LOADGEN_TASKS:-200}" --log-mib "${LOADGEN_LOG_MIB:-1024}" \
-    ${WORKER_CMD:+--worker-cmd "$WORKER_CMD"} --json "$B/bench/loadgen.json"
+    ${WORKER_CMD:+--worker-cmd "$WORKER_CMD"} ${LOADGEN_ONLY:+--only "$LOADGEN_ONLY"} \
+    --json "$B/bench/loadgen.json"
 echo
 LBW_BIN="$PWD/$B/lifeblood-worker" python3 bench/runtime_messages.py --count 100 \
     --json "$B/bench/runtime_messages.json"
