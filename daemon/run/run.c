@@ -582,8 +582,9 @@ static void compile_progress(struct lbw_run *run)
 static int step_log_dir(struct lbw_run *run, struct start *st)
 {
     compile_progress(run);
-    if (lbw_invlog_open(&run->log, st->o->log_root, st->o->db_uid, run->inv_id, time(NULL),
-                        st->why, sizeof(st->why)) < 0)
+    struct lbw_invlog_spare *spare = st->o->prep ? &st->o->prep->log : NULL;
+    if (lbw_invlog_open_spare(&run->log, spare, st->o->log_root, st->o->db_uid, run->inv_id,
+                              time(NULL), st->why, sizeof(st->why)) < 0)
         return -1;
     run->log_open = 1;
     lbw_invlog_set_progress(&run->log, run->re[0], run->re[1]);
@@ -738,6 +739,18 @@ static struct lbw_run *run_new(const struct lbw_run_opts *o, struct lbw_inv *job
     return run;
 }
 
+void lbw_run_prepare(struct lbw_run_prep *p, const char *log_root, uint64_t db_uid)
+{
+    int rc = lbw_invlog_spare_make(&p->log, log_root, db_uid);
+    if (rc < 0)
+        LBW_DEBUG("run", "no log directory made ahead under %s: %s", log_root, strerror(-rc));
+}
+
+void lbw_run_prep_free(struct lbw_run_prep *p)
+{
+    lbw_invlog_spare_drop(&p->log);
+}
+
 typedef int (*start_step)(struct lbw_run *run, struct start *st);
 
 int lbw_run_start(const struct lbw_run_opts *o, struct lbw_inv *job, struct lbw_run **out,
@@ -761,6 +774,11 @@ int lbw_run_start(const struct lbw_run_opts *o, struct lbw_inv *job, struct lbw_
         rc = steps[i](run, &st);
     start_free(&st);
     if (rc == 0) {
+        /* the next one's log directory, while this payload's execve goes on
+         * (the worker was only suspended until the new program replaced
+         * the child's memory) */
+        if (o->prep)
+            lbw_run_prepare(o->prep, o->log_root, o->db_uid);
         *out = run;
         return 0;
     }

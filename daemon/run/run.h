@@ -17,12 +17,24 @@
 #include <sched.h>
 #include <stdint.h>
 
+#include "invlog.h"
 #include "invocation.h"
 #include "proc.h"
 #include "reactor.h"
 #include "toml.h"
 
 struct lbw_run;
+
+/* What is made ahead for the next invocation while the worker is idle, so
+ * that the task path does not do it: the log directory (invlog.h). Owned
+ * by the worker, zero-initialised; lbw_run_start takes what fits. */
+struct lbw_run_prep {
+    struct lbw_invlog_spare log;
+};
+/* Makes what is missing (a failure only means the slow path next time). */
+void lbw_run_prepare(struct lbw_run_prep *p, const char *log_root, uint64_t db_uid);
+/* Removes what was made and not used. */
+void lbw_run_prep_free(struct lbw_run_prep *p);
 
 struct lbw_run_opts {
     lbw_reactor *r;
@@ -39,6 +51,7 @@ struct lbw_run_opts {
     const char *cgroup_parent;     /* the worker's cgroup v2 dir for per-invocation
                                       cgroups (lbw_invcg_setup), or NULL */
     uint64_t kill_grace_ns;        /* SIGTERM -> SIGKILL; 0 = 10 s */
+    struct lbw_run_prep *prep;     /* made ahead (lbw_run_prepare), or NULL */
     /* the host ledger's claim (ledger.h): CPU affinity set before execve
      * (NULL: inherited), variables always set, and variables set unless
      * the job's environment already has them ("NAME=value", NULL-ended) */
