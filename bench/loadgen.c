@@ -241,7 +241,9 @@ static struct worker *start_worker(const char *backend)
     mkdir(p, 0700);
     snprintf(p, sizeof(p), "%s/worker/config.toml", w->cfg);
     FILE *f = fopen(p, "w");
-    fprintf(f, "[worker]\nlisten_to_broadcast = false\nlogpath = \"%s/logs\"\n", w->cfg);
+    /* the workers of one run share a host ledger of their own */
+    fprintf(f, "[worker]\nlisten_to_broadcast = false\nlogpath = \"%s/logs\"\n\n[mesh]\n"
+               "namespace = \"lbw-bench/%s\"\n", w->cfg, strrchr(TMP, '/') + 1);
     fclose(f);
     char *cmd = subst(CMD, backend);
     HELLO_AT = 0;

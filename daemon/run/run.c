@@ -36,6 +36,7 @@ struct lbw_run {
     struct lbw_invlog log;
     int log_open;
     struct lbw_progress_re *re[2];
+    int re_lent[2];             /* re[s] belongs to o.prep's cache */
     char ef_dir[PATH_MAX];      /* extra files, or "" */
     char cg_dir[PATH_MAX];      /* per-invocation cgroup, or "" */
     struct lbw_child child;
@@ -561,16 +562,52 @@ static int step_executable(struct lbw_run *run, struct start *st)
     return st->envp ? 0 : fail(st, "out of memory");
 }
 
+/* The regex the previous job of this worker compiled, when it is the same
+ * pattern (jobs of one kind share theirs): kept in the prep, lent to the
+ * run. */
+static struct lbw_progress_re *cached_regex(struct lbw_run_prep *p, int s,
+                                            const struct lbw_regex *rx)
+{
+    struct lbw_prep_regex *c = &p->re[s];
+    if (c->re && c->len == rx->len && c->is_bytes == rx->is_bytes && c->flags == rx->flags &&
+        !memcmp(c->pattern, rx->pattern, rx->len))
+        return c->re;
+    return NULL;
+}
+
+static void cache_regex(struct lbw_run_prep *p, int s, const struct lbw_regex *rx,
+                        struct lbw_progress_re *re)
+{
+    struct lbw_prep_regex *c = &p->re[s];
+    char *pat = malloc(rx->len + 1);
+    if (!pat)
+        return; /* not cached: the run keeps it */
+    memcpy(pat, rx->pattern, rx->len);
+    lbw_progress_free(c->re);
+    free(c->pattern);
+    *c = (struct lbw_prep_regex){.pattern = pat, .len = rx->len, .is_bytes = rx->is_bytes,
+                                 .flags = rx->flags, .re = re};
+}
+
 /* progress regexes: a broken one disables progress for this job */
 static void compile_progress(struct lbw_run *run)
 {
+    struct lbw_run_prep *prep = run->o.prep;
     for (int s = 0; s < 2; s++) {
         struct lbw_regex rx;
         if (lbw_inv_progress_regex(run->job, s, &rx) < 0 || !rx.present)
             continue;
+        if (prep && (run->re[s] = cached_regex(prep, s, &rx))) {
+            run->re_lent[s] = 1;
+            continue;
+        }
         char e[256];
         run->re[s] = lbw_progress_compile(rx.pattern, rx.len, rx.is_bytes, rx.flags, e,
                                           sizeof(e));
+        if (run->re[s] && prep) {
+            cache_regex(prep, s, &rx, run->re[s]);
+            run->re_lent[s] = prep->re[s].re == run->re[s];
+        }
         if (!run->re[s])
             LBW_WARN("run", "invocation %lld: %s progress regex does not compile (%s): "
                             "no progress from %s", (long long)run->inv_id,
@@ -700,7 +737,8 @@ static void run_destroy(struct lbw_run *run)
         if (run->rfd[s] >= 0)
             close(run->rfd[s]);
         free(run->buf[s]);
-        lbw_progress_free(run->re[s]);
+        if (!run->re_lent[s])
+            lbw_progress_free(run->re[s]);
     }
     if (run->child.pidfd >= 0)
         close(run->child.pidfd);
@@ -749,6 +787,11 @@ void lbw_run_prepare(struct lbw_run_prep *p, const char *log_root, uint64_t db_u
 void lbw_run_prep_free(struct lbw_run_prep *p)
 {
     lbw_invlog_spare_drop(&p->log);
+    for (int s = 0; s < 2; s++) {
+        lbw_progress_free(p->re[s].re);
+        free(p->re[s].pattern);
+        p->re[s] = (struct lbw_prep_regex){0};
+    }
 }
 
 typedef int (*start_step)(struct lbw_run *run, struct start *st);

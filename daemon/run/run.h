@@ -20,16 +20,27 @@
 #include "invlog.h"
 #include "invocation.h"
 #include "proc.h"
+#include "progress.h"
 #include "reactor.h"
 #include "toml.h"
 
 struct lbw_run;
 
-/* What is made ahead for the next invocation while the worker is idle, so
- * that the task path does not do it: the log directory (invlog.h). Owned
- * by the worker, zero-initialised; lbw_run_start takes what fits. */
+/* What is made ahead for the next invocation, so that the task path does
+ * not do it: the log directory (invlog.h), made while the previous
+ * payload's execve goes on, and the progress regexes of the previous job,
+ * reused when the next job has the same ones. Owned by the worker (one
+ * invocation at a time), zero-initialised; lbw_run_start takes what fits. */
+struct lbw_prep_regex {
+    char *pattern;
+    size_t len;
+    int is_bytes;
+    int64_t flags;
+    struct lbw_progress_re *re;
+};
 struct lbw_run_prep {
     struct lbw_invlog_spare log;
+    struct lbw_prep_regex re[2]; /* stdout, stderr */
 };
 /* Makes what is missing (a failure only means the slow path next time). */
 void lbw_run_prepare(struct lbw_run_prep *p, const char *log_root, uint64_t db_uid);
