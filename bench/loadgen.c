@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -52,6 +53,7 @@
 #include "msgnet.h"
 #include "reactor.h"
 #include "rpc.h"
+#include "proc.h"
 #include "sock.h"
 #include "spawn.h"
 
@@ -763,18 +765,15 @@ static size_t descendants(pid_t worker, pid_t *pids, size_t cap)
     return k;
 }
 
-static int alive(pid_t pid)
+/* Processes of pidfds (-1: none) that have not exited. */
+static long still_running(const int *pidfds, long n)
 {
-    char p[64], b[512];
-    snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(p, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(b, 1, sizeof(b) - 1, f);
-    fclose(f);
-    b[n] = 0;
-    char *rp = strrchr(b, ')');
-    return rp && rp[1] && rp[2] != 'Z' && rp[2] != 'X';
+    long left = 0;
+    for (long k = 0; k < n; k++) {
+        struct pollfd p = {.fd = pidfds[k], .events = POLLIN};
+        left += pidfds[k] >= 0 && poll(&p, 1, 0) == 0;
+    }
+    return left;
 }
 
 #define TREE 1000
@@ -870,6 +869,9 @@ static void section_crash(struct job *orphans, int n, FILE *json)
             stop_workers();
             continue;
         }
+        static int pidfds[TREE_CAP]; /* the processes, not their reusable pids */
+        for (long k = 0; k < np; k++)
+            pidfds[k] = lbw_pidfd_open(pids[k]);
         uint64_t t0 = lbw_now_ns();
         kill(w->pid, SIGKILL);
         waitpid(w->pid, NULL, 0);
@@ -877,8 +879,10 @@ static void section_crash(struct job *orphans, int n, FILE *json)
         NW = 0;
         struct worker *w2 = start_worker(BACKENDS[0]);
         add(&crash, (double)(w2->hello_ns - t0) / 1e3);
+        left += still_running(pidfds, np);
         for (long k = 0; k < np; k++)
-            left += alive(pids[k]);
+            if (pidfds[k] >= 0)
+                close(pidfds[k]);
         stop_workers();
     }
     printf("crash cleanup: worker SIGKILLed with %d payload processes that outlive it -> next "
@@ -946,6 +950,11 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    struct rlimit nofile; /* a pidfd for each process of the crash benchmark's tree */
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
     snprintf(TMP, sizeof(TMP), "/tmp/lbw-loadgen-XXXXXX");
     if (!mkdtemp(TMP))
         return 1;
