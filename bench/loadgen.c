@@ -780,24 +780,32 @@ static long still_running(const int *pidfds, long n)
 #define TREE_CAP 4096
 
 /* Sends the tree job and waits (bounded) until its TREE processes are up;
- * returns how many descendants the worker has then, or -1. */
+ * returns how many descendants the worker has then, or -1. A payload that
+ * ends before (its forks refused: the previous tree's zombies still count
+ * against nobody's process limit until init reaps them) is sent again. */
 static long tree_up(struct worker *w, struct job *tree, pid_t *pids)
 {
     struct call_res cr;
-    uint64_t sent;
-    int before = GOT_REPORT;
-    send_task(w, tree, &sent, &cr);
-    uint64_t end = lbw_now_ns() + 60 * SEC;
     size_t n = 0;
-    while (lbw_now_ns() < end && GOT_REPORT == before &&
-           (!cr.done || (n = descendants(w->pid, pids, TREE_CAP)) < TREE + 1))
-        lbw_reactor_run_once(R, 20 * MS);
-    if (GOT_REPORT != before || n < TREE + 1) {
-        fprintf(stderr, "loadgen: the %d-process payload did not come up (%zu processes; "
-                        "task reply: %s)\n", TREE, n, cr.text);
-        return -1;
+    for (int attempt = 0; attempt < 5; attempt++) {
+        uint64_t sent;
+        int before = GOT_REPORT;
+        send_task(w, tree, &sent, &cr);
+        uint64_t end = lbw_now_ns() + 60 * SEC;
+        while (lbw_now_ns() < end && GOT_REPORT == before &&
+               (!cr.done || (n = descendants(w->pid, pids, TREE_CAP)) < TREE + 1))
+            lbw_reactor_run_once(R, 20 * MS);
+        if (GOT_REPORT == before && n >= TREE + 1)
+            return (long)n;
+        while (!cr.done)
+            lbw_reactor_run_once(R, 10 * MS);
+        if (GOT_REPORT == before)
+            break; /* not ended, not up: give up */
+        pump(2.0);
     }
-    return (long)n;
+    fprintf(stderr, "loadgen: the %d-process payload did not come up (%zu processes; task "
+                    "reply: %s)\n", TREE, n, cr.text);
+    return -1;
 }
 
 /* drop -> worker.dropped of a TREE-process payload, containment on and off */
