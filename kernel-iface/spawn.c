@@ -110,7 +110,8 @@ NO_ASAN static int child_fds(const struct lbw_spawn_opts *o)
     return 0;
 }
 
-/* Default dispositions and an empty mask, last before the execve. */
+/* Default dispositions and an empty mask, last before the execve. (A
+ * signal sigaction refuses, such as the C library's own, is left alone.) */
 NO_ASAN static int child_signals(const struct child_ctx *c)
 {
     struct sigaction dfl;
@@ -118,8 +119,7 @@ NO_ASAN static int child_signals(const struct child_ctx *c)
     dfl.sa_handler = SIG_DFL;
     for (int s = 1; s < NSIG; s++)
         if ((!c->sighand_cleared && s != SIGKILL && s != SIGSTOP) || sigismember(c->ignored, s))
-            if (sigaction(s, &dfl, NULL) < 0)
-                return -1;
+            sigaction(s, &dfl, NULL);
     uint64_t none = 0;
     return (int)syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
 }
@@ -162,7 +162,8 @@ NO_ASAN static int child_main(void *arg)
 
 #define CHILD_STACK (32 * 1024)
 
-#if defined(__x86_64__) || defined(__aarch64__)
+/* LBW_SPAWN_COPY builds the copying fallback on any architecture (tests). */
+#if (defined(__x86_64__) || defined(__aarch64__)) && !defined(LBW_SPAWN_COPY)
 #define SHARED_VM 1
 /* clone3 whose child starts fn(arg) on the stack given in args and exits
  * with its result; the parent gets the pid or -errno. (glibc has no
