@@ -150,8 +150,9 @@ int lbw_invlog_spare_make(struct lbw_invlog_spare *s, const char *root, uint64_t
     if (rc < 0)
         return rc;
     *strrchr(parent, '/') = 0;
-    if ((size_t)snprintf(s->dir, sizeof(s->dir), "%s/" SPARE_PREFIX "%ld", parent,
-                         (long)getpid()) >= sizeof(s->dir)) {
+    static unsigned serial; /* one name per spare of this process */
+    if ((size_t)snprintf(s->dir, sizeof(s->dir), "%s/" SPARE_PREFIX "%ld-%u", parent,
+                         (long)getpid(), serial++) >= sizeof(s->dir)) {
         s->dir[0] = 0;
         return -ENAMETOOLONG;
     }

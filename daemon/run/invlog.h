@@ -34,7 +34,7 @@ struct lbw_invlog {
  * with a message. */
 int lbw_invlog_open(struct lbw_invlog *l, const char *root, uint64_t db_uid, int64_t inv_id,
                     time_t now, char *err, size_t errlen);
-/* A log directory made ahead, while the worker is idle: ".next-PID" in
+/* A log directory made ahead, while the worker is idle: ".next-PID-N" in
  * the invocations directory with both files created and open. Taking it
  * is one rename instead of the mkdir walk and two file creations on the
  * task path. Zero-initialised (dir "") means none. */
