@@ -135,7 +135,7 @@ static void test_spare(void)
     tzset();
     char root[] = "/tmp/lbw-invlog-XXXXXX";
     CU_ASSERT_FATAL(mkdtemp(root) != NULL);
-    char err[300], p[600];
+    char err[300], p[4200];
     time_t t0 = 1700780249;
     /* a dead worker's spare: the pid of a child already reaped */
     pid_t dead = fork();
@@ -143,7 +143,7 @@ static void test_spare(void)
         _exit(0);
     waitpid(dead, NULL, 0);
     snprintf(p, sizeof(p), "%s/db_0000000000000007/invocations/.next-%d-0", root, (int)dead);
-    char mk[1300];
+    char mk[8500];
     snprintf(mk, sizeof(mk), "mkdir -p '%s' && touch '%s/output'", p, p);
     CU_ASSERT_FATAL(system(mk) == 0);
     struct lbw_invlog_spare sp;
