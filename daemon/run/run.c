@@ -628,18 +628,43 @@ static int step_log_dir(struct lbw_run *run, struct start *st)
     return 0;
 }
 
+/* One output pipe: the read end non-blocking, 1 MiB where the kernel allows
+ * (capped by /proc/sys/fs/pipe-max-size for non-root). 0 or -errno. */
+static int make_pipe(int p[2])
+{
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -errno;
+    lbw_set_nonblock(p[0]);
+    fcntl(p[0], F_SETPIPE_SZ, PIPE_SIZE);
+    return 0;
+}
+
+/* the output pipes and read buffers: made ahead (o.prep) or now */
 static int step_pipes(struct lbw_run *run, struct start *st)
 {
+    struct lbw_run_prep *prep = st->o->prep;
+    int ready = prep && prep->have_pipes;
     for (int s = 0; s < 2; s++) {
-        if (pipe2(st->pipes[s], O_CLOEXEC) < 0)
-            return fail(st, "pipe: %s", strerror(errno));
-        lbw_set_nonblock(st->pipes[s][0]);
-        /* best effort: capped by /proc/sys/fs/pipe-max-size for non-root */
-        fcntl(st->pipes[s][0], F_SETPIPE_SZ, PIPE_SIZE);
-        run->buf[s] = malloc(RBUF);
+        int rc = 0;
+        if (ready) {
+            st->pipes[s][0] = prep->pipes[s][0];
+            st->pipes[s][1] = prep->pipes[s][1];
+        } else {
+            rc = make_pipe(st->pipes[s]);
+        }
+        if (rc < 0)
+            return fail(st, "pipe: %s", strerror(-rc));
+        if (prep && prep->buf[s]) {
+            run->buf[s] = prep->buf[s];
+            prep->buf[s] = NULL;
+        } else {
+            run->buf[s] = malloc(RBUF);
+        }
         if (!run->buf[s])
             return fail(st, "out of memory");
     }
+    if (ready)
+        prep->have_pipes = 0;
     return 0;
 }
 
@@ -782,11 +807,31 @@ void lbw_run_prepare(struct lbw_run_prep *p, const char *log_root, uint64_t db_u
     int rc = lbw_invlog_spare_make(&p->log, log_root, db_uid);
     if (rc < 0)
         LBW_DEBUG("run", "no log directory made ahead under %s: %s", log_root, strerror(-rc));
+    if (!p->have_pipes && make_pipe(p->pipes[0]) == 0) {
+        if (make_pipe(p->pipes[1]) == 0) {
+            p->have_pipes = 1;
+        } else {
+            close(p->pipes[0][0]);
+            close(p->pipes[0][1]);
+        }
+    }
+    for (int s = 0; s < 2; s++)
+        if (!p->buf[s])
+            p->buf[s] = malloc(RBUF);
 }
 
 void lbw_run_prep_free(struct lbw_run_prep *p)
 {
     lbw_invlog_spare_drop(&p->log);
+    for (int s = 0; s < 2; s++) {
+        if (p->have_pipes) {
+            close(p->pipes[s][0]);
+            close(p->pipes[s][1]);
+        }
+        free(p->buf[s]);
+        p->buf[s] = NULL;
+    }
+    p->have_pipes = 0;
     for (int s = 0; s < 2; s++) {
         lbw_progress_free(p->re[s].re);
         free(p->re[s].pattern);

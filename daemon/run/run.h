@@ -27,10 +27,11 @@
 struct lbw_run;
 
 /* What is made ahead for the next invocation, so that the task path does
- * not do it: the log directory (invlog.h), made while the previous
- * payload's execve goes on, and the progress regexes of the previous job,
- * reused when the next job has the same ones. Owned by the worker (one
- * invocation at a time), zero-initialised; lbw_run_start takes what fits. */
+ * not do it: the log directory (invlog.h) and the output pipes with their
+ * read buffers, made while the previous payload's execve goes on, and the
+ * progress regexes of the previous job, reused when the next job has the
+ * same ones. Owned by the worker (one invocation at a time), freed after
+ * its last run; zero-initialised; lbw_run_start takes what fits. */
 struct lbw_prep_regex {
     char *pattern;
     size_t len;
@@ -41,6 +42,9 @@ struct lbw_prep_regex {
 struct lbw_run_prep {
     struct lbw_invlog_spare log;
     struct lbw_prep_regex re[2]; /* stdout, stderr */
+    int pipes[2][2];             /* stdout, stderr: read end, write end */
+    int have_pipes;
+    uint8_t *buf[2];             /* read buffers, or NULL */
 };
 /* Makes what is missing (a failure only means the slow path next time). */
 void lbw_run_prepare(struct lbw_run_prep *p, const char *log_root, uint64_t db_uid);
