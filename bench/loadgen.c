@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -52,7 +53,9 @@
 #include "msgnet.h"
 #include "reactor.h"
 #include "rpc.h"
+#include "proc.h"
 #include "sock.h"
+#include "spawn.h"
 
 #define MS 1000000ull
 #define SEC 1000000000ull
@@ -226,6 +229,8 @@ static char *subst(const char *tmpl, const char *backend)
     return out;
 }
 
+static const char *WORKER_CGROUPS; /* LBW_CGROUPS for the next workers, or NULL */
+
 static struct worker *start_worker(const char *backend)
 {
     struct worker *w = &W[NW];
@@ -238,11 +243,13 @@ static struct worker *start_worker(const char *backend)
     mkdir(p, 0700);
     snprintf(p, sizeof(p), "%s/worker/config.toml", w->cfg);
     FILE *f = fopen(p, "w");
+    /* the workers of one run share a host ledger of their own */
     fprintf(f, "[worker]\nlisten_to_broadcast = false\nlogpath = \"%s/logs\"\n", w->cfg);
     /* as root: payloads as root, as before containment's payload user, so
      * that the figures stay comparable (and the stamps land in our files) */
     if (geteuid() == 0)
         fprintf(f, "payload_user = \"root\"\n");
+    fprintf(f, "\n[mesh]\nnamespace = \"lbw-bench/%s\"\n", strrchr(TMP, '/') + 1);
     fclose(f);
     char *cmd = subst(CMD, backend);
     HELLO_AT = 0;
@@ -251,10 +258,12 @@ static struct worker *start_worker(const char *backend)
     if (pid == 0) {
         setenv("LIFEBLOOD_CONFIG_LOCATION", w->cfg, 1);
         setenv("LBW_REACTOR", backend, 1);
+        if (WORKER_CGROUPS)
+            setenv("LBW_CGROUPS", WORKER_CGROUPS, 1);
         int dn = open("/dev/null", O_RDWR);
         dup2(dn, 0);
         snprintf(p, sizeof(p), "%s/worker.log", w->cfg);
-        int lf = open(p, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        int lf = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         dup2(lf, 1);
         dup2(lf, 2);
         if (strpbrk(cmd, "$|&;<>()'\"\\`*?~")) { /* a shell command line */
@@ -488,6 +497,7 @@ static double limit_tcp_rtt_us(int n)
     int port = lbw_sock_port(lfd);
     pid_t pid = fork();
     if (pid == 0) {
+        fcntl(lfd, F_SETFL, 0); /* the listener is non-blocking: wait for the connect */
         int c = accept(lfd, NULL, NULL);
         int one = 1;
         fcntl(c, F_SETFL, 0);
@@ -543,15 +553,16 @@ struct fig {
     double tput1, tput2, pings, log_mbs, report_mbs, idle_rss, idle_cs, hwm_kib;
 };
 
-static void fig_dispatch(struct worker *w, struct job *stamp, int n, struct fig *f)
+static void fig_dispatch(struct worker *w, struct job *stamp, int n, struct series *dispatch,
+                         struct series *completion)
 {
     WANT_STAMP = 1;
     for (int i = 0; i < n; i++) {
         uint64_t sent;
         struct report rp = run_task(w, stamp, &sent);
         if (rp.stamp > 0) {
-            add(&f->dispatch, (double)((uint64_t)rp.stamp - sent) / 1e3);
-            add(&f->completion, (double)(rp.at - (uint64_t)rp.stamp) / 1e3);
+            add(dispatch, (double)((uint64_t)rp.stamp - sent) / 1e3);
+            add(completion, (double)(rp.at - (uint64_t)rp.stamp) / 1e3);
         }
     }
     WANT_STAMP = 0;
@@ -657,13 +668,276 @@ static void print_row(const char *name, const char *unit, double a, double b, do
     printf("\n");
 }
 
+/* ---- the task path, tree kill, crash cleanup ------------------------------------------------ */
+
+/* Whether the worker said at start that invocations get their own cgroups. */
+static int worker_contained(const struct worker *w)
+{
+    char p[400], buf[8192];
+    snprintf(p, sizeof(p), "%s/worker.log", w->cfg);
+    FILE *f = fopen(p, "r");
+    int yes = 0;
+    while (f && !yes && fgets(buf, sizeof(buf), f))
+        yes = strstr(buf, "invocations get their own cgroups under") != NULL;
+    if (f)
+        fclose(f);
+    return yes;
+}
+
+/* `ping` calls, each after 2 ms of quiet (both sides asleep, as before a
+ * task): each is a request and a reply through the transport (for a pooled
+ * connection: SYSTEM_PING, its ack, the frame), so half of one is what
+ * delivering the `task` request costs. */
+static void fig_ping_calls(struct worker *w, int n, struct series *out)
+{
+    for (int i = 0; i < n; i++) {
+        struct call_res cr = {0};
+        pump(0.002);
+        uint64_t t0 = lbw_now_ns();
+        if (!lbw_call_start(NET, R, w->addr, "ping", NULL, 0, call_cb, &cr))
+            return;
+        while (!cr.done)
+            lbw_reactor_run_once(R, 10 * MS);
+        add(out, (double)(lbw_now_ns() - t0) / 1e3);
+    }
+}
+
+/* The task path against the bare clone3+execve, both measured in the same
+ * rounds: per round the limit, then each backend with per-invocation
+ * cgroups on and off (LBW_CGROUPS=off). Also against the bare exec plus one
+ * message through the worker's transport (half a `ping` call), which the
+ * protocol puts on every dispatch. */
+static void section_path(struct job *stamp, int n, int rounds, double rtt, FILE *json)
+{
+    struct series lim = {0}, reap = {0}, d[2][2], c[2][2], pings = {0};
+    memset(d, 0, sizeof(d));
+    memset(c, 0, sizeof(c));
+    int contained[2][2] = {{0}};
+    for (int round = 0; round < rounds; round++) {
+        limit_spawn(n / rounds, &lim, &reap);
+        for (int b = 0; b < 2; b++)
+            for (int off = 0; off < 2; off++) {
+                WORKER_CGROUPS = off ? "off" : NULL;
+                struct worker *w = start_worker(BACKENDS[b]);
+                contained[b][off] = worker_contained(w);
+                fig_ping_calls(w, 20, &pings);
+                fig_dispatch(w, stamp, n / rounds, &d[b][off], &c[b][off]);
+                stop_workers();
+            }
+    }
+    WORKER_CGROUPS = NULL;
+    double l = pct(&lim, 0.5) + rtt / 2, msg = pct(&pings, 0.5) / 2;
+    double lm = pct(&lim, 0.5) + msg;
+    printf("task path: `task` sent -> payload main, p50, against the limits measured in the same "
+           "%d rounds\n(clone3+execve -> main p50 %.1f us; + RTT/2 %.1f us = %.1f us; + one "
+           "message, half a ping call after 2 ms of quiet, %.1f us = %.1f us)\n\n", rounds, pct(&lim, 0.5), rtt / 2,
+           l, msg, lm);
+    printf("| backend | containment | exec + RTT/2 (us) | path p50 (us) | path / (exec + RTT/2) "
+           "| path / (exec + message) | p99 (us) |\n");
+    printf("|---|---|---:|---:|---:|---:|---:|\n");
+    for (int b = 0; b < 2; b++)
+        for (int off = 0; off < 2; off++)
+            printf("| %s | %s | %.1f | %.1f | **%.2fx** | %.2fx | %.1f |\n", BACKENDS[b],
+                   contained[b][off] ? "on (own cgroup)" : off ? "off" : "off (no cgroup)", l,
+                   pct(&d[b][off], 0.5), pct(&d[b][off], 0.5) / l, pct(&d[b][off], 0.5) / lm,
+                   pct(&d[b][off], 0.99));
+    printf("(%zu tasks per column)\n\n", d[0][0].n);
+    if (json)
+        for (int b = 0; b < 2; b++)
+            for (int off = 0; off < 2; off++)
+                fprintf(json, "\"path_%s_%s\": {\"limit_p50_us\": %.1f, \"p50_us\": %.1f, "
+                              "\"p99_us\": %.1f, \"ratio\": %.3f, \"message_us\": %.1f, "
+                              "\"ratio_with_message\": %.3f, \"contained\": %d}, ",
+                        BACKENDS[b], off ? "off" : "on", l, pct(&d[b][off], 0.5),
+                        pct(&d[b][off], 0.99), pct(&d[b][off], 0.5) / l, msg,
+                        pct(&d[b][off], 0.5) / lm, contained[b][off]);
+    for (int b = 0; b < 2; b++)
+        for (int off = 0; off < 2; off++) {
+            free(d[b][off].v);
+            free(c[b][off].v);
+        }
+    free(lim.v);
+    free(reap.v);
+    free(pings.v);
+}
+
+/* The worker's descendants (the worker itself not counted). */
+static size_t descendants(pid_t worker, pid_t *pids, size_t cap)
+{
+    size_t n = lbw_tree_list(worker, pids, cap), k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (pids[i] != worker)
+            pids[k++] = pids[i];
+    return k;
+}
+
+/* Processes of pidfds (-1: none) that have not exited. */
+static long still_running(const int *pidfds, long n)
+{
+    long left = 0;
+    for (long k = 0; k < n; k++) {
+        struct pollfd p = {.fd = pidfds[k], .events = POLLIN};
+        left += pidfds[k] >= 0 && poll(&p, 1, 0) == 0;
+    }
+    return left;
+}
+
+#define TREE 1000
+#define TREE_CAP 4096
+
+/* Sends the tree job and waits (bounded) until its TREE processes are up;
+ * returns how many descendants the worker has then, or -1. A payload that
+ * ends before (its forks refused: the previous tree's zombies still count
+ * against nobody's process limit until init reaps them) is sent again. */
+static long tree_up(struct worker *w, struct job *tree, pid_t *pids)
+{
+    struct call_res cr;
+    size_t n = 0;
+    for (int attempt = 0; attempt < 5; attempt++) {
+        uint64_t sent;
+        int before = GOT_REPORT;
+        send_task(w, tree, &sent, &cr);
+        uint64_t end = lbw_now_ns() + 60 * SEC;
+        while (lbw_now_ns() < end && GOT_REPORT == before &&
+               (!cr.done || (n = descendants(w->pid, pids, TREE_CAP)) < TREE + 1))
+            lbw_reactor_run_once(R, 20 * MS);
+        if (GOT_REPORT == before && n >= TREE + 1)
+            return (long)n;
+        while (!cr.done)
+            lbw_reactor_run_once(R, 10 * MS);
+        if (GOT_REPORT == before)
+            break; /* not ended, not up: give up */
+        pump(2.0);
+    }
+    fprintf(stderr, "loadgen: the %d-process payload did not come up (%zu processes; task "
+                    "reply: %s)\n", TREE, n, cr.text);
+    return -1;
+}
+
+/* drop -> worker.dropped of a TREE-process payload, containment on and off */
+static void section_treekill(struct job *tree, int n, FILE *json)
+{
+    struct series t[2] = {{0}};
+    int contained[2] = {0};
+    long left[2] = {0};
+    static pid_t pids[TREE_CAP];
+    for (int i = 0; i < n; i++)
+        for (int off = 0; off < 2; off++) {
+            WORKER_CGROUPS = off ? "off" : NULL;
+            struct worker *w = start_worker(BACKENDS[0]);
+            contained[off] = worker_contained(w);
+            if (tree_up(w, tree, pids) < 0) {
+                stop_workers();
+                continue;
+            }
+            struct call_res dr = {0};
+            int before = GOT_REPORT;
+            uint64_t t0 = lbw_now_ns();
+            lbw_call_start(NET, R, w->addr, "drop", NULL, 0, call_cb, &dr);
+            if (wait_change(&GOT_REPORT, before, 60) < 0 || !LAST.dropped) {
+                fprintf(stderr, "loadgen: no dropped report for the tree\n");
+                exit(1);
+            }
+            add(&t[off], (double)(LAST.at - t0) / 1e3);
+            left[off] += (long)descendants(w->pid, pids, TREE_CAP);
+            while (!dr.done)
+                lbw_reactor_run_once(R, 10 * MS);
+            stop_workers();
+        }
+    WORKER_CGROUPS = NULL;
+    printf("tree kill: `drop` -> worker.dropped, payload of %d processes (as nobody), %s "
+           "backend, p50 of %zu\n\n", TREE + 1, BACKENDS[0], t[0].n);
+    printf("| containment | p50 (ms) | max (ms) | processes left after dropped |\n|---|---:|---:|---:|\n");
+    for (int off = 0; off < 2; off++)
+        printf("| %s | %.1f | %.1f | %ld |\n", contained[off] ? "on (cgroup)" : "off",
+               pct(&t[off], 0.5) / 1e3, pct(&t[off], 1.0) / 1e3, left[off]);
+    printf("\n");
+    if (json)
+        for (int off = 0; off < 2; off++)
+            fprintf(json, "\"treekill_%s\": {\"p50_us\": %.1f, \"max_us\": %.1f, \"left\": %ld, "
+                          "\"contained\": %d}, ", off ? "off" : "on", pct(&t[off], 0.5),
+                    pct(&t[off], 1.0), left[off], contained[off]);
+    free(t[0].v);
+    free(t[1].v);
+}
+
+/* A worker SIGKILLed with a TREE-process payload whose processes outlive
+ * their parent; the next worker reclaims the dead one's cgroup at start,
+ * before its hello. Figures: SIGKILL -> the next worker's hello, and the
+ * start -> hello of the crashed worker (nothing to reclaim) side by side. */
+static void section_crash(struct job *orphans, int n, FILE *json)
+{
+    struct series crash = {0}, plain = {0};
+    long left = 0;
+    static pid_t pids[TREE_CAP];
+    for (int i = 0; i < n; i++) {
+        struct worker *w = start_worker(BACKENDS[0]);
+        if (!worker_contained(w)) {
+            printf("crash cleanup: skipped (the worker has no cgroups here; see its log)\n\n");
+            stop_workers();
+            return;
+        }
+        add(&plain, (double)(w->hello_ns - w->started_ns) / 1e3);
+        long np = tree_up(w, orphans, pids);
+        if (np < 0) {
+            stop_workers();
+            continue;
+        }
+        static int pidfds[TREE_CAP]; /* the processes, not their reusable pids */
+        for (long k = 0; k < np; k++)
+            pidfds[k] = lbw_pidfd_open(pids[k]);
+        uint64_t t0 = lbw_now_ns();
+        kill(w->pid, SIGKILL);
+        waitpid(w->pid, NULL, 0);
+        W[0].pid = 0;
+        NW = 0;
+        struct worker *w2 = start_worker(BACKENDS[0]);
+        add(&crash, (double)(w2->hello_ns - t0) / 1e3);
+        left += still_running(pidfds, np);
+        for (long k = 0; k < np; k++)
+            if (pidfds[k] >= 0)
+                close(pidfds[k]);
+        stop_workers();
+    }
+    printf("crash cleanup: worker SIGKILLed with %d payload processes that outlive it -> next "
+           "worker's hello (its reclaim done), %s backend, p50 of %zu\n\n", TREE + 1,
+           BACKENDS[0], crash.n);
+    printf("| figure | p50 (ms) |\n|---|---:|\n| SIGKILL -> next worker's hello | %.1f |\n"
+           "| start -> hello, nothing to reclaim | %.1f |\n| payload processes alive at "
+           "that hello | %ld |\n\n", pct(&crash, 0.5) / 1e3, pct(&plain, 0.5) / 1e3, left);
+    if (json)
+        fprintf(json, "\"crash\": {\"sigkill_to_hello_p50_us\": %.1f, \"start_to_hello_p50_us\": "
+                      "%.1f, \"left\": %ld}, ", pct(&crash, 0.5), pct(&plain, 0.5), left);
+    free(crash.v);
+    free(plain.v);
+}
+
+static void section_load(struct job *stamp_, struct job *tru_, struct job *lines_,
+                         struct job *slp_, int ntasks, int rounds, int log_mib, double rtt, FILE *jf);
+
+static const char *ONLY; /* sections to run, comma-separated; NULL: all */
+
+static int want(const char *sec)
+{
+    size_t l = strlen(sec);
+    for (const char *p = ONLY; p;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == l && !strncmp(p, sec, l))
+            return 1;
+        p = e ? e + 1 : NULL;
+    }
+    return !ONLY;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
         {"bin", 1, 0, 'b'}, {"stamp", 1, 0, 's'}, {"jobs", 1, 0, 'j'},
         {"worker-cmd", 1, 0, 'c'}, {"tasks", 1, 0, 'n'}, {"log-mib", 1, 0, 'l'},
-        {"json", 1, 0, 'o'}, {"rounds", 1, 0, 'r'}, {0, 0, 0, 0}};
-    int ntasks = 200, rounds = 4, log_mib = 1024;
+        {"json", 1, 0, 'o'}, {"rounds", 1, 0, 'r'}, {"only", 1, 0, 'y'},
+        {"tree-runs", 1, 0, 't'}, {0, 0, 0, 0}};
+    int ntasks = 200, rounds = 4, log_mib = 1024, tree_runs = 3;
     const char *json = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -676,9 +950,12 @@ int main(int argc, char **argv)
         case 'l': log_mib = atoi(optarg); break;
         case 'o': json = optarg; break;
         case 'r': rounds = atoi(optarg); break;
+        case 'y': ONLY = optarg; break;
+        case 't': tree_runs = atoi(optarg); break;
         default:
             fprintf(stderr, "usage: loadgen --bin PATH --stamp PATH --jobs DIR [--worker-cmd CMD] "
-                            "[--tasks N] [--rounds N] [--log-mib N] [--json FILE]\n");
+                            "[--tasks N] [--rounds N] [--log-mib N] [--json FILE]\n"
+                            "               [--only load,path,treekill,crash] [--tree-runs N]\n");
             return 2;
         }
     }
@@ -687,6 +964,11 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    struct rlimit nofile; /* a pidfd for each process of the crash benchmark's tree */
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
     snprintf(TMP, sizeof(TMP), "/tmp/lbw-loadgen-XXXXXX");
     if (!mkdtemp(TMP))
         return 1;
@@ -702,16 +984,50 @@ int main(int argc, char **argv)
     NET = lbw_msgnet_new(R, &no, on_request, NULL);
     lbw_msgnet_listen(NET, lfd);
 
-    struct job stamp, tru, lines, slp;
+    struct job stamp, tru, lines, slp, tree, orph;
     load_job(&stamp, "job_stamp.pickle");
     load_job(&tru, "job_true.pickle");
     load_job(&lines, "job_lines.pickle");
     load_job(&slp, "job_sleep.pickle");
+    load_job(&tree, "job_tree.pickle");
+    load_job(&orph, "job_orphans.pickle");
+    FILE *jf = json ? fopen(json, "w") : NULL;
+    if (jf)
+        fprintf(jf, "{");
+    printf("machine: %ld CPUs; worker command: %s\n\n", sysconf(_SC_NPROCESSORS_ONLN), CMD);
 
+    double rtt = limit_tcp_rtt_us(5000);
+    if (want("path"))
+        section_path(&stamp, ntasks, rounds, rtt, jf);
+    if (want("treekill"))
+        section_treekill(&tree, tree_runs, jf);
+    if (want("crash"))
+        section_crash(&orph, tree_runs, jf);
+    if (want("load"))
+        section_load(&stamp, &tru, &lines, &slp, ntasks, rounds, log_mib, rtt, jf);
+    if (jf) {
+        fprintf(jf, "\"cpus\": %ld}\n", sysconf(_SC_NPROCESSORS_ONLN));
+        fclose(jf);
+    }
+    lbw_msgnet_close(NET);
+    pump(0.1);
+    lbw_reactor_free(R);
+    char rm[320];
+    snprintf(rm, sizeof(rm), "rm -rf %s", TMP);
+    if (system(rm) != 0)
+        return 1;
+    return 0;
+}
+
+/* The worker under load: dispatch and completion against the limit,
+ * throughput, pings, log capture, RSS, idle wake-ups, start, drop. */
+static void section_load(struct job *stamp_, struct job *tru_, struct job *lines_,
+                         struct job *slp_, int ntasks, int rounds, int log_mib, double rtt, FILE *jf)
+{
+    struct job stamp = *stamp_, tru = *tru_, lines = *lines_, slp = *slp_;
     /* the limits */
     struct series lim_main = {0}, lim_reap = {0};
     limit_spawn(ntasks, &lim_main, &lim_reap);
-    double rtt = limit_tcp_rtt_us(5000);
     double l_main = pct(&lim_main, 0.5), l_reap = pct(&lim_reap, 0.5);
     double lim_dispatch = l_main + rtt / 2, lim_completion = l_reap + rtt / 2;
 
@@ -728,7 +1044,7 @@ int main(int argc, char **argv)
                 F[b].idle_cs = (double)(ctxt(w->pid) - cs0);
                 F[b].idle_rss = (double)proc_kib(w->pid, "VmRSS:");
             }
-            fig_dispatch(w, &stamp, ntasks / rounds, &F[b]);
+            fig_dispatch(w, &stamp, ntasks / rounds, &F[b].dispatch, &F[b].completion);
             fig_drop(w, &slp, 5, &F[b]);
             if (round == 0) {
                 struct worker *ws[1] = {w};
@@ -751,7 +1067,6 @@ int main(int argc, char **argv)
         }
     }
 
-    printf("machine: %ld CPUs; worker command: %s\n", sysconf(_SC_NPROCESSORS_ONLN), CMD);
     printf("limit: clone3+execve -> main p50 %.1f us; main -> pidfd readable p50 %.1f us; "
            "loopback TCP round trip p50 %.1f us\n", l_main, l_reap, rtt);
     printf("limit for dispatch = spawn->main + RTT/2 = %.1f us; for completion = main->reaped + "
@@ -783,10 +1098,10 @@ int main(int argc, char **argv)
               0);
     printf("(dispatch/completion: %zu tasks per backend in %d interleaved rounds; start: %d; "
            "drop: %zu)\n", F[0].dispatch.n, rounds, rounds, F[0].drop.n);
-    if (json) {
-        FILE *f = fopen(json, "w");
-        if (f) {
-            fprintf(f, "{\"limit\": {\"spawn_to_main_us\": %.1f, \"main_to_reaped_us\": %.1f, "
+    FILE *f = jf;
+    if (f) {
+        {
+            fprintf(f, "\"limit\": {\"spawn_to_main_us\": %.1f, \"main_to_reaped_us\": %.1f, "
                        "\"tcp_rtt_us\": %.1f}, \"backends\": {",
                     l_main, l_reap, rtt);
             for (int b = 0; b < 2; b++)
@@ -802,16 +1117,7 @@ int main(int argc, char **argv)
                         pct(&F[b].completion, 0.99), F[b].tput1, F[b].tput2, F[b].pings,
                         F[b].log_mbs, F[b].report_mbs, F[b].hwm_kib, F[b].idle_rss, F[b].idle_cs,
                         pct(&F[b].start, 0.5), pct(&F[b].drop, 0.5));
-            fprintf(f, "}}\n");
-            fclose(f);
+            fprintf(f, "}, ");
         }
     }
-    lbw_msgnet_close(NET);
-    pump(0.1);
-    lbw_reactor_free(R);
-    char rm[320];
-    snprintf(rm, sizeof(rm), "rm -rf %s", TMP);
-    if (system(rm) != 0)
-        return 1;
-    return 0;
 }

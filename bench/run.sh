@@ -6,6 +6,8 @@
 #   LOADGEN_LOG_MIB (1024)  size of the log-capture payload's output
 #   LEDGER_ROUNDS (500)  claim/release rounds of the host ledger bench
 #   MESH_DISPATCH_ROUNDS (2)  loadgen runs per side, alone vs 8 mesh peers
+#   LOADGEN_ONLY  comma-separated loadgen sections (load,path,treekill,crash;
+#               default all), e.g. LOADGEN_ONLY=path for the task path alone
 #   SOAK_TASKS (10000)  tasks through one worker for the RSS/fd soak
 #   CONTAIN_PROCS (1000)  processes of the payload ended by a drop and after a crash
 #   WORKER_CMD  worker command for the load generator ({bin}, {sched},
@@ -29,10 +31,11 @@ echo
 echo
 jobs="$B/bench/jobs"
 python3 bench/make_jobs.py "$jobs" "$PWD/$B/tests/helpers/stamp" "$PWD/$B/bench/lines" \
-    "${LOADGEN_LOG_MIB:-1024}"
+    "${LOADGEN_LOG_MIB:-1024}" "$PWD/$B/bench/forktree"
 "$B/bench/loadgen" --bin "$PWD/$B/lifeblood-worker" --stamp "$PWD/$B/tests/helpers/stamp" \
     --jobs "$jobs" --tasks "${LOADGEN_TASKS:-200}" --log-mib "${LOADGEN_LOG_MIB:-1024}" \
-    ${WORKER_CMD:+--worker-cmd "$WORKER_CMD"} --json "$B/bench/loadgen.json"
+    ${WORKER_CMD:+--worker-cmd "$WORKER_CMD"} ${LOADGEN_ONLY:+--only "$LOADGEN_ONLY"} \
+    --json "$B/bench/loadgen.json"
 echo
 bench/mesh_dispatch.sh "$B" "$jobs" "${MESH_DISPATCH_ROUNDS:-2}" "$B/bench/mesh_dispatch.json"
 echo

@@ -128,6 +128,7 @@ struct lbw_worker {
     int have_job;
     struct lbw_run *run;
     struct lbw_task_claim claim; /* the host ledger's claim for it */
+    struct lbw_run_prep prep;    /* made ahead for the next one, while idle */
     int finishing;          /* the run ended; its report is under way */
     int idle_pending;       /* pool: IDLE to report once the BUSY report is done */
     char *report_to;
@@ -446,6 +447,7 @@ static void hello_cb(void *ctx, int status, struct lbw_json *reply)
     }
     w->db_uid = uid;
     w->hello_ok = 1;
+    lbw_run_prepare(&w->prep, w->o.log_root, w->db_uid);
     LBW_INFO("worker", "registered with the scheduler at %s as %s (db_uid %016llx)",
              w->o.scheduler, w->own, (unsigned long long)uid);
     lbw_sdnotify_ready(w->o.notify, "idle; registered with the scheduler at %s as %s",
@@ -676,6 +678,7 @@ static void reintro_hello_cb(void *ctx, int status, struct lbw_json *reply)
         return;
     }
     w->db_uid = uid;
+    lbw_run_prepare(&w->prep, w->o.log_root, w->db_uid);
     LBW_INFO("worker", "reintroduced (db_uid %016llx)", (unsigned long long)uid);
     lbw_sdnotify_status(w->o.notify, "idle; registered again with the scheduler at %s as %s",
                         w->o.scheduler, w->own);
@@ -1215,6 +1218,7 @@ static void task_start(struct lbw_worker *w, struct lbw_request *q)
         .contain = w->o.contain,
         .user = w->o.payload_user,
         .kill_grace_ns = w->o.kill_grace_ns,
+        .prep = &w->prep,
         .affinity = w->claim.mask,
         .affinity_size = w->claim.mask_size,
         .mem_nodes = w->claim.held && w->claim.mem_node >= 0 ? w->claim.mem_nodes : NULL,
@@ -1887,6 +1891,7 @@ void lbw_worker_free(struct lbw_worker *w)
     }
     lbw_request_free(&w->held);
     lbw_ledger_release_task(w->o.ledger, &w->claim);
+    lbw_run_prep_free(&w->prep);
     free(w->task_src);
     free(w->bye_as);
     free(w->pool);

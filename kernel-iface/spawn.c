@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <linux/mempolicy.h>
 #include <linux/sched.h>
 #include <signal.h>
@@ -14,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -23,8 +23,27 @@
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
+#ifndef CLONE_CLEAR_SIGHAND
+#define CLONE_CLEAR_SIGHAND 0x100000000ULL
+#endif
 
-enum { STEP_JOIN = 1, STEP_CREDS, STEP_PDEATHSIG, STEP_SETSID, STEP_FDS, STEP_NICE, STEP_AFFINITY, STEP_CWD, STEP_EXEC };
+/* ---- the child -------------------------------------------------------------------
+ *
+ * The child runs in the worker's memory (CLONE_VM) on its own small stack,
+ * with the spawning thread suspended (CLONE_VFORK) until the execve or the
+ * exit: no copy of the worker's page tables. So, in the child: system
+ * calls and plain stores to the child's own stack only — no malloc, no
+ * stdio, no locks, no glibc wrapper that talks to other threads (set*id,
+ * setgroups: use syscall(SYS_setresuid, ...)), nothing written to the
+ * worker's memory but the failure report in struct child_ctx. Every signal
+ * is blocked from before the clone until just before the execve, and the
+ * kernel gives the child default handlers (CLONE_CLEAR_SIGHAND), so no
+ * handler of the worker ever runs in it. */
+
+enum {
+    STEP_JOIN = 1, STEP_CREDS, STEP_PDEATHSIG, STEP_SETSID, STEP_FDS, STEP_NICE, STEP_AFFINITY, STEP_CWD,
+    STEP_SIGNALS, STEP_EXEC
+};
 
 static const char *step_name(int s)
 {
@@ -37,146 +56,279 @@ static const char *step_name(int s)
     case STEP_NICE: return "setpriority";
     case STEP_AFFINITY: return "sched_setaffinity";
     case STEP_CWD: return "chdir to";
+    case STEP_SIGNALS: return "resetting signals";
     case STEP_EXEC: return "execve";
     }
     return "?";
 }
 
-/* In the child: async-signal-safe calls only. */
-static void child_fail(int errfd, int step)
+struct child_ctx {
+    const struct lbw_spawn_opts *o;
+    pid_t parent;
+    int sighand_cleared;       /* the kernel reset the handlers (CLONE_CLEAR_SIGHAND) */
+    const sigset_t *ignored;   /* SIG_IGN in the worker: back to SIG_DFL */
+    volatile int step, err;    /* the child's only writes to the worker's memory */
+};
+
+#define NO_ASAN __attribute__((no_sanitize_address))
+
+/* Records the failed step for the parent and exits. */
+NO_ASAN static int child_fail(struct child_ctx *c, int step)
 {
-    int msg[2] = {step, errno};
-    ssize_t w = write(errfd, msg, sizeof(msg));
-    (void)w;
-    _exit(127);
+    c->err = errno;
+    c->step = step;
+    syscall(SYS_exit_group, 127);
+    return 127;
 }
 
-static void child(const struct lbw_spawn_opts *o, int errfd, int devnull, pid_t parent)
+/* stdin/stdout/stderr onto 0..2 (/dev/null for -1), every other fd closed. */
+NO_ASAN static int child_fds(const struct lbw_spawn_opts *o)
 {
-    for (size_t i = 0; i < o->njoin; i++)
+    int src[3] = {o->stdin_fd, o->stdout_fd, o->stderr_fd};
+    int devnull = -1;
+    for (int i = 0; i < 3; i++) {
+        if (src[i] >= 0)
+            continue;
+        if (devnull < 0 && (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+            return -1;
+        src[i] = devnull;
+    }
+    /* a source in 0..2 other than its own slot would be overwritten by the
+     * dup2 to that slot: move it above 2 first */
+    for (int i = 0; i < 3; i++)
+        if (src[i] <= 2 && src[i] != i && (src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 3)) < 0)
+            return -1;
+    for (int i = 0; i < 3; i++) {
+        if (src[i] == i ? fcntl(i, F_SETFD, 0) < 0 : dup2(src[i], i) < 0)
+            return -1;
+    }
+    if (syscall(SYS_close_range, 3u, ~0u, 0u) < 0) { /* before 5.9 */
+        struct rlimit rl;
+        long max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (long)rl.rlim_cur
+                                                                              : 65536;
+        for (long fd = 3; fd < max; fd++)
+            close((int)fd);
+    }
+    return 0;
+}
+
+/* Default dispositions and an empty mask, last before the execve. (A
+ * signal sigaction refuses, such as the C library's own, is left alone.) */
+NO_ASAN static int child_signals(const struct child_ctx *c)
+{
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    for (int s = 1; s < NSIG; s++)
+        if ((!c->sighand_cleared && s != SIGKILL && s != SIGSTOP) || sigismember(c->ignored, s))
+            sigaction(s, &dfl, NULL);
+    uint64_t none = 0;
+    return (int)syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
+}
+
+/* The payload's set-up, one step after the other, then the execve. */
+NO_ASAN static int child_main(void *arg)
+{
+    struct child_ctx *c = arg;
+    const struct lbw_spawn_opts *o = c->o;
+    for (size_t i = 0; i < o->njoin; i++) /* v1 hierarchies, before anything else */
         if (write(o->join_fds[i], "0", 1) != 1)
-            child_fail(errfd, STEP_JOIN);
-    /* before the parent-death signal: a change of credentials clears it */
-    if (o->set_creds && (setgroups(o->ngroups, o->groups) < 0 || setgid(o->gid) < 0 ||
-                         setuid(o->uid) < 0))
-        child_fail(errfd, STEP_CREDS);
+            return child_fail(c, STEP_JOIN);
+    /* before the parent-death signal: a change of credentials clears it.
+     * Raw system calls: glibc's set*id would signal the worker's threads. */
+    if (o->set_creds &&
+        (syscall(SYS_setgroups, o->ngroups, o->groups) < 0 ||
+         syscall(SYS_setresgid, o->gid, o->gid, o->gid) < 0 ||
+         syscall(SYS_setresuid, o->uid, o->uid, o->uid) < 0))
+        return child_fail(c, STEP_CREDS);
     if (o->pdeathsig > 0) {
         if (prctl(PR_SET_PDEATHSIG, o->pdeathsig, 0, 0, 0) < 0)
-            child_fail(errfd, STEP_PDEATHSIG);
-        if (getppid() != parent) /* the parent died before the line above */
-            _exit(127);
+            return child_fail(c, STEP_PDEATHSIG);
+        if (getppid() != c->parent) /* the parent died before the line above */
+            syscall(SYS_exit_group, 127);
     }
     if (setsid() < 0)
-        child_fail(errfd, STEP_SETSID);
-    int in = o->stdin_fd >= 0 ? o->stdin_fd : devnull;
-    int out = o->stdout_fd >= 0 ? o->stdout_fd : devnull;
-    int er = o->stderr_fd >= 0 ? o->stderr_fd : devnull;
-    /* Move the error pipe out of the way of 0..2 first. */
-    if (errfd <= 2) {
-        int e = fcntl(errfd, F_DUPFD_CLOEXEC, 3);
-        if (e < 0)
-            _exit(127);
-        errfd = e;
-    }
-    /* dup2 to 0..2 (dup3 clears CLOEXEC on the new fds) */
-    int src[3] = {in, out, er};
-    int tmp[3];
-    for (int i = 0; i < 3; i++) { /* avoid clobbering a source that is 0..2 */
-        tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 3);
-        if (tmp[i] < 0)
-            child_fail(errfd, STEP_FDS);
-    }
-    for (int i = 0; i < 3; i++)
-        if (dup2(tmp[i], i) < 0)
-            child_fail(errfd, STEP_FDS);
-    /* Close everything else but the error pipe (which is CLOEXEC). */
-    if (syscall(SYS_close_range, 3, (unsigned)errfd - 1, 0) < 0 && errfd > 3) {
-        for (int fd = 3; fd < errfd; fd++)
-            close(fd);
-    }
-    syscall(SYS_close_range, (unsigned)errfd + 1, ~0u, 0);
-    /* Signals: default dispositions, nothing blocked (the worker blocks the
-     * ones it reads through signalfd). */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = SIG_DFL;
-    for (int s = 1; s < NSIG; s++)
-        sigaction(s, &sa, NULL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+        return child_fail(c, STEP_SETSID);
+    if (child_fds(o) < 0)
+        return child_fail(c, STEP_FDS);
     if (o->nice) {
         errno = 0;
         int cur = getpriority(PRIO_PROCESS, 0);
         if (errno == 0 && setpriority(PRIO_PROCESS, 0, cur + o->nice) < 0)
-            child_fail(errfd, STEP_NICE);
+            return child_fail(c, STEP_NICE);
     }
     if (o->affinity && sched_setaffinity(0, o->affinity_size, o->affinity) < 0)
-        child_fail(errfd, STEP_AFFINITY);
+        return child_fail(c, STEP_AFFINITY);
     if (o->mem_nodes) /* a preference: where the kernel has no NUMA it changes nothing */
         syscall(SYS_set_mempolicy, MPOL_PREFERRED, o->mem_nodes, o->mem_maxnode);
     if (o->cwd && chdir(o->cwd) < 0)
-        child_fail(errfd, STEP_CWD);
+        return child_fail(c, STEP_CWD);
+    if (child_signals(c) < 0)
+        return child_fail(c, STEP_SIGNALS);
     execve(o->path, o->argv, o->envp);
-    child_fail(errfd, STEP_EXEC);
+    return child_fail(c, STEP_EXEC);
+}
+
+/* ---- the clone -------------------------------------------------------------------- */
+
+#define CHILD_STACK (32 * 1024)
+
+/* LBW_SPAWN_COPY builds the copying fallback on any architecture (tests). */
+#if (defined(__x86_64__) || defined(__aarch64__)) && !defined(LBW_SPAWN_COPY)
+#define SHARED_VM 1
+/* clone3 whose child starts fn(arg) on the stack given in args and exits
+ * with its result; the parent gets the pid or -errno. (glibc has no
+ * public clone3, and syscall() cannot return on a new stack.) */
+long lbw_clone3_run(struct clone_args *args, size_t size, int (*fn)(void *), void *arg);
+#if defined(__x86_64__)
+__asm__(".text\n"
+        ".globl lbw_clone3_run\n"
+        ".type lbw_clone3_run,@function\n"
+        "lbw_clone3_run:\n"
+        "    mov %rdx, %r8\n"        /* fn and arg survive the syscall in r8, r9 */
+        "    mov %rcx, %r9\n"
+        "    mov $435, %eax\n"       /* SYS_clone3 */
+        "    syscall\n"
+        "    test %rax, %rax\n"
+        "    jz 1f\n"
+        "    ret\n"
+        "1:  xor %ebp, %ebp\n"       /* the child: outermost frame */
+        "    and $-16, %rsp\n"
+        "    mov %r9, %rdi\n"
+        "    call *%r8\n"
+        "    mov %eax, %edi\n"
+        "    mov $231, %eax\n"       /* SYS_exit_group */
+        "    syscall\n"
+        "    hlt\n"
+        ".size lbw_clone3_run, .-lbw_clone3_run\n");
+#else
+__asm__(".text\n"
+        ".globl lbw_clone3_run\n"
+        ".type lbw_clone3_run,%function\n"
+        "lbw_clone3_run:\n"
+        "    mov x10, x2\n"          /* fn and arg survive the syscall in x10, x11 */
+        "    mov x11, x3\n"
+        "    mov x8, #435\n"         /* SYS_clone3 */
+        "    svc #0\n"
+        "    cbz x0, 1f\n"
+        "    ret\n"
+        "1:  mov x29, #0\n"          /* the child: outermost frame */
+        "    mov x30, #0\n"
+        "    mov x0, x11\n"
+        "    blr x10\n"
+        "    mov x8, #94\n"          /* SYS_exit_group */
+        "    svc #0\n"
+        "    brk #0\n"
+        ".size lbw_clone3_run, .-lbw_clone3_run\n");
+#endif
+#else
+#define SHARED_VM 0
+#endif
+
+/* Signals ignored in this process when it first spawned, and SIGPIPE and
+ * SIGXFSZ always: the child sets these back to SIG_DFL (handled ones the
+ * kernel resets). One look at every disposition per process, not per
+ * spawn. */
+static const sigset_t *ignored_signals(void)
+{
+    static sigset_t set;
+    static int known;
+    if (!__atomic_load_n(&known, __ATOMIC_ACQUIRE)) {
+        sigset_t s;
+        sigemptyset(&s);
+        for (int sig = 1; sig < NSIG; sig++) {
+            struct sigaction sa;
+            if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+                sigaddset(&s, sig);
+        }
+        sigaddset(&s, SIGPIPE);
+        sigaddset(&s, SIGXFSZ);
+        set = s;
+        __atomic_store_n(&known, 1, __ATOMIC_RELEASE);
+    }
+    return &set;
+}
+
+/* Starts the child with every signal blocked; returns its pid or -errno. */
+static long start_child(struct clone_args *ca, struct child_ctx *c)
+{
+    uint64_t all = ~0ull, old;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof(all));
+    long pid;
+#if SHARED_VM
+    /* the spawning thread waits (CLONE_VFORK), so the stack can be its own */
+    _Alignas(16) char stack[CHILD_STACK];
+    ca->flags |= CLONE_VM | CLONE_VFORK;
+    ca->stack = (uint64_t)(uintptr_t)stack;
+    ca->stack_size = sizeof(stack);
+    pid = lbw_clone3_run(ca, sizeof(*ca), child_main, c);
+    if (pid == -EINVAL && (ca->flags & CLONE_CLEAR_SIGHAND)) { /* before 5.5 */
+        ca->flags &= ~CLONE_CLEAR_SIGHAND;
+        c->sighand_cleared = 0;
+        pid = lbw_clone3_run(ca, sizeof(*ca), child_main, c);
+    }
+#else
+    ca->flags |= CLONE_VFORK; /* c is in a shared mapping (lbw_spawn) */
+    pid = syscall(SYS_clone3, ca, sizeof(*ca));
+    if (pid < 0 && errno == EINVAL && (ca->flags & CLONE_CLEAR_SIGHAND)) {
+        ca->flags &= ~CLONE_CLEAR_SIGHAND;
+        c->sighand_cleared = 0;
+        pid = syscall(SYS_clone3, ca, sizeof(*ca));
+    }
+    if (pid == 0)
+        syscall(SYS_exit_group, child_main(c));
+    pid = pid < 0 ? -errno : pid;
+#endif
+    int e = errno;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof(old));
+    errno = e;
+    return pid;
 }
 
 int lbw_spawn(const struct lbw_spawn_opts *o, struct lbw_child *out, char *err, size_t errlen)
 {
-    int ep[2];
-    if (pipe2(ep, O_CLOEXEC) < 0) {
-        snprintf(err, errlen, "pipe: %s", strerror(errno));
-        return -errno;
-    }
-    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (devnull < 0) {
+    struct child_ctx local, *c = &local;
+#if !SHARED_VM
+    c = mmap(NULL, sizeof(*c), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (c == MAP_FAILED) {
         int e = errno;
-        close(ep[0]);
-        close(ep[1]);
-        snprintf(err, errlen, "/dev/null: %s", strerror(e));
+        snprintf(err, errlen, "mmap: %s", strerror(e));
         return -e;
     }
+#endif
+    *c = (struct child_ctx){.o = o, .parent = getpid(), .sighand_cleared = 1,
+                            .ignored = ignored_signals()};
     int pidfd = -1;
     struct clone_args ca;
     memset(&ca, 0, sizeof(ca));
-    ca.flags = CLONE_PIDFD;
+    ca.flags = CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
     ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
     ca.exit_signal = SIGCHLD;
     if (o->cgroup_fd >= 0) {
         ca.flags |= CLONE_INTO_CGROUP;
         ca.cgroup = (uint64_t)o->cgroup_fd;
     }
-    pid_t parent = getpid();
-    long pid = syscall(SYS_clone3, &ca, sizeof(ca));
-    if (pid == 0) {
-        close(ep[0]);
-        child(o, ep[1], devnull, parent);
-    }
-    int e = errno;
-    close(ep[1]);
-    close(devnull);
+    long pid = start_child(&ca, c);
+    int step = c->step, cerr = c->err;
+#if !SHARED_VM
+    munmap(c, sizeof(*c));
+#endif
     if (pid < 0) {
-        close(ep[0]);
-        snprintf(err, errlen, "clone3: %s", strerror(e));
-        return -e;
+        snprintf(err, errlen, "clone3: %s", strerror((int)-pid));
+        return (int)pid;
     }
-    /* The pipe closes on a successful execve; otherwise it says why. */
-    int msg[2];
-    ssize_t n;
-    do
-        n = read(ep[0], msg, sizeof(msg));
-    while (n < 0 && errno == EINTR);
-    close(ep[0]);
-    if (n == (ssize_t)sizeof(msg)) {
+    /* The spawning thread went on when the child's execve replaced its
+     * memory, or when it exited: then it said why. */
+    if (step) {
         siginfo_t si;
-        waitid(P_PID, (id_t)pid, &si, WEXITED);
+        waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED);
         close(pidfd);
-        if (msg[0] == STEP_EXEC || msg[0] == STEP_CWD)
-            snprintf(err, errlen, "%s %s: %s", step_name(msg[0]),
-                     msg[0] == STEP_EXEC ? o->path : o->cwd, strerror(msg[1]));
+        if (step == STEP_EXEC || step == STEP_CWD)
+            snprintf(err, errlen, "%s %s: %s", step_name(step),
+                     step == STEP_EXEC ? o->path : o->cwd, strerror(cerr));
         else
-            snprintf(err, errlen, "%s: %s", step_name(msg[0]), strerror(msg[1]));
-        return -msg[1];
+            snprintf(err, errlen, "%s: %s", step_name(step), strerror(cerr));
+        return -cerr;
     }
     out->pid = (pid_t)pid;
     out->pidfd = pidfd;

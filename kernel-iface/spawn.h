@@ -1,16 +1,28 @@
 /* spawn.h — starting a payload and ending its whole process tree.
  *
- * lbw_spawn: clone3(CLONE_PIDFD [| CLONE_INTO_CGROUP]) — no pid-reuse race —
- * then, in the child and before execve: joining the given cgroups (v1,
- * where clone3 cannot place it), the payload user's credentials
- * (setgroups, setgid, setuid), the parent-death signal if asked
- * (set first, then checked against a parent that died before it was
- * set), new session, the given stdin/
- * stdout/stderr, every other fd closed, signal mask cleared and SIGPIPE/
- * SIGXFSZ (all signals) back to default, nice, CPU affinity and the
- * preferred NUMA node of its memory set, cwd.
- * Failures before or in execve come back to the caller as an errno and the
- * step that failed; the caller never sees a half-started child.
+ * lbw_spawn: clone3(CLONE_PIDFD | CLONE_CLEAR_SIGHAND [| CLONE_INTO_CGROUP])
+ * — no pid-reuse race — with CLONE_VM|CLONE_VFORK on a small stack of the
+ * spawning thread, as posix_spawn does: the worker's page tables are not
+ * copied, the spawning thread waits until the child's execve replaced its
+ * memory (or the child exited). Then, in the child and in this order
+ * (child_main in spawn.c, one step after the other): joining the given
+ * cgroups (v1, where clone3 cannot place it), the payload user's
+ * credentials (setgroups, setresgid, setresuid), the parent-death signal if
+ * asked (set first, then checked against a parent that died before it was
+ * set), new session, the given stdin/stdout/stderr and every other fd
+ * closed (close_range), nice, CPU affinity, the preferred NUMA node of its
+ * memory, cwd, then the signals: handled
+ * ones are already back to default (the kernel, CLONE_CLEAR_SIGHAND), the
+ * ones ignored when this process first spawned and SIGPIPE/SIGXFSZ are set
+ * back to default, and the mask is emptied (every signal is blocked from
+ * before the clone until then, so no handler of the worker runs in the
+ * child). A step added to the child must be async-signal-safe, allocate
+ * nothing and write nothing of the worker's memory: raw system calls
+ * (syscall(SYS_setresuid, ...), not glibc's set*id, which signal every
+ * thread). Failures before or in execve come back to the caller as an
+ * errno and the step that failed; the caller never sees a half-started
+ * child (the failed one is reaped). On architectures other than x86-64 and
+ * arm64 the child is a plain copy (CLONE_VFORK only).
  *
  * lbw_tree_*: the processes of an invocation are found as the descendants
  * of the payload and, because the worker is a child subreaper

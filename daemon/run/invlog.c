@@ -4,8 +4,10 @@
 #include "buf.h"
 #include "fs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,12 +44,48 @@ static size_t stamp(char *out, size_t cap, const char *fmt, time_t now)
     return strftime(out, cap, fmt, &tm);
 }
 
-int lbw_invlog_open(struct lbw_invlog *l, const char *root, uint64_t db_uid, int64_t inv_id,
-                    time_t now, char *err, size_t errlen)
+static const char *const NAMES[2] = {"output", "error"};
+
+/* Creates (truncates) both files of dir into fd; -errno with a message. */
+static int create_files(const char *dir, int fd[2], char *err, size_t errlen)
+{
+    for (int s = 0; s < 2; s++) {
+        char p[4200];
+        snprintf(p, sizeof(p), "%s/%s", dir, NAMES[s]);
+        fd[s] = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd[s] < 0) {
+            int rc = -errno;
+            snprintf(err, errlen, "cannot create %s: %s", p, strerror(errno));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* The first line, once the files are open. */
+static int start_log(struct lbw_invlog *l, time_t now, char *err, size_t errlen)
+{
+    char line[80];
+    size_t n = stamp(line, sizeof(line), "[SYS][%d.%m.%y %H:%M:%S] task initialized\n", now);
+    int rc = write_all(l->fd[0], line, n);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot write %s/output: %s", l->dir, strerror(-rc));
+        lbw_invlog_close(l);
+    }
+    return rc;
+}
+
+static void invlog_init(struct lbw_invlog *l)
 {
     memset(l, 0, sizeof(*l));
     l->fd[0] = l->fd[1] = -1;
     l->at_start[0] = l->at_start[1] = 1;
+}
+
+int lbw_invlog_open(struct lbw_invlog *l, const char *root, uint64_t db_uid, int64_t inv_id,
+                    time_t now, char *err, size_t errlen)
+{
+    invlog_init(l);
     int rc = lbw_invlog_dir(root, db_uid, inv_id, l->dir, sizeof(l->dir));
     if (rc == 0)
         rc = lbw_mkdirs(l->dir);
@@ -55,26 +93,102 @@ int lbw_invlog_open(struct lbw_invlog *l, const char *root, uint64_t db_uid, int
         snprintf(err, errlen, "cannot create the log directory %s: %s", l->dir, strerror(-rc));
         return rc;
     }
-    static const char *const names[2] = {"output", "error"};
-    for (int s = 0; s < 2; s++) {
-        char p[4200];
-        snprintf(p, sizeof(p), "%s/%s", l->dir, names[s]);
-        l->fd[s] = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (l->fd[s] < 0) {
-            rc = -errno;
-            snprintf(err, errlen, "cannot create %s: %s", p, strerror(errno));
-            lbw_invlog_close(l);
-            return rc;
+    rc = create_files(l->dir, l->fd, err, errlen);
+    if (rc < 0) {
+        lbw_invlog_close(l);
+        return rc;
+    }
+    return start_log(l, now, err, errlen);
+}
+
+/* ---- the spare directory ------------------------------------------------------------ */
+
+#define SPARE_PREFIX ".next-"
+
+/* Removes the spares of workers that are gone (a crash leaves one), once
+ * per process: one look at the invocations directory. */
+static void remove_dead_spares(const char *parent)
+{
+    static int done;
+    if (done)
+        return;
+    done = 1;
+    DIR *d = opendir(parent);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (strncmp(e->d_name, SPARE_PREFIX, strlen(SPARE_PREFIX)))
+            continue;
+        long pid = strtol(e->d_name + strlen(SPARE_PREFIX), NULL, 10);
+        if (pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
+            char p[4200];
+            if ((size_t)snprintf(p, sizeof(p), "%s/%s", parent, e->d_name) < sizeof(p))
+                lbw_rm_tree(p);
         }
     }
-    char line[80];
-    size_t n = stamp(line, sizeof(line), "[SYS][%d.%m.%y %H:%M:%S] task initialized\n", now);
-    rc = write_all(l->fd[0], line, n);
-    if (rc < 0) {
-        snprintf(err, errlen, "cannot write %s/output: %s", l->dir, strerror(-rc));
-        lbw_invlog_close(l);
+    if (d)
+        closedir(d);
+}
+
+void lbw_invlog_spare_drop(struct lbw_invlog_spare *s)
+{
+    if (!s->dir[0])
+        return;
+    for (int i = 0; i < 2; i++)
+        if (s->fd[i] >= 0)
+            close(s->fd[i]);
+    lbw_rm_tree(s->dir);
+    s->dir[0] = 0;
+}
+
+int lbw_invlog_spare_make(struct lbw_invlog_spare *s, const char *root, uint64_t db_uid)
+{
+    char parent[4096];
+    if (s->dir[0])
+        return 0;
+    s->fd[0] = s->fd[1] = -1;
+    int rc = lbw_invlog_dir(root, db_uid, 0, parent, sizeof(parent));
+    if (rc < 0)
+        return rc;
+    *strrchr(parent, '/') = 0;
+    static unsigned serial; /* one name per spare of this process */
+    if ((size_t)snprintf(s->dir, sizeof(s->dir), "%s/" SPARE_PREFIX "%ld-%u", parent,
+                         (long)getpid(), serial++) >= sizeof(s->dir)) {
+        s->dir[0] = 0;
+        return -ENAMETOOLONG;
     }
+    rc = lbw_mkdirs(parent);
+    if (rc == 0) {
+        remove_dead_spares(parent);
+        lbw_rm_tree(s->dir); /* left by an earlier process with this pid */
+        rc = mkdir(s->dir, 0755) < 0 ? -errno : 0;
+    }
+    char err[64];
+    if (rc < 0 || (rc = create_files(s->dir, s->fd, err, sizeof(err))) < 0)
+        lbw_invlog_spare_drop(s);
     return rc;
+}
+
+int lbw_invlog_open_spare(struct lbw_invlog *l, struct lbw_invlog_spare *s, const char *root,
+                          uint64_t db_uid, int64_t inv_id, time_t now, char *err, size_t errlen)
+{
+    if (!s || !s->dir[0])
+        return lbw_invlog_open(l, root, db_uid, inv_id, now, err, errlen);
+    invlog_init(l);
+    int rc = lbw_invlog_dir(root, db_uid, inv_id, l->dir, sizeof(l->dir));
+    const char *slash = rc == 0 ? strrchr(l->dir, '/') : NULL;
+    size_t pl = slash ? (size_t)(slash - l->dir) : 0;
+    /* the same invocations directory, and no directory of that name yet
+     * (rename would replace an empty one, and never a full one) */
+    if (!slash || strncmp(s->dir, l->dir, pl + 1) || strchr(s->dir + pl + 1, '/') ||
+        rename(s->dir, l->dir) < 0) {
+        if (slash && strncmp(s->dir, l->dir, pl + 1))
+            lbw_invlog_spare_drop(s); /* another root or scheduler database */
+        return lbw_invlog_open(l, root, db_uid, inv_id, now, err, errlen);
+    }
+    l->fd[0] = s->fd[0];
+    l->fd[1] = s->fd[1];
+    s->dir[0] = 0;
+    return start_log(l, now, err, errlen);
 }
 
 void lbw_invlog_set_progress(struct lbw_invlog *l, struct lbw_progress_re *out_re,
@@ -226,10 +340,9 @@ void lbw_invlog_close(struct lbw_invlog *l)
 
 int lbw_invlog_remove(const struct lbw_invlog *l)
 {
-    static const char *const names[2] = {"output", "error"};
     for (int s = 0; s < 2; s++) {
         char p[4200];
-        snprintf(p, sizeof(p), "%s/%s", l->dir, names[s]);
+        snprintf(p, sizeof(p), "%s/%s", l->dir, NAMES[s]);
         if (unlink(p) < 0 && errno != ENOENT)
             return -errno;
     }

@@ -34,6 +34,25 @@ struct lbw_invlog {
  * with a message. */
 int lbw_invlog_open(struct lbw_invlog *l, const char *root, uint64_t db_uid, int64_t inv_id,
                     time_t now, char *err, size_t errlen);
+/* A log directory made ahead, while the worker is idle: ".next-PID-N" in
+ * the invocations directory with both files created and open. Taking it
+ * is one rename instead of the mkdir walk and two file creations on the
+ * task path. Zero-initialised (dir "") means none. */
+struct lbw_invlog_spare {
+    char dir[4096];
+    int fd[2];
+};
+/* Makes the spare (nothing when there is one); at the first call in a
+ * process, also removes spares whose worker is gone. 0 or -errno. */
+int lbw_invlog_spare_make(struct lbw_invlog_spare *s, const char *root, uint64_t db_uid);
+/* Closes and removes the spare. */
+void lbw_invlog_spare_drop(struct lbw_invlog_spare *s);
+/* lbw_invlog_open through the spare (s may be NULL or empty): renamed to
+ * the invocation's directory when it is in the same invocations directory
+ * and the name is free (or an empty directory); else the plain open (a
+ * spare of another root or database is dropped). */
+int lbw_invlog_open_spare(struct lbw_invlog *l, struct lbw_invlog_spare *s, const char *root,
+                          uint64_t db_uid, int64_t inv_id, time_t now, char *err, size_t errlen);
 /* The regexes (owned by the caller; NULL for none) for stream 0 (stdout)
  * and 1 (stderr). */
 void lbw_invlog_set_progress(struct lbw_invlog *l, struct lbw_progress_re *out_re,

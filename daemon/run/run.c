@@ -38,6 +38,7 @@ struct lbw_run {
     struct lbw_invlog log;
     int log_open;
     struct lbw_progress_re *re[2];
+    int re_lent[2];             /* re[s] belongs to o.prep's cache */
     char ef_dir[PATH_MAX];      /* extra files, or "" */
     struct lbw_cinv cg;         /* its cgroups (lbw_cinv_active), contain.h */
     int cg_events;              /* the v2 cgroup.events fd, or -1 */
@@ -613,16 +614,52 @@ static int step_executable(struct lbw_run *run, struct start *st)
     return st->envp ? 0 : fail(st, "out of memory");
 }
 
+/* The regex the previous job of this worker compiled, when it is the same
+ * pattern (jobs of one kind share theirs): kept in the prep, lent to the
+ * run. */
+static struct lbw_progress_re *cached_regex(struct lbw_run_prep *p, int s,
+                                            const struct lbw_regex *rx)
+{
+    struct lbw_prep_regex *c = &p->re[s];
+    if (c->re && c->len == rx->len && c->is_bytes == rx->is_bytes && c->flags == rx->flags &&
+        !memcmp(c->pattern, rx->pattern, rx->len))
+        return c->re;
+    return NULL;
+}
+
+static void cache_regex(struct lbw_run_prep *p, int s, const struct lbw_regex *rx,
+                        struct lbw_progress_re *re)
+{
+    struct lbw_prep_regex *c = &p->re[s];
+    char *pat = malloc(rx->len + 1);
+    if (!pat)
+        return; /* not cached: the run keeps it */
+    memcpy(pat, rx->pattern, rx->len);
+    lbw_progress_free(c->re);
+    free(c->pattern);
+    *c = (struct lbw_prep_regex){.pattern = pat, .len = rx->len, .is_bytes = rx->is_bytes,
+                                 .flags = rx->flags, .re = re};
+}
+
 /* progress regexes: a broken one disables progress for this job */
 static void compile_progress(struct lbw_run *run)
 {
+    struct lbw_run_prep *prep = run->o.prep;
     for (int s = 0; s < 2; s++) {
         struct lbw_regex rx;
         if (lbw_inv_progress_regex(run->job, s, &rx) < 0 || !rx.present)
             continue;
+        if (prep && (run->re[s] = cached_regex(prep, s, &rx))) {
+            run->re_lent[s] = 1;
+            continue;
+        }
         char e[256];
         run->re[s] = lbw_progress_compile(rx.pattern, rx.len, rx.is_bytes, rx.flags, e,
                                           sizeof(e));
+        if (run->re[s] && prep) {
+            cache_regex(prep, s, &rx, run->re[s]);
+            run->re_lent[s] = prep->re[s].re == run->re[s];
+        }
         if (!run->re[s])
             LBW_WARN("run", "invocation %lld: %s progress regex does not compile (%s): "
                             "no progress from %s", (long long)run->inv_id,
@@ -634,26 +671,52 @@ static void compile_progress(struct lbw_run *run)
 static int step_log_dir(struct lbw_run *run, struct start *st)
 {
     compile_progress(run);
-    if (lbw_invlog_open(&run->log, st->o->log_root, st->o->db_uid, run->inv_id, time(NULL),
-                        st->why, sizeof(st->why)) < 0)
+    struct lbw_invlog_spare *spare = st->o->prep ? &st->o->prep->log : NULL;
+    if (lbw_invlog_open_spare(&run->log, spare, st->o->log_root, st->o->db_uid, run->inv_id,
+                              time(NULL), st->why, sizeof(st->why)) < 0)
         return -1;
     run->log_open = 1;
     lbw_invlog_set_progress(&run->log, run->re[0], run->re[1]);
     return 0;
 }
 
+/* One output pipe: the read end non-blocking, 1 MiB where the kernel allows
+ * (capped by /proc/sys/fs/pipe-max-size for non-root). 0 or -errno. */
+static int make_pipe(int p[2])
+{
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -errno;
+    lbw_set_nonblock(p[0]);
+    fcntl(p[0], F_SETPIPE_SZ, PIPE_SIZE);
+    return 0;
+}
+
+/* the output pipes and read buffers: made ahead (o.prep) or now */
 static int step_pipes(struct lbw_run *run, struct start *st)
 {
+    struct lbw_run_prep *prep = st->o->prep;
+    int ready = prep && prep->have_pipes;
     for (int s = 0; s < 2; s++) {
-        if (pipe2(st->pipes[s], O_CLOEXEC) < 0)
-            return fail(st, "pipe: %s", strerror(errno));
-        lbw_set_nonblock(st->pipes[s][0]);
-        /* best effort: capped by /proc/sys/fs/pipe-max-size for non-root */
-        fcntl(st->pipes[s][0], F_SETPIPE_SZ, PIPE_SIZE);
-        run->buf[s] = malloc(RBUF);
+        int rc = 0;
+        if (ready) {
+            st->pipes[s][0] = prep->pipes[s][0];
+            st->pipes[s][1] = prep->pipes[s][1];
+        } else {
+            rc = make_pipe(st->pipes[s]);
+        }
+        if (rc < 0)
+            return fail(st, "pipe: %s", strerror(-rc));
+        if (prep && prep->buf[s]) {
+            run->buf[s] = prep->buf[s];
+            prep->buf[s] = NULL;
+        } else {
+            run->buf[s] = malloc(RBUF);
+        }
         if (!run->buf[s])
             return fail(st, "out of memory");
     }
+    if (ready)
+        prep->have_pipes = 0;
     return 0;
 }
 
@@ -791,7 +854,8 @@ static void run_destroy(struct lbw_run *run)
         if (run->rfd[s] >= 0)
             close(run->rfd[s]);
         free(run->buf[s]);
-        lbw_progress_free(run->re[s]);
+        if (!run->re_lent[s])
+            lbw_progress_free(run->re[s]);
     }
     if (run->child.pidfd >= 0)
         close(run->child.pidfd);
@@ -835,6 +899,43 @@ static struct lbw_run *run_new(const struct lbw_run_opts *o, struct lbw_inv *job
     return run;
 }
 
+void lbw_run_prepare(struct lbw_run_prep *p, const char *log_root, uint64_t db_uid)
+{
+    int rc = lbw_invlog_spare_make(&p->log, log_root, db_uid);
+    if (rc < 0)
+        LBW_DEBUG("run", "no log directory made ahead under %s: %s", log_root, strerror(-rc));
+    if (!p->have_pipes && make_pipe(p->pipes[0]) == 0) {
+        if (make_pipe(p->pipes[1]) == 0) {
+            p->have_pipes = 1;
+        } else {
+            close(p->pipes[0][0]);
+            close(p->pipes[0][1]);
+        }
+    }
+    for (int s = 0; s < 2; s++)
+        if (!p->buf[s])
+            p->buf[s] = malloc(RBUF);
+}
+
+void lbw_run_prep_free(struct lbw_run_prep *p)
+{
+    lbw_invlog_spare_drop(&p->log);
+    for (int s = 0; s < 2; s++) {
+        if (p->have_pipes) {
+            close(p->pipes[s][0]);
+            close(p->pipes[s][1]);
+        }
+        free(p->buf[s]);
+        p->buf[s] = NULL;
+    }
+    p->have_pipes = 0;
+    for (int s = 0; s < 2; s++) {
+        lbw_progress_free(p->re[s].re);
+        free(p->re[s].pattern);
+        p->re[s] = (struct lbw_prep_regex){0};
+    }
+}
+
 typedef int (*start_step)(struct lbw_run *run, struct start *st);
 
 int lbw_run_start(const struct lbw_run_opts *o, struct lbw_inv *job, struct lbw_run **out,
@@ -858,6 +959,11 @@ int lbw_run_start(const struct lbw_run_opts *o, struct lbw_inv *job, struct lbw_
         rc = steps[i](run, &st);
     start_free(&st);
     if (rc == 0) {
+        /* the next one's log directory, while this payload's execve goes on
+         * (the worker was only suspended until the new program replaced
+         * the child's memory) */
+        if (o->prep)
+            lbw_run_prepare(o->prep, o->log_root, o->db_uid);
         *out = run;
         return 0;
     }

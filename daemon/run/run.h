@@ -19,8 +19,10 @@
 #include <sys/types.h>
 
 #include "contain.h"
+#include "invlog.h"
 #include "invocation.h"
 #include "proc.h"
+#include "progress.h"
 #include "reactor.h"
 #include "toml.h"
 
@@ -34,6 +36,30 @@ struct lbw_payload_user {
     gid_t groups[64];      /* supplementary groups */
     size_t ngroups;
 };
+/* What is made ahead for the next invocation, so that the task path does
+ * not do it: the log directory (invlog.h) and the output pipes with their
+ * read buffers, made while the previous payload's execve goes on, and the
+ * progress regexes of the previous job, reused when the next job has the
+ * same ones. Owned by the worker (one invocation at a time), freed after
+ * its last run; zero-initialised; lbw_run_start takes what fits. */
+struct lbw_prep_regex {
+    char *pattern;
+    size_t len;
+    int is_bytes;
+    int64_t flags;
+    struct lbw_progress_re *re;
+};
+struct lbw_run_prep {
+    struct lbw_invlog_spare log;
+    struct lbw_prep_regex re[2]; /* stdout, stderr */
+    int pipes[2][2];             /* stdout, stderr: read end, write end */
+    int have_pipes;
+    uint8_t *buf[2];             /* read buffers, or NULL */
+};
+/* Makes what is missing (a failure only means the slow path next time). */
+void lbw_run_prepare(struct lbw_run_prep *p, const char *log_root, uint64_t db_uid);
+/* Removes what was made and not used. */
+void lbw_run_prep_free(struct lbw_run_prep *p);
 
 struct lbw_run_opts {
     lbw_reactor *r;
@@ -53,6 +79,7 @@ struct lbw_run_opts {
     const struct lbw_payload_user *user; /* run the payload as this user (a root
                                       worker), NULL: as the worker */
     uint64_t kill_grace_ns;        /* SIGTERM -> SIGKILL; 0 = 10 s */
+    struct lbw_run_prep *prep;     /* made ahead (lbw_run_prepare), or NULL */
     /* the host ledger's claim (ledger.h): CPU affinity set before execve
      * (NULL: inherited), variables always set, and variables set unless
      * the job's environment already has them ("NAME=value", NULL-ended) */

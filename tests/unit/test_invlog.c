@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "invlog.h"
@@ -125,7 +126,84 @@ static void test_long_lines(void)
     CU_ASSERT(system(cmd) == 0);
 }
 
+/* The spare directory: renamed into place with its files, header written;
+ * refused names fall back to the plain open; a spare of another database is
+ * dropped; a dead worker's spare is removed. */
+static void test_spare(void)
+{
+    setenv("TZ", "UTC", 1);
+    tzset();
+    char root[] = "/tmp/lbw-invlog-XXXXXX";
+    CU_ASSERT_FATAL(mkdtemp(root) != NULL);
+    char err[300], p[4200];
+    time_t t0 = 1700780249;
+    /* a dead worker's spare: the pid of a child already reaped */
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    waitpid(dead, NULL, 0);
+    snprintf(p, sizeof(p), "%s/db_0000000000000007/invocations/.next-%d-0", root, (int)dead);
+    char mk[8500];
+    snprintf(mk, sizeof(mk), "mkdir -p '%s' && touch '%s/output'", p, p);
+    CU_ASSERT_FATAL(system(mk) == 0);
+    struct lbw_invlog_spare sp;
+    memset(&sp, 0, sizeof(sp));
+    CU_ASSERT_FATAL(lbw_invlog_spare_make(&sp, root, 7) == 0);
+    struct stat st;
+    CU_ASSERT(stat(p, &st) < 0); /* the dead one's is gone */
+    snprintf(p, sizeof(p), "%s/db_0000000000000007/invocations/.next-%d-", root, (int)getpid());
+    CU_ASSERT(!strncmp(sp.dir, p, strlen(p)));
+    snprintf(p, sizeof(p), "%s", sp.dir);
+    CU_ASSERT(stat(p, &st) == 0 && S_ISDIR(st.st_mode));
+    CU_ASSERT(lbw_invlog_spare_make(&sp, root, 7) == 0); /* one is there: nothing done */
+    struct lbw_invlog l;
+    CU_ASSERT_FATAL(lbw_invlog_open_spare(&l, &sp, root, 7, 42, t0, err, sizeof(err)) == 0);
+    CU_ASSERT(sp.dir[0] == 0);
+    CU_ASSERT(stat(p, &st) < 0); /* renamed */
+    char want[600];
+    snprintf(want, sizeof(want), "%s/db_0000000000000007/invocations/42", root);
+    CU_ASSERT_STRING_EQUAL(l.dir, want);
+    CU_ASSERT(lbw_invlog_feed(&l, 1, (const uint8_t *)"e\n", 2, t0) == 0);
+    size_t n;
+    char *out = slurp(l.dir, "output", &n);
+    CU_ASSERT_STRING_EQUAL(out, "[SYS][23.11.23 22:57:29] task initialized\n[ERR][22:57:29] e\n");
+    free(out);
+    char *er = slurp(l.dir, "error", &n);
+    CU_ASSERT_STRING_EQUAL(er, "[ERR][22:57:29] e\n");
+    free(er);
+    lbw_invlog_close(&l);
+    /* the name is taken by a directory with files: the plain open, the
+     * spare stays for the next one */
+    CU_ASSERT_FATAL(lbw_invlog_spare_make(&sp, root, 7) == 0);
+    CU_ASSERT_FATAL(lbw_invlog_open_spare(&l, &sp, root, 7, 42, t0 + 1, err, sizeof(err)) == 0);
+    CU_ASSERT(sp.dir[0] != 0);
+    out = slurp(l.dir, "output", &n); /* truncated, as the plain open does */
+    CU_ASSERT_STRING_EQUAL(out, "[SYS][23.11.23 22:57:30] task initialized\n");
+    free(out);
+    lbw_invlog_close(&l);
+    /* another scheduler database: the spare is dropped, the open works */
+    char old[4096];
+    snprintf(old, sizeof(old), "%s", sp.dir);
+    CU_ASSERT_FATAL(lbw_invlog_open_spare(&l, &sp, root, 8, 1, t0, err, sizeof(err)) == 0);
+    CU_ASSERT(sp.dir[0] == 0 && stat(old, &st) < 0);
+    snprintf(want, sizeof(want), "%s/db_0000000000000008/invocations/1", root);
+    CU_ASSERT_STRING_EQUAL(l.dir, want);
+    lbw_invlog_close(&l);
+    /* no spare: the plain open */
+    CU_ASSERT(lbw_invlog_open_spare(&l, NULL, root, 8, 2, t0, err, sizeof(err)) == 0);
+    lbw_invlog_close(&l);
+    /* dropping removes it */
+    CU_ASSERT_FATAL(lbw_invlog_spare_make(&sp, root, 8) == 0);
+    snprintf(old, sizeof(old), "%s", sp.dir);
+    lbw_invlog_spare_drop(&sp);
+    CU_ASSERT(sp.dir[0] == 0 && stat(old, &st) < 0);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    CU_ASSERT(system(cmd) == 0);
+}
+
 static const struct lbw_test tests[] = {
+    {"a spare directory made ahead, renamed into place", test_spare},
     {"upstream layout, stderr in both, progress across reads, kill", test_layout},
     {"a 3 MiB line in odd-sized reads", test_long_lines},
     {NULL, NULL},
