@@ -11,6 +11,7 @@
 #include "config_cmd.h"
 #include "inspect.h"
 #include "log.h"
+#include "pool_cmd.h"
 #include "probe_cmd.h"
 #include "reactor.h"
 #include "worker_main.h"
@@ -248,11 +249,8 @@ int main(int argc, char **argv)
         return lbw_cmd_probe(argc - optind, argv + optind);
     if (!strcmp(cmd, "worker"))
         return lbw_cmd_worker(argc - optind, argv + optind, &ropts);
-    if (!strcmp(cmd, "pool")) {
-        fprintf(stderr, "lifeblood-worker: this version provides the worker only; the pool "
-                        "command is not built yet (use upstream's 'lifeblood pool')\n");
-        return 2;
-    }
+    if (!strcmp(cmd, "pool"))
+        return lbw_cmd_pool(argc - optind, argv + optind, &ropts);
     if (!strcmp(cmd, "scheduler") || !strcmp(cmd, "viewer") || !strcmp(cmd, "resolver")) {
         fprintf(stderr, "lifeblood-worker provides Lifeblood's worker only; run '%s' "
                         "with the upstream 'lifeblood' command\n", cmd);

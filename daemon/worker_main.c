@@ -2,7 +2,6 @@
 #include "worker_main.h"
 
 #include <errno.h>
-#include <grp.h>
 #include <math.h>
 #include <limits.h>
 #include <poll.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "argmatch.h"
 #include "config.h"
 #include "discover.h"
 #include "fs.h"
@@ -23,6 +23,7 @@
 #include "probe.h"
 #include "proc.h"
 #include "ledger.h"
+#include "ledger_cfg.h"
 #include "resources.h"
 #include "run.h"
 #include "sdnotify.h"
@@ -91,22 +92,6 @@ static const char *const LONGS[] = {
 };
 static const int TAKES_ARG[] = {1, 0, 0, 0, 1, 1, 1, 1, 0, 1, 0};
 
-/* argparse's long option matching: exact, else a unique prefix. */
-static int match_long(const char *name, size_t n)
-{
-    int found = -1;
-    for (int i = 0; LONGS[i]; i++) {
-        if (strlen(LONGS[i]) == n && !strncmp(LONGS[i], name, n))
-            return i;
-        if (!strncmp(LONGS[i], name, n)) {
-            if (found >= 0)
-                return -2;
-            found = i;
-        }
-    }
-    return found;
-}
-
 static int parse_args(int argc, char **argv, struct wopts *o)
 {
     memset(o, 0, sizeof(*o));
@@ -125,7 +110,7 @@ static int parse_args(int argc, char **argv, struct wopts *o)
         }
         const char *name = a + 2, *eq = strchr(name, '=');
         size_t n = eq ? (size_t)(eq - name) : strlen(name);
-        int k = match_long(name, n);
+        int k = lbw_match_long(LONGS, name, n);
         if (k == -2) {
             fprintf(stderr, "lifeblood-worker worker: ambiguous option: --%.*s", (int)n, name);
             return -1;
@@ -587,50 +572,6 @@ static void next_instance(struct loop *L)
     start_worker(L, addr);
 }
 
-/* The host ledger (ledger.h): [mesh] enabled (default true), namespace
- * (default "lifeblood-worker/ledger"), allow_group (a group whose
- * members' workers may join besides our uid and root). NULL without one. */
-static struct lbw_ledger *open_ledger(lbw_reactor *r, const struct lbw_toml *cfg,
-                                      const struct lbw_host *host,
-                                      const struct lbw_advertised *adv)
-{
-    if (!lbw_cfg_bool(cfg, LBW_CFG_MESH_ENABLED)) {
-        LBW_INFO("worker", "mesh.enabled = false: no host ledger (payloads are not pinned)");
-        return NULL;
-    }
-    const char *ns = lbw_cfg_string(cfg, LBW_CFG_MESH_NAMESPACE);
-    const char *ag = lbw_cfg_string(cfg, LBW_CFG_MESH_ALLOW_GROUP);
-    gid_t gid = (gid_t)-1;
-    if (ag && *ag) {
-        struct group *g = getgrnam(ag);
-        if (g)
-            gid = g->gr_gid;
-        else
-            LBW_WARN("worker", "mesh.allow_group: no group named \"%s\"; only our uid and "
-                               "root are admitted to the host ledger", ag);
-    }
-    struct lbw_topo *t = malloc(sizeof(*t));
-    if (!t)
-        return NULL;
-    lbw_ledger_topo_from_host(host, "/", &adv->res, t);
-    struct lbw_ledger_opts o = {
-        .r = r,
-        .hwid = adv->res.hwid,
-        .ns = ns,
-        .topo = t,
-        .allow_gid = gid,
-    };
-    char err[512];
-    struct lbw_ledger *l = lbw_ledger_open(&o, err, sizeof(err));
-    free(t);
-    if (!l)
-        LBW_WARN("worker", "no host ledger: %s; payloads run unpinned and hello advertises the "
-                           "whole host", err);
-    else
-        LBW_INFO("worker", "host ledger joined%s", lbw_ledger_is_arbiter(l) ? " (arbiter)" : "");
-    return l;
-}
-
 static void sig_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
 {
     struct loop *L = op->user;
@@ -927,7 +868,14 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
     }
     struct loop L = {.sfd = -1};
     if (rc < 0) {
-        s.ledger = open_ledger(s.r, s.cfg, &s.host, &s.adv);
+        char lerr[512];
+        s.ledger = lbw_ledger_join(s.r, s.cfg, &s.host, &s.adv, "worker", NULL, NULL, lerr,
+                                   sizeof(lerr));
+        if (!s.ledger && !strcmp(lerr, "mesh.enabled = false"))
+            LBW_INFO("worker", "mesh.enabled = false: no host ledger (payloads are not pinned)");
+        else if (!s.ledger)
+            LBW_WARN("worker", "no host ledger: %s; payloads run unpinned and hello advertises "
+                               "the whole host", lerr);
         L.r = s.r;
         L.a = &a;
         L.cfg = s.cfg;
