@@ -435,14 +435,20 @@ int lbw_cmd_pool(int argc, char **argv, const struct lbw_reactor_opts *ropts)
     int pr = parse_args(argc - 2, argv + 2, &a);
     if (pr)
         return pr > 0 ? 0 : 2;
-    struct ploop L = {.a = &a, .sfd = -1, .notify = {.fd = -1}};
+    /* taken through the loop from the start: a signal while the config
+     * is read stops the pool the same way */
+    int sigs[] = {SIGINT, SIGTERM};
+    struct ploop L = {.a = &a, .sfd = lbw_signalfd_open(sigs, 2), .notify = {.fd = -1}};
     L.sig_op.user = L.sleep_op.user = L.watchdog_op.user = &L;
     char err[512], exe[PATH_MAX];
     char *head[8], *tail[2 * 64 + 1];
     int rc = 0;
     L.cfg = load_config(&a);
-    if (!L.cfg)
+    if (!L.cfg) {
+        if (L.sfd >= 0)
+            close(L.sfd);
         return 2;
+    }
     if (lbw_sdnotify_open(&L.notify, 1, err, sizeof(err)) < 0)
         LBW_WARN("pool", "%s", err);
     if (lbw_reactor_new(&L.r, ropts, err, sizeof(err)) < 0) {
@@ -454,8 +460,6 @@ int lbw_cmd_pool(int argc, char **argv, const struct lbw_reactor_opts *ropts)
     LBW_INFO("pool", "event loop: %s (%s)", lbw_reactor_backend_name(L.r),
              lbw_reactor_backend_reason(L.r));
     signal(SIGPIPE, SIG_IGN);
-    int sigs[] = {SIGINT, SIGTERM};
-    L.sfd = lbw_signalfd_open(sigs, 2);
     if (L.sfd < 0 || lbw_poll(L.r, &L.sig_op, L.sfd, POLLIN, sig_cb) < 0) {
         LBW_CRIT("pool", "cannot watch for signals");
         rc = 1;

@@ -192,5 +192,188 @@ for _n in (1, 2, 3):
     SCENARIOS['back_to_total_min%d' % _n] = (lambda n: lambda h: back_to(h, n, True))(_n)
 
 
+async def watch(pool, seconds):
+    """Samples the pool's children for a while (recording their pids)."""
+    t0 = time.monotonic()
+    counts = []
+    while time.monotonic() - t0 < seconds:
+        counts.append(len(pool.children()))
+        await asyncio.sleep(0.05)
+    return counts
+
+
+@scenario
+async def max1(h):
+    """upstream test_max1: asked for 10 idle workers with --max 5, the pool
+    runs exactly 5, says so once, and stays there."""
+    s = await h.scheduler()
+    pool = Pool(h, s, ['--min-idle', '10', '--max', '5'])
+    await pool.wait_children(5, 20)
+    counts = await watch(pool, 2)
+    check(max(counts) == 5 and min(counts) == 5, 'worker counts %r' % sorted(set(counts)))
+    check(pool.log().count('maximum worker limit reached (5)') == 1,
+          'the limit is logged once: %s' % pool.log()[-2000:])
+    await stop_pool(pool)
+
+
+@scenario
+async def min1(h):
+    """upstream test_min1: --min-total 4; two workers stopped from outside are
+    replaced at once (they lived long enough to reach the scheduler)."""
+    s = await h.scheduler()
+    pool = Pool(h, s, ['--min-total', '4', '--min-idle', '1'])
+    proxy = await proxy_of(h, s, pool)
+    await idle_workers(s, proxy, 4)
+    first = await pool.wait_children(4, 10)
+    t0 = time.monotonic()
+    for pid in first[-2:]:
+        os.kill(pid, signal.SIGTERM)
+    await no_process_left(first[-2:], 20, 'after SIGTERM to two workers')
+    # (a new worker may take a stopped one's port, hence its address)
+    await s.wait_for(lambda: len([a for a in pooled(s, proxy)
+                                  if s.workers[a]['hello_at'] >= t0]) >= 2, 20, 'two new hellos')
+    now = await pool.wait_children(4, 20)
+    check(len(set(now) - set(first)) == 2, 'two new workers: %r then %r' % (first, now))
+    await stop_pool(pool)
+
+
+@scenario
+async def mixed(h):
+    """upstream test_smth1: a pool with --min-idle 1 started and stopped five
+    times after 0 to 2 s; every worker it ever had is gone each time."""
+    s = await h.scheduler()
+    for i in range(5):
+        pool = Pool(h, s, ['--min-idle', '1'])
+        await proxy_of(h, s, pool)  # (a signal before the pool runs is the default action)
+        await watch(pool, (i * 0.37) % 2)
+        await stop_pool(pool)
+
+
+def pidfile_job(h, tag, iid, cpus=0, mem=0):
+    """A payload that writes its pid, then sleeps (bounded)."""
+    pidf = os.path.join(h.tmp, 'pid-%s' % tag)
+    cmd = ['/bin/sh', '-c', 'echo $$ > %s.tmp; mv %s.tmp %s; exec sleep 60' % (pidf, pidf, pidf)]
+    return job(cmd, iid, cpus, mem), pidf
+
+
+async def busy_pool(h, s):
+    pool = Pool(h, s, ['--min-idle', '2'])
+    proxy = await proxy_of(h, s, pool)
+    addrs = await idle_workers(s, proxy, 2)
+    iid = next_invocation_id()
+    pk, pidf = pidfile_job(h, 'busy', iid)
+    r = await s.task(addrs[0], pk)
+    check(r == {'status': 0}, 'task reply %r' % (r,))
+    payload = int((await wait_file(pidf)).strip())
+    await pool.wait_children(3, 20, 'after one became busy')
+    return pool, iid, payload
+
+
+@scenario
+async def sigterm(h):
+    """SIGTERM to the pool: every worker gets SIGTERM, the busy one cancels
+    its payload and reports it dropped through the proxy, the pool exits 0
+    and no process it started (nor the payload) is left."""
+    s = await h.scheduler()
+    pool, iid, payload = await busy_pool(h, s)
+    pids = pool.children() + [payload]
+    await stop_pool(pool)
+    await no_process_left(pids, 5, 'after the pool stopped')
+    _, name, _ = await s.wait_report(iid, 10)
+    check(name == 'worker.dropped', 'the running invocation was %s' % name)
+    check('stopping 3 workers' in pool.log(), pool.log()[-2000:])
+
+
+@scenario
+async def sigkill(h):
+    """SIGKILL to the pool: the kernel sends its workers SIGTERM (parent-death
+    signal); they stop and kill their payloads: no process is left."""
+    s = await h.scheduler()
+    pool, iid, payload = await busy_pool(h, s)
+    pids = pool.children() + [payload]
+    pool.proc.send_signal(signal.SIGKILL)
+    await pool.wait_exit(10)
+    await no_process_left(pids, 20, 'after the pool was SIGKILLed')
+
+
+@scenario
+async def crash_loop(h):
+    """A worker command that exits 3 at once: each exit is reported once with
+    its status, and starts are throttled (5 s pause, doubling), not a storm."""
+    s = await h.scheduler()
+    count = os.path.join(h.tmp, 'starts')
+    script = os.path.join(h.tmp, 'crash.sh')
+    with open(script, 'w') as f:
+        f.write('#!/bin/sh\necho x >> %s\nexit 3\n' % count)
+    os.chmod(script, 0o755)
+    pool = Pool(h, s, ['--min-idle', '2'], env={'LBW_POOL_WORKER': script})
+    await watch(pool, 12)
+    with open(count) as f:
+        starts = len(f.read().split())
+    check(2 <= starts <= 6, '%d starts in 12 s (want a throttled few)' % starts)
+    log = pool.log()
+    check(log.count('exited with status 3') == starts,
+          'each crash reported once: %d reports, %d starts' % (log.count('exited with status 3'),
+                                                             starts))
+    check('no new workers for 10 s' in log, 'the pause doubles: %s' % log[-3000:])
+    await stop_pool(pool)
+
+
+@scenario
+async def on_demand(h):
+    """--on-demand with the host ledger and a fixture capacity of 32 cores /
+    64 GiB: the first worker advertises 32/64; when it takes 8/16 the pool
+    starts another (no worker is free), which advertises 24/48; it takes
+    20/40 and the third advertises 4/8; when that takes 4/8 nothing is left
+    and no worker is started; when a task ends its worker exits (one task
+    each) and, with no worker free and room again, a new one advertises
+    what is left."""
+    s = await h.scheduler()
+    pool = Pool(h, s, ['--on-demand'], config=CFG)
+    proxy = await proxy_of(h, s, pool)
+    last = [0.0]
+
+    def new():  # by hello time: a new worker may take a gone one's port (address)
+        return [a for a in pooled(s, proxy) if s.workers[a]['hello_at'] > last[0]]
+
+    async def next_worker(cpus, mem_g, what):
+        await s.wait_for(new, 20, what)
+        a, = new()
+        last[0] = s.workers[a]['hello_at']
+        r = s.workers[a]['res'].__dict__
+        check(r['total_cpu_count'] == 32 and r['total_cpu_mem'] == 64 * G, 'totals %r' % r)
+        check((r['cpu_count'], r['cpu_mem']) == (cpus, mem_g * G),
+              '%s: advertises %s / %s GiB, want %s / %s'
+              % (what, r['cpu_count'], r['cpu_mem'] / G, cpus, mem_g))
+        return a
+
+    async def run_on(a, tag, cpus, mem_g):
+        iid = next_invocation_id()
+        pk, pidf = pidfile_job(h, tag, iid, cpus, mem_g * G)
+        r = await s.task(a, pk)
+        check(r == {'status': 0}, 'task reply %r' % (r,))
+        return iid, int((await wait_file(pidf)).strip())
+
+    a1 = await next_worker(32, 64, 'worker 1')
+    i1, p1 = await run_on(a1, '1', 8, 16)
+    a2 = await next_worker(24, 48, 'worker 2 while 8/16 run')
+    i2, p2 = await run_on(a2, '2', 20, 40)
+    a3 = await next_worker(4, 8, 'worker 3 while 8/16 and 20/40 run')
+    i3, p3 = await run_on(a3, '3', 4, 8)
+    counts = await watch(pool, 2)
+    check(max(counts) == 3, 'nothing left: no new worker (counts %r)' % sorted(set(counts)))
+    check(not new(), 'no hello while nothing is left')
+    os.kill(p3, signal.SIGTERM)  # the 4/8 task ends; its worker exits; 4/8 free again
+    await s.wait_report(i3, 20)
+    await next_worker(4, 8, 'worker 4 after the 4/8 task ended')
+    os.kill(p1, signal.SIGTERM)
+    os.kill(p2, signal.SIGTERM)
+    await s.wait_report(i1, 20)
+    await s.wait_report(i2, 20)
+    await pool.wait_children(1, 20, 'one free worker once every task ended')
+    check('nothing is left on this host' in pool.log(), pool.log()[-3000:])
+    await stop_pool(pool)
+
+
 if __name__ == '__main__':
     sys.exit(run(SCENARIOS, sys.argv))
