@@ -375,5 +375,32 @@ async def on_demand(h):
     await stop_pool(pool)
 
 
+@scenario
+async def proxy_rules(h):
+    """The proxy forwards only towards the scheduler and this host's workers
+    (ack 0 for any other next hop: not an open relay), a failed forward is
+    ack 0 too, and a state report for a worker that is not the pool's is
+    answered and changes nothing."""
+    s = await h.scheduler()
+    pool = Pool(h, s, ['--min-idle', '1'])
+    proxy = await proxy_of(h, s, pool)
+    await idle_workers(s, proxy, 1)
+    body = b'{"command": {"name": "ping", "arguments": {}}}'
+    for dst, what in (('%s|192.0.2.1:1386' % proxy, 'a stranger'),
+                      ('%s|127.0.0.1:1' % proxy, 'a closed port of this host')):
+        try:
+            await s.send(dst, body, attempts=1)
+        except ConnectionError as e:
+            check('ack 0' in str(e), 'forward to %s: %s' % (what, e))
+        else:
+            raise AssertionError('the proxy acked a frame for %s' % what)
+    r = await s.call(proxy, 'worker.state_report', {'worker_id': 77, 'state': 2}, timeout=10)
+    check(r == {'ok': True}, 'reply %r' % (r,))
+    check('worker 77 that does not belong to us' in pool.log(), pool.log()[-2000:])
+    counts = await watch(pool, 0.5)
+    check(max(counts) == 1, 'nothing started for a stranger: %r' % sorted(set(counts)))
+    await stop_pool(pool)
+
+
 if __name__ == '__main__':
     sys.exit(run(SCENARIOS, sys.argv))
