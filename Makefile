@@ -303,7 +303,7 @@ install: $(BIN)
 	for f in config.toml service.env; do \
 	  t=$(DESTDIR)$(SYSCONFDIR)/lifeblood/worker/$$f; \
 	  [ -e $$t ] || install -m 0644 packaging/etc/worker/$$f $$t; done
-	for u in lifeblood-worker.service lifeblood-worker@.service; do \
+	for u in lifeblood-worker.service lifeblood-worker@.service lifeblood-pool.service; do \
 	  sed -e 's|/usr/bin/lifeblood-worker|$(BINDIR)/lifeblood-worker|' \
 	      -e 's|/etc/lifeblood|$(SYSCONFDIR)/lifeblood|g' packaging/systemd/$$u \
 	    > $(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; done

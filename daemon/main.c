@@ -37,6 +37,10 @@ static void usage(FILE *f)
             "  worker [options]     run a worker (upstream's flags; 'worker --help');\n"
             "                       also as 'lifeblood worker' through a link named\n"
             "                       lifeblood\n"
+            "  pool simple [options]\n"
+            "                       run a local worker pool: a message proxy and the\n"
+            "                       workers it starts and stops (upstream's flags, and\n"
+            "                       --on-demand; 'pool simple --help'); 'pool --list'\n"
             "  probe [--json] [--root DIR] [--nvml-library PATH]\n"
             "                       detect CPUs, memory, NUMA and GPUs; show what\n"
             "                       worker.hello would advertise and where it came from\n"
@@ -210,8 +214,8 @@ int main(int argc, char **argv)
     }
     const char *cmd = optind < argc ? argv[optind] : NULL;
     if (!cmd) {
-        fprintf(stderr, "lifeblood-worker: no command given (worker, probe, inspect, config, "
-                        "reactor-info); see 'lifeblood-worker --help'\n");
+        fprintf(stderr, "lifeblood-worker: no command given (worker, pool, probe, inspect, "
+                        "config, reactor-info); see 'lifeblood-worker --help'\n");
         return 2;
     }
     if (!strcmp(cmd, "reactor-info")) {
@@ -252,7 +256,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "pool"))
         return lbw_cmd_pool(argc - optind, argv + optind, &ropts);
     if (!strcmp(cmd, "scheduler") || !strcmp(cmd, "viewer") || !strcmp(cmd, "resolver")) {
-        fprintf(stderr, "lifeblood-worker provides Lifeblood's worker only; run '%s' "
+        fprintf(stderr, "lifeblood-worker provides Lifeblood's worker and pool only; run '%s' "
                         "with the upstream 'lifeblood' command\n", cmd);
         return 2;
     }
