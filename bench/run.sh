@@ -5,6 +5,7 @@
 #   LOADGEN_TASKS (200)  stamp tasks per backend for dispatch/completion
 #   LOADGEN_LOG_MIB (1024)  size of the log-capture payload's output
 #   SOAK_TASKS (10000)  tasks through one worker for the RSS/fd soak
+#   POOL_TASKS (200)  tasks through an on-demand pool (spawn latency, tasks/s)
 #   WORKER_CMD  worker command for the load generator ({bin}, {sched},
 #               {backend} are replaced), e.g. another worker implementation
 set -eu
@@ -33,3 +34,6 @@ LBW_BIN="$PWD/$B/lifeblood-worker" python3 bench/runtime_messages.py --count 100
 echo
 LBW_BIN="$PWD/$B/lifeblood-worker" python3 bench/soak.py --tasks "${SOAK_TASKS:-10000}" \
     --json "$B/bench/soak.json"
+echo
+LBW_BIN="$PWD/$B/lifeblood-worker" python3 bench/pool.py --count "${POOL_TASKS:-200}" \
+    --json "$B/bench/pool.json"

@@ -41,7 +41,7 @@ class Pool:
     """A pool process with a private config; cleaned up by the harness
     (SIGTERM, then SIGKILL) like a worker."""
 
-    def __init__(self, h, s, args, config='', env=None):
+    def __init__(self, h, s, args, config='', env=None, loglevel='DEBUG'):
         self.h = h
         self.n = len(h.workers)
         self.cfgdir = os.path.join(h.tmp, 'pcfg%d' % self.n)
@@ -55,7 +55,7 @@ class Pool:
         e = dict(os.environ)
         e['LIFEBLOOD_CONFIG_LOCATION'] = self.cfgdir
         e.update(env or {})
-        self.proc = subprocess.Popen([BIN, '--loglevel', 'DEBUG', 'pool', 'simple'] + list(args),
+        self.proc = subprocess.Popen([BIN, '--loglevel', loglevel, 'pool', 'simple'] + list(args),
                                      stdout=open(self.logfile, 'ab'),
                                      stderr=subprocess.STDOUT, env=e,
                                      stdin=subprocess.DEVNULL)
