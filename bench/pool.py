@@ -22,14 +22,7 @@ sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'peer'))
 from harness import Harness  # noqa: E402
 from lbpeer import make_job, next_invocation_id  # noqa: E402
 from scenarios_pool import Pool, pooled, proxy_of  # noqa: E402
-
-
-def rss_kib(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1])
-    return 0
+from soak import rss_kib  # noqa: E402
 
 
 def p99(v):

@@ -12,6 +12,7 @@
 
 #include "address.h"
 #include "argmatch.h"
+#include "cidr.h"
 #include "config.h"
 #include "discover.h"
 #include "ledger.h"
@@ -181,6 +182,7 @@ struct ploop {
     struct lbw_ledger *ledger;
     struct lbw_advertised adv;
     struct lbw_sdnotify notify;
+    struct lbw_cidr_set allow;  /* worker.scheduler_allow: broadcasts taken */
     struct lbw_op sig_op, sleep_op, watchdog_op;
     int sfd, signalled, broadcast, exit_code;
     char sched[LBW_ADDR_MAX + 1];
@@ -243,6 +245,8 @@ static void next_pool(struct ploop *L)
         lbw_sdnotify_status(&L->notify, "waiting for the scheduler's broadcast");
         char err[256];
         L->disc = lbw_discover_start(L->r, 0, on_found, L, err, sizeof(err));
+        if (L->disc)
+            lbw_discover_set_allow(L->disc, &L->allow);
         if (!L->disc) {
             LBW_ERROR("pool", "%s", err);
             L->exit_code = 1;
@@ -250,8 +254,8 @@ static void next_pool(struct ploop *L)
         }
         return;
     }
-    const char *addr = lbw_cfg_string(L->cfg, LBW_CFG_SCHEDULER_ADDRESS);
     char buf[LBW_ADDR_MAX + 8];
+    const char *addr = lbw_cfg_scheduler_address(L->cfg, buf, sizeof(buf));
     if (!addr) {
         LBW_CRIT("pool", "no scheduler address: set worker.scheduler_address in the config or "
                          "let the pool listen for the scheduler's broadcast "
@@ -259,10 +263,6 @@ static void next_pool(struct ploop *L)
         L->exit_code = 1;
         lbw_reactor_stop(L->r);
         return;
-    }
-    if (!strchr(addr, ':') && !strchr(addr, '|')) { /* as the worker: default port */
-        snprintf(buf, sizeof(buf), "%s:1386", addr);
-        addr = buf;
     }
     start_pool(L, addr);
 }
@@ -444,7 +444,8 @@ int lbw_cmd_pool(int argc, char **argv, const struct lbw_reactor_opts *ropts)
     char *head[8], *tail[2 * 64 + 1];
     int rc = 0;
     L.cfg = load_config(&a);
-    if (!L.cfg) {
+    if (!L.cfg || lbw_cfg_scheduler_allow(L.cfg, &L.allow, "pool") < 0) {
+        lbw_toml_free(L.cfg);
         if (L.sfd >= 0)
             close(L.sfd);
         return 2;
@@ -490,5 +491,6 @@ out:
         close(L.sfd);
     lbw_sdnotify_close(&L.notify);
     lbw_toml_free(L.cfg);
+    lbw_cidr_set_free(&L.allow);
     return rc;
 }

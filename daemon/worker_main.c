@@ -427,24 +427,6 @@ static int cgroup_parent(char *out, size_t cap, char *why, size_t whylen)
 }
 
 /* worker.scheduler_allow: a list of addresses/networks (or one string). */
-static int read_scheduler_allow(const struct lbw_toml *cfg, struct lbw_cidr_set *allow)
-{
-    /* the checked loader already refused anything but a list of strings */
-    char err[256];
-    size_t n = lbw_cfg_list_len(cfg, LBW_CFG_SCHEDULER_ALLOW);
-    for (size_t i = 0; i < n; i++) {
-        if (lbw_cidr_set_add(allow, lbw_cfg_list_at(cfg, LBW_CFG_SCHEDULER_ALLOW, i), err,
-                             sizeof(err)) < 0) {
-            LBW_CRIT("worker", "worker.scheduler_allow: %s", err);
-            lbw_cidr_set_free(allow);
-            return -1;
-        }
-    }
-    if (allow->n)
-        LBW_INFO("worker", "only schedulers in worker.scheduler_allow (%zu networks) are "
-                           "answered", allow->n);
-    return 0;
-}
 
 /* ---- the loop ------------------------------------------------------------------------ */
 
@@ -546,21 +528,14 @@ static void next_instance(struct loop *L)
     const char *addr = L->a->scheduler_address;
     char buf[1024];
     if (!addr) {
-        const char *sa = lbw_cfg_string(L->cfg, LBW_CFG_SCHEDULER_ADDRESS);
-        if (!sa) {
+        addr = lbw_cfg_scheduler_address(L->cfg, buf, sizeof(buf));
+        if (!addr) {
             LBW_CRIT("worker", "no scheduler address: give --scheduler-address, set "
                                "worker.scheduler_address in the config, or let the worker "
                                "listen for the scheduler's broadcast");
             L->exit_code = 1;
             lbw_reactor_stop(L->r);
             return;
-        }
-        addr = sa;
-        /* upstream's default has no port and cannot work (MAY-FIX): a bare
-         * host gets the scheduler's default message port */
-        if (!strchr(addr, ':') && !strchr(addr, '|')) {
-            snprintf(buf, sizeof(buf), "%s:1386", addr);
-            addr = buf;
         }
         if (!lbw_chain_is_valid(addr, strlen(addr))) {
             LBW_CRIT("worker", "worker.scheduler_address '%s' is not an address chain", addr);
@@ -863,7 +838,7 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
         rc = step_process(ropts, &s);
     if (rc < 0) {
         step_host(&s);
-        if (read_scheduler_allow(s.cfg, &s.allow) < 0)
+        if (lbw_cfg_scheduler_allow(s.cfg, &s.allow, "worker") < 0)
             rc = 2;
     }
     struct loop L = {.sfd = -1};

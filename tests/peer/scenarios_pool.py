@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import BIN, run  # noqa: E402
 from lbpeer import make_job, next_invocation_id, IDLE  # noqa: E402
 from scenarios import check  # noqa: E402
+from scenarios_cgroup import alive  # noqa: E402
 from scenarios_ledger import CFG, G, job, holder, wait_file  # noqa: E402
 
 SCENARIOS = {}
@@ -29,27 +30,20 @@ def scenario(f):
     return f
 
 
-def alive(pid):
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            return f.read().split(') ', 1)[1][0] != 'Z'
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-
-
 class Pool:
     """A pool process with a private config; cleaned up by the harness
     (SIGTERM, then SIGKILL) like a worker."""
 
-    def __init__(self, h, s, args, config='', env=None, loglevel='DEBUG'):
+    def __init__(self, h, s, args, config='', env=None, loglevel='DEBUG', broadcast=False):
         self.h = h
         self.n = len(h.workers)
         self.cfgdir = os.path.join(h.tmp, 'pcfg%d' % self.n)
         os.makedirs(os.path.join(self.cfgdir, 'worker'), exist_ok=True)
         with open(os.path.join(self.cfgdir, 'worker', 'config.toml'), 'w') as f:
-            f.write('%s\n[worker]\nlisten_to_broadcast = false\nscheduler_address = "%s"\n'
+            f.write('%s\n[worker]\nlisten_to_broadcast = %s\nscheduler_address = "%s"\n'
                     'logpath = "%s"\n[mesh]\nnamespace = "lbw-test/%s/%d"\n'
-                    % (config, s.addr, os.path.join(h.tmp, 'plogs%d' % self.n),
+                    % (config, 'true' if broadcast else 'false', s.addr,
+                       os.path.join(h.tmp, 'plogs%d' % self.n),
                        os.path.basename(h.tmp), self.n))
         self.logfile = os.path.join(h.tmp, 'pool%d.log' % self.n)
         e = dict(os.environ)
@@ -399,6 +393,32 @@ async def proxy_rules(h):
     check('worker 77 that does not belong to us' in pool.log(), pool.log()[-2000:])
     counts = await watch(pool, 0.5)
     check(max(counts) == 1, 'nothing started for a stranger: %r' % sorted(set(counts)))
+    await stop_pool(pool)
+
+
+@scenario
+async def broadcast(h):
+    """With worker.listen_to_broadcast the pool waits for the scheduler's
+    broadcast, then starts its workers for the scheduler it names."""
+    import socket
+    from lbpeer import broadcast_datagram
+    s = await h.scheduler()
+    pool = Pool(h, s, ['--min-idle', '1'], broadcast=True)
+    for _ in range(200):
+        if 'listening for scheduler broadcasts' in pool.log():
+            break
+        await asyncio.sleep(0.05)
+    for _ in range(200):
+        # a fresh source port each time: the kernel picks one SO_REUSEPORT
+        # listener per unicast datagram by hashing the addresses
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.sendto(broadcast_datagram(s.addr), ('127.0.0.1', 34305))
+        u.close()
+        await asyncio.sleep(0.05)
+        if 'message proxy on ' in pool.log():
+            break
+    proxy = await proxy_of(h, s, pool)
+    await idle_workers(s, proxy, 1)
     await stop_pool(pool)
 
 
