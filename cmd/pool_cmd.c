@@ -65,9 +65,10 @@ static void pool_usage(FILE *f)
 "\n"
 "The scheduler is found as the worker finds it (worker.listen_to_broadcast,\n"
 "worker.scheduler_address in $LIFEBLOOD_CONFIG_LOCATION/worker/config.toml).\n"
-"Signals: SIGINT/SIGTERM stop the workers (SIGTERM, SIGKILL after 10 s) and the\n"
-"pool; a second signal SIGKILLs them at once. Workers get SIGTERM from the\n"
-"kernel if the pool itself dies. See lifeblood-worker(8), 'THE POOL'.\n");
+"Signals: SIGINT/SIGTERM stop the workers (SIGTERM, SIGKILL after\n"
+"worker.kill_grace + 10 s), then the pool; a second signal SIGKILLs them at\n"
+"once. Workers get SIGTERM from the kernel if the pool itself dies. See\n"
+"lifeblood-worker(8), 'THE POOL'.\n");
 }
 
 struct popts {
@@ -403,7 +404,9 @@ static int pool_opts(struct ploop *L, const struct lbw_reactor_opts *ropts, char
                .min_total = L->a->min_total,
                .max = L->a->max,
                .idle_timeout_ns = (uint64_t)(L->a->idle_timeout * 1e9) + 1},
-        .kill_grace_ns = (uint64_t)(lbw_cfg_number(L->cfg, LBW_CFG_KILL_GRACE) * 1e9),
+        /* a worker stopping cancels its payload within worker.kill_grace, then
+         * reports it: 10 s more for that (upstream's pool waits 10 s) */
+        .kill_grace_ns = (uint64_t)((lbw_cfg_number(L->cfg, LBW_CFG_KILL_GRACE) + 10) * 1e9),
         .room = L->a->on_demand ? host_room : NULL,
         .on_end = on_pool_end,
         .ctx = L,
@@ -478,15 +481,19 @@ int lbw_cmd_pool(int argc, char **argv, const struct lbw_reactor_opts *ropts)
     next_pool(&L);
     lbw_reactor_run(L.r);
     if (L.pool) { /* stopped by a fatal reactor error: nothing may survive us */
+        LBW_ERROR("pool", "the event loop failed: killing the workers");
+        lbw_pool_stop(L.pool);
         lbw_pool_kill_now(L.pool);
-        lbw_pool_free(L.pool);
+        rc = 1;
+    } else {
+        rc = L.exit_code;
     }
-    rc = L.exit_code;
     LBW_INFO("pool", "pool loop stopped");
 out:
     lbw_ledger_close(L.ledger);
     if (L.r)
-        lbw_reactor_free(L.r);
+        lbw_reactor_free(L.r); /* the pool's last callbacks reap its workers */
+    lbw_pool_free(L.pool);
     if (L.sfd >= 0)
         close(L.sfd);
     lbw_sdnotify_close(&L.notify);
