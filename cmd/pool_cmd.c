@@ -61,7 +61,8 @@ static void pool_usage(FILE *f)
 "                        workers (repeatable)\n"
 "\n"
 "Environment: LBW_POOL_WORKER=PATH runs PATH instead of this binary as the\n"
-"worker (with the same arguments).\n"
+"worker (with the same arguments); LBW_POOL_PULSE_INTERVAL=S pulses every S\n"
+"seconds instead of 10 (tests).\n"
 "\n"
 "The scheduler is found as the worker finds it (worker.listen_to_broadcast,\n"
 "worker.scheduler_address in $LIFEBLOOD_CONFIG_LOCATION/worker/config.toml).\n"
@@ -364,6 +365,18 @@ static void join_ledger(struct ploop *L)
                          "what is left on the host (only --max limits them)", err);
 }
 
+/* LBW_POOL_PULSE_INTERVAL (seconds; tests): upstream's 10 s otherwise. */
+static uint64_t pulse_interval(void)
+{
+    const char *v = getenv("LBW_POOL_PULSE_INTERVAL");
+    char *end;
+    double s = v && *v ? strtod(v, &end) : 0;
+    if (!v || !*v || *end || !(s >= 0.01 && s <= 3600))
+        return 0;
+    LBW_INFO("pool", "pulse every %.2f s (LBW_POOL_PULSE_INTERVAL)", s);
+    return (uint64_t)(s * 1e9);
+}
+
 /* 0, or 1 after a message. */
 static int pool_opts(struct ploop *L, const struct lbw_reactor_opts *ropts, char *exe,
                      size_t exelen, char **head, char **tail)
@@ -407,6 +420,7 @@ static int pool_opts(struct ploop *L, const struct lbw_reactor_opts *ropts, char
         /* a worker stopping cancels its payload within worker.kill_grace, then
          * reports it: 10 s more for that (upstream's pool waits 10 s) */
         .kill_grace_ns = (uint64_t)((lbw_cfg_number(L->cfg, LBW_CFG_KILL_GRACE) + 10) * 1e9),
+        .pulse_interval_ns = pulse_interval(),
         .room = L->a->on_demand ? host_room : NULL,
         .on_end = on_pool_end,
         .ctx = L,

@@ -422,5 +422,41 @@ async def broadcast(h):
     await stop_pool(pool)
 
 
+@scenario
+async def pulse_lost(h):
+    """The scheduler stops answering pulses: after 10 failed pulses the pool
+    stops its workers and looks for the scheduler again (here: the config's
+    address at once), and a new worker registers once it answers again
+    (pulse every 0.2 s here instead of 10 s)."""
+    s = await h.scheduler()
+    muted = [False]
+    handle = s.handle
+
+    async def maybe_mute(name, args, frame):
+        if muted[0] and name == 'pulse':
+            return None  # no reply: the pulse times out
+        return await handle(name, args, frame)
+    s.handle = maybe_mute
+    pool = Pool(h, s, ['--min-idle', '1'], env={'LBW_POOL_PULSE_INTERVAL': '0.2'})
+    proxy = await proxy_of(h, s, pool)
+    await idle_workers(s, proxy, 1)
+    first = pool.children()
+    t0 = time.monotonic()
+    muted[0] = True
+    for _ in range(600):
+        if 'missed 10 pulses: stopping the pool' in pool.log():
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError('no stop after 10 missed pulses: %s' % pool.log()[-3000:])
+    check(pool.log().count('pulse to the scheduler') >= 10, 'each miss logged')
+    await no_process_left(first, 30, 'after the pulse was lost')
+    muted[0] = False
+    await s.wait_for(lambda: [a for a in pooled(s, proxy) if s.workers[a]['hello_at'] > t0],
+                     60, 'a worker of the new pool')
+    check(pool.proc.poll() is None, 'the pool goes on after a lost pulse')
+    check('waiting for a scheduler' in pool.log(), pool.log()[-2000:])
+    await stop_pool(pool)
+
 if __name__ == '__main__':
     sys.exit(run(SCENARIOS, sys.argv))
