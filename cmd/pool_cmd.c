@@ -421,6 +421,7 @@ static int pool_opts(struct ploop *L, const struct lbw_reactor_opts *ropts, char
          * reports it: 10 s more for that (upstream's pool waits 10 s) */
         .kill_grace_ns = (uint64_t)((lbw_cfg_number(L->cfg, LBW_CFG_KILL_GRACE) + 10) * 1e9),
         .pulse_interval_ns = pulse_interval(),
+        .allow = &L->allow,
         .room = L->a->on_demand ? host_room : NULL,
         .on_end = on_pool_end,
         .ctx = L,

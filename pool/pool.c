@@ -487,12 +487,24 @@ static int bind_proxy(struct lbw_pool *p, char *err, size_t errlen)
             return fd;
         }
         snprintf(p->self, sizeof(p->self), "%s:%u", p->ip, port);
+        /* with an allowlist: the schedulers in it and this host's workers */
+        struct lbw_cidr_set allow = {0};
+        int rc = 0;
+        if (p->o.allow && p->o.allow->n &&
+            ((rc = lbw_cidr_set_copy(&allow, p->o.allow)) < 0 ||
+             (rc = lbw_cidr_set_add(&allow, p->ip, err, errlen)) < 0)) {
+            lbw_cidr_set_free(&allow);
+            close(fd);
+            return rc;
+        }
         struct lbw_msgnet_opts no = {
             .self = p->self,
             .max_per_source = 4096, /* every worker of this host comes from one address */
+            .allow = &allow,
             .forward_ok = forward_ok,
         };
         p->net = lbw_msgnet_new(p->r, &no, on_request, p);
+        lbw_cidr_set_free(&allow); /* copied */
         if (!p->net) {
             close(fd);
             snprintf(err, errlen, "out of memory");

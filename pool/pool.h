@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cidr.h"
 #include "housekeep.h"
 #include "reactor.h"
 
@@ -40,6 +41,9 @@ struct lbw_pool_opts {
     uint64_t short_life_ns;     /* 0 = 4 s: a worker dying younger pauses starts */
     uint64_t pause_ns;          /* 0 = 5 s (doubled per further young death, max 60 s) */
     uint64_t kill_grace_ns;     /* 0 = 10 s: SIGTERM, then SIGKILL */
+    const struct lbw_cidr_set *allow; /* schedulers answered (worker.scheduler_allow);
+                                   NULL/empty: every peer may connect to the proxy;
+                                   else these and this host's own address only */
     int (*room)(void *ctx);     /* 1: the host has something left; NULL: always */
     void (*on_end)(void *ctx, enum lbw_pool_end why);
     void *ctx;

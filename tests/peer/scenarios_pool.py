@@ -458,5 +458,55 @@ async def pulse_lost(h):
     check('waiting for a scheduler' in pool.log(), pool.log()[-2000:])
     await stop_pool(pool)
 
+@scenario
+async def allowlist(h):
+    """With worker.scheduler_allow set the proxy admits only those networks and
+    its own address: a state report from another address (127.0.0.2 here) is
+    refused at accept (without the list it is acked), the pool's own workers
+    and the scheduler go on."""
+    import json
+    import socket
+    import struct
+    import uuid
+    from lbpeer import encode_frame
+    s = await h.scheduler()
+    body = json.dumps({'command': {'name': 'worker.state_report',
+                                   'arguments': {'worker_id': 0, 'state': 2}}}).encode()
+
+    def stranger(proxy):
+        host, port = proxy.rsplit(':', 1)
+        c = socket.socket()
+        c.settimeout(5)
+        c.bind(('127.0.0.2', 0))
+        c.connect((host, int(port)))
+        try:
+            me = b'127.0.0.2:1'
+            c.sendall(struct.pack('>Q', len(me)) + me +
+                      encode_frame('127.0.0.2:1', proxy, body, uuid.uuid4()))
+            return c.recv(1)
+        except (ConnectionError, socket.timeout):
+            return b''
+        finally:
+            c.close()
+    for allow, want in (([], b'\x01'), (['127.0.0.1/32'], b'')):
+        pool = Pool(h, s, ['--min-idle', '1', '--config',
+                           'worker.scheduler_allow=%s' % json.dumps(allow)])
+        proxy = await proxy_of(h, s, pool)
+        await idle_workers(s, proxy, 1)
+        ack = await asyncio.get_event_loop().run_in_executor(None, stranger, proxy)
+        check(ack == want, 'allow %r: a report from 127.0.0.2 got %r, want %r'
+              % (allow, ack, want))
+        if allow:
+            counts = await watch(pool, 0.5)
+            check(max(counts) == 1, 'nothing started: %r' % sorted(set(counts)))
+            iid = next_invocation_id()
+            addr = pooled(s, proxy)[-1]
+            r = await s.task(addr, make_job(['/bin/true'], iid))
+            check(r == {'status': 0}, 'the scheduler still gets through: %r' % (r,))
+            await s.wait_report(iid)
+        await stop_pool(pool)
+        for a in list(s.workers):
+            s.workers[a]['state'] = 0
+
 if __name__ == '__main__':
     sys.exit(run(SCENARIOS, sys.argv))
