@@ -10,6 +10,7 @@ asyncio), at --loglevel INFO:
 * the pool process's RSS with its one idle worker and with 32 workers
   (--min-total 32), and the workers' mean RSS.
 Usage: pool.py [--count N] [--json FILE]"""
+import argparse
 import asyncio
 import json
 import os
@@ -77,18 +78,11 @@ async def rss(h):
 
 
 def main():
-    count = 200
-    out = None
-    args = sys.argv[1:]
-    while args:
-        a = args.pop(0)
-        if a == '--count':
-            count = int(args.pop(0))
-        elif a == '--json':
-            out = args.pop(0)
-        else:
-            print(__doc__)
-            return 2
+    ap = argparse.ArgumentParser(description='the pool: spawn latency, tasks/s, RSS')
+    ap.add_argument('--count', type=int, default=200)
+    ap.add_argument('--json')
+    opts = ap.parse_args()
+    count, out = opts.count, opts.json
     res = {}
     for name, fn in (('on_demand', lambda h: on_demand(h, count)), ('rss', rss)):
         h = Harness('bench-pool')

@@ -16,7 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, run  # noqa: E402
+from harness import BIN, Worker, run  # noqa: E402
 from lbpeer import make_job, next_invocation_id, IDLE  # noqa: E402
 from scenarios import check  # noqa: E402
 from scenarios_cgroup import alive  # noqa: E402
@@ -30,9 +30,10 @@ def scenario(f):
     return f
 
 
-class Pool:
+class Pool(Worker):
     """A pool process with a private config; cleaned up by the harness
-    (SIGTERM, then SIGKILL) like a worker."""
+    (SIGTERM, then SIGKILL) like a worker, whose log() and wait_exit() it
+    shares."""
 
     def __init__(self, h, s, args, config='', env=None, loglevel='DEBUG', broadcast=False):
         self.h = h
@@ -57,10 +58,6 @@ class Pool:
         self.seen = set()
         h.workers.append(self)
 
-    def log(self):
-        with open(self.logfile, 'rb') as f:
-            return f.read().decode('utf-8', 'replace')
-
     def children(self):
         try:
             with open('/proc/%d/task/%d/children' % (self.pid, self.pid)) as f:
@@ -80,14 +77,6 @@ class Pool:
             if time.monotonic() > deadline:
                 raise AssertionError('pool has %d workers, want %d %s' % (len(c), want, what))
             await asyncio.sleep(0.05)
-
-    async def wait_exit(self, timeout=20):
-        deadline = time.monotonic() + timeout
-        while self.proc.poll() is None:
-            if time.monotonic() > deadline:
-                raise AssertionError('pool %d did not exit within %d s' % (self.pid, timeout))
-            await asyncio.sleep(0.02)
-        return self.proc.returncode
 
 
 def pooled(s, p):
