@@ -10,6 +10,7 @@ those stopping included, as upstream's list_workers).
 Usage: scenarios_pool.py [NAME...]"""
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -208,6 +209,11 @@ async def min1(h):
     proxy = await proxy_of(h, s, pool)
     await idle_workers(s, proxy, 4)
     first = await pool.wait_children(4, 10)
+    # (a worker that has not told the pool IDLE yet would count as a young death)
+    for _ in range(400):
+        if len(re.findall(r'worker \d+: IDLE', pool.log())) >= 4:
+            break
+        await asyncio.sleep(0.05)
     t0 = time.monotonic()
     for pid in first[-2:]:
         os.kill(pid, signal.SIGTERM)
