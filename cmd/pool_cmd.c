@@ -305,16 +305,14 @@ static void watchdog_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
 
 /* ---- the host ledger: the on-demand mode's gate -------------------------------- */
 
-static int positive(const struct lbw_num *n) { return lbw_num_value(n) > 0; }
-
-static int host_room(void *ctx)
+static int host_room(void *ctx, double out[2])
 {
     struct ploop *L = ctx;
-    if (!L->ledger)
-        return 1;
     struct lbw_resources left;
-    lbw_ledger_left(L->ledger, &L->adv.res, &left);
-    return positive(&left.cpu_count) && positive(&left.cpu_mem);
+    lbw_ledger_left(L->ledger, &L->adv.res, &left); /* no ledger: the whole host */
+    out[0] = lbw_num_value(&left.cpu_count);
+    out[1] = lbw_num_value(&left.cpu_mem);
+    return out[0] > 0 && out[1] > 0;
 }
 
 static void ledger_changed(void *ctx)

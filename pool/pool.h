@@ -44,7 +44,11 @@ struct lbw_pool_opts {
     const struct lbw_cidr_set *allow; /* schedulers answered (worker.scheduler_allow);
                                    NULL/empty: every peer may connect to the proxy;
                                    else these and this host's own address only */
-    int (*room)(void *ctx);     /* 1: the host has something left; NULL: always */
+    /* 1: the host has something left (left[0] CPUs, left[1] bytes of memory
+     * not claimed); NULL: always room, nothing known. With singleshot (on
+     * demand) an idle worker whose hello advertised less than is left now is
+     * replaced by a fresh one. */
+    int (*room)(void *ctx, double left[2]);
     void (*on_end)(void *ctx, enum lbw_pool_end why);
     void *ctx;
 };

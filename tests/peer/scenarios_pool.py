@@ -316,7 +316,8 @@ async def on_demand(h):
     20/40 and the third advertises 4/8; when that takes 4/8 nothing is left
     and no worker is started; when a task ends its worker exits (one task
     each) and, with no worker free and room again, a new one advertises
-    what is left."""
+    what is left; an idle worker that advertised less than is left once
+    tasks end is replaced, so the last one advertises the whole host."""
     s = await h.scheduler()
     pool = Pool(h, s, ['--on-demand'], config=CFG)
     proxy = await proxy_of(h, s, pool)
@@ -355,12 +356,16 @@ async def on_demand(h):
     os.kill(p3, signal.SIGTERM)  # the 4/8 task ends; its worker exits; 4/8 free again
     await s.wait_report(i3, 20)
     await next_worker(4, 8, 'worker 4 after the 4/8 task ended')
-    os.kill(p1, signal.SIGTERM)
-    os.kill(p2, signal.SIGTERM)
+    os.kill(p1, signal.SIGTERM)  # 8/16 free again: the idle 4/8 worker is replaced
     await s.wait_report(i1, 20)
+    await next_worker(12, 24, 'the worker replacing the idle one after 8/16 ended')
+    os.kill(p2, signal.SIGTERM)
     await s.wait_report(i2, 20)
+    await next_worker(32, 64, 'the whole host again once every task ended')
     await pool.wait_children(1, 20, 'one free worker once every task ended')
-    check('nothing is left on this host' in pool.log(), pool.log()[-3000:])
+    log = pool.log()
+    check('nothing is left on this host' in log, log[-3000:])
+    check(log.count('a fresh worker replaces it') == 2, log[-3000:])
     await stop_pool(pool)
 
 
