@@ -1,7 +1,8 @@
 """make demo, the pool: `lifeblood-worker pool simple --on-demand` with a
 fixture capacity (32 cores / 64 GiB) against the reference scheduler: each
 new worker advertises what the running tasks leave, a worker runs one task
-and exits, SIGTERM stops the pool and every worker."""
+and exits, the idle worker is replaced as tasks end until one advertises
+the whole host, SIGTERM stops the pool and every worker."""
 import asyncio
 import os
 import signal
@@ -46,11 +47,14 @@ async def main(h):
         say('  task of %d cores / %d GiB sent to it: BUSY, so the pool starts another'
             % (cpus, mem))
     await hello()
-    os.kill(pids[0], signal.SIGTERM)
-    await s.wait_report(iids[0])
-    say('the 8-core task ended: its worker exits (one task each); %d worker processes now'
-        % len(await pool.wait_children(2, 10)))
     kids = pool.children() + pids
+    for i, what in enumerate(('8-core', '20-core')):
+        os.kill(pids[i], signal.SIGTERM)
+        await s.wait_report(iids[i])
+        say('the %s task ended: its worker exits (one task each), and the idle worker '
+            'is replaced by one that advertises what is left now:' % what)
+        await hello()
+    kids += pool.children()
     pool.proc.send_signal(signal.SIGTERM)
     await pool.wait_exit(30)
     left = [p for p in kids if os.path.exists('/proc/%d' % p)]
