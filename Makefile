@@ -65,6 +65,9 @@ endif
 #   wire/net/      transport, commands, discovery         <- wire, kernel-iface
 #   daemon/        the worker (run/, runtime/ inside)     <- probes, wire/net
 #   pool/          the local worker pool                  <- probes, wire/net
+#   cmd/           commands that join daemon/ and pool/   <- daemon, pool
+#                  (the pool command); daemon/main.c, the program's entry,
+#                  is compiled as part of it
 INC_BASE   := -Ibase
 INC_KI     := $(INC_BASE) -Ikernel-iface
 INC_PROBES := $(INC_KI) -Iprobes
@@ -73,16 +76,18 @@ INC_NET    := $(INC_KI) -Iwire -Iwire/net
 INC_DAEMON := $(INC_KI) -Iprobes -Iwire -Iwire/net -Idaemon -Idaemon/run -Idaemon/runtime
 INC_POOL   := $(INC_KI) -Iprobes -Iwire -Iwire/net -Ipool
 INC_ALL    := $(INC_DAEMON) -Ipool
+INC_CMD    := $(INC_ALL) -Icmd
 
 # The include paths a source file is compiled with, from its directory.
 layer_inc = $(strip \
+  $(if $(filter cmd/% daemon/main.c,$1),$(INC_CMD), \
   $(if $(filter base/%,$1),$(INC_BASE), \
   $(if $(filter kernel-iface/%,$1),$(INC_KI), \
   $(if $(filter probes/%,$1),$(INC_PROBES), \
   $(if $(filter wire/net/%,$1),$(INC_NET), \
   $(if $(filter wire/%,$1),$(INC_WIRE), \
   $(if $(filter daemon/%,$1),$(INC_DAEMON), \
-  $(if $(filter pool/%,$1),$(INC_POOL),$(INC_ALL) -Itests/unit))))))))
+  $(if $(filter pool/%,$1),$(INC_POOL),$(INC_CMD) -Itests/unit)))))))))
 
 BASE_SRC   := $(wildcard base/*.c)
 KI_SRC     := $(wildcard kernel-iface/*.c)
@@ -90,10 +95,12 @@ PROBES_SRC := $(wildcard probes/*.c)
 WIRE_SRC   := $(wildcard wire/*.c wire/net/*.c)
 DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c daemon/run/*.c daemon/runtime/*.c))
 POOL_SRC   := $(wildcard pool/*.c)
-LIB_SRC    := $(BASE_SRC) $(KI_SRC) $(PROBES_SRC) $(WIRE_SRC) $(DAEMON_SRC) $(POOL_SRC)
+CMD_SRC    := $(wildcard cmd/*.c)
+LIB_SRC    := $(BASE_SRC) $(KI_SRC) $(PROBES_SRC) $(WIRE_SRC) $(DAEMON_SRC) $(POOL_SRC) \
+              $(CMD_SRC)
 LIB_OBJ    := $(LIB_SRC:%.c=$(O)/%.o)
 # Link order: top layers first.
-LAYERS     := daemon pool wire probes kernel-iface base
+LAYERS     := cmd daemon pool wire probes kernel-iface base
 layer_lib   = $(O)/lib/lib$(1).a
 layer_objs  = $(filter $(O)/$(1)/%,$(LIB_OBJ))
 LIBS       := $(foreach l,$(LAYERS),$(if $(call layer_objs,$(l)),$(call layer_lib,$(l))))
@@ -183,11 +190,11 @@ $(O)/tests/fake-nvml/libnvidia-ml.so.1: tests/helpers/fake_nvml.c
 
 $(O)/tests/helpers/%: tests/helpers/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(INC_ALL) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(INC_CMD) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 $(O)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(INC_ALL) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(INC_CMD) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 # ---- tests ---------------------------------------------------------------
 
@@ -217,7 +224,7 @@ check: deps-check
 comma := ,
 FUZZ_CFLAGS := -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                -D_GNU_SOURCE -I/usr/include/libnl3 \
-               $(INC_ALL) -DLBW_VERSION='"$(VERSION)"'
+               $(INC_CMD) -DLBW_VERSION='"$(VERSION)"'
 
 # The library is compiled once for every target (sanitizers and coverage,
 # libFuzzer's main only in the targets), so adding a target costs one link.
@@ -296,7 +303,7 @@ install: $(BIN)
 	for f in config.toml service.env; do \
 	  t=$(DESTDIR)$(SYSCONFDIR)/lifeblood/worker/$$f; \
 	  [ -e $$t ] || install -m 0644 packaging/etc/worker/$$f $$t; done
-	for u in lifeblood-worker.service lifeblood-worker@.service; do \
+	for u in lifeblood-worker.service lifeblood-worker@.service lifeblood-pool.service; do \
 	  sed -e 's|/usr/bin/lifeblood-worker|$(BINDIR)/lifeblood-worker|' \
 	      -e 's|/etc/lifeblood|$(SYSCONFDIR)/lifeblood|g' packaging/systemd/$$u \
 	    > $(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; done

@@ -10,6 +10,7 @@
 #               default all), e.g. LOADGEN_ONLY=path for the task path alone
 #   SOAK_TASKS (10000)  tasks through one worker for the RSS/fd soak
 #   CONTAIN_PROCS (1000)  processes of the payload ended by a drop and after a crash
+#   POOL_TASKS (200)  tasks through an on-demand pool (spawn latency, tasks/s)
 #   WORKER_CMD  worker command for the load generator ({bin}, {sched},
 #               {backend} are replaced), e.g. another worker implementation
 set -eu
@@ -47,3 +48,5 @@ LBW_BIN="$PWD/$B/lifeblood-worker" python3 bench/soak.py --tasks "${SOAK_TASKS:-
 echo
 LBW_BIN="$PWD/$B/lifeblood-worker" python3 bench/contain.py --procs "${CONTAIN_PROCS:-1000}" \
     --json "$B/bench/contain.json"
+LBW_BIN="$PWD/$B/lifeblood-worker" python3 bench/pool.py --count "${POOL_TASKS:-200}" \
+    --json "$B/bench/pool.json"

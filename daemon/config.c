@@ -409,6 +409,38 @@ const char *lbw_cfg_string(const struct lbw_toml *cfg, enum lbw_cfg_key k)
     return lbw_cfg_keydef(k) ? worker_keys[k].def_str : NULL;
 }
 
+int lbw_cfg_scheduler_allow(const struct lbw_toml *cfg, struct lbw_cidr_set *allow,
+                            const char *who)
+{
+    /* the checked loader already refused anything but a list of strings */
+    char err[256];
+    size_t n = lbw_cfg_list_len(cfg, LBW_CFG_SCHEDULER_ALLOW);
+    for (size_t i = 0; i < n; i++) {
+        if (lbw_cidr_set_add(allow, lbw_cfg_list_at(cfg, LBW_CFG_SCHEDULER_ALLOW, i), err,
+                             sizeof(err)) < 0) {
+            LBW_CRIT(who, "worker.scheduler_allow: %s", err);
+            lbw_cidr_set_free(allow);
+            return -1;
+        }
+    }
+    if (allow->n)
+        LBW_INFO(who, "only schedulers in worker.scheduler_allow (%zu networks) are "
+                      "answered", allow->n);
+    return 0;
+}
+
+const char *lbw_cfg_scheduler_address(const struct lbw_toml *cfg, char *buf, size_t cap)
+{
+    const char *sa = lbw_cfg_string(cfg, LBW_CFG_SCHEDULER_ADDRESS);
+    if (!sa)
+        return NULL;
+    if (!strchr(sa, ':') && !strchr(sa, '|'))
+        snprintf(buf, cap, "%s:1386", sa);
+    else
+        snprintf(buf, cap, "%s", sa);
+    return buf;
+}
+
 int lbw_cfg_memory(const struct lbw_toml *cfg, enum lbw_cfg_key k, uint64_t *out)
 {
     const struct lbw_toml *v = lbw_cfg_value(cfg, k);

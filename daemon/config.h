@@ -109,6 +109,15 @@ double lbw_cfg_number(const struct lbw_toml *cfg, enum lbw_cfg_key k);
 /* The string, or the default (NULL when there is none). An empty string
  * counts as not set. */
 const char *lbw_cfg_string(const struct lbw_toml *cfg, enum lbw_cfg_key k);
+/* worker.scheduler_address, with the scheduler's default message port
+ * (1386) added to a bare host (upstream's default has no port and cannot
+ * work: MAY-FIX), in buf. NULL when it is not set. */
+const char *lbw_cfg_scheduler_address(const struct lbw_toml *cfg, char *buf, size_t cap);
+/* worker.scheduler_allow into allow (networks; empty = every scheduler).
+ * 0, or -1 after a CRITICAL line (as `who`) naming the bad entry. */
+struct lbw_cidr_set;
+int lbw_cfg_scheduler_allow(const struct lbw_toml *cfg, struct lbw_cidr_set *allow,
+                            const char *who);
 /* 1 with the bytes when set to a valid memory value, else 0. */
 int lbw_cfg_memory(const struct lbw_toml *cfg, enum lbw_cfg_key k, uint64_t *out);
 /* The value when set with the declared type, else NULL (tables, lists, and

@@ -11,6 +11,7 @@
 #include "config_cmd.h"
 #include "inspect.h"
 #include "log.h"
+#include "pool_cmd.h"
 #include "probe_cmd.h"
 #include "status_cmd.h"
 #include "reactor.h"
@@ -37,6 +38,10 @@ static void usage(FILE *f)
             "  worker [options]     run a worker (upstream's flags; 'worker --help');\n"
             "                       also as 'lifeblood worker' through a link named\n"
             "                       lifeblood\n"
+            "  pool simple [options]\n"
+            "                       run a local worker pool: a message proxy and the\n"
+            "                       workers it starts and stops (upstream's flags, and\n"
+            "                       --on-demand; 'pool simple --help'); 'pool --list'\n"
             "  probe [--json] [--root DIR] [--nvml-library PATH]\n"
             "                       detect CPUs, memory, NUMA and GPUs; show what\n"
             "                       worker.hello would advertise and where it came from\n"
@@ -213,7 +218,7 @@ int main(int argc, char **argv)
     }
     const char *cmd = optind < argc ? argv[optind] : NULL;
     if (!cmd) {
-        fprintf(stderr, "lifeblood-worker: no command given (worker, status, probe, inspect, "
+        fprintf(stderr, "lifeblood-worker: no command given (worker, pool, status, probe, inspect, "
                         "config, reactor-info); see 'lifeblood-worker --help'\n");
         return 2;
     }
@@ -254,13 +259,10 @@ int main(int argc, char **argv)
         return lbw_cmd_status(argc - optind, argv + optind);
     if (!strcmp(cmd, "worker"))
         return lbw_cmd_worker(argc - optind, argv + optind, &ropts);
-    if (!strcmp(cmd, "pool")) {
-        fprintf(stderr, "lifeblood-worker: this version provides the worker only; the pool "
-                        "command is not built yet (use upstream's 'lifeblood pool')\n");
-        return 2;
-    }
+    if (!strcmp(cmd, "pool"))
+        return lbw_cmd_pool(argc - optind, argv + optind, &ropts);
     if (!strcmp(cmd, "scheduler") || !strcmp(cmd, "viewer") || !strcmp(cmd, "resolver")) {
-        fprintf(stderr, "lifeblood-worker provides Lifeblood's worker only; run '%s' "
+        fprintf(stderr, "lifeblood-worker provides Lifeblood's worker and pool only; run '%s' "
                         "with the upstream 'lifeblood' command\n", cmd);
         return 2;
     }

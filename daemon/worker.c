@@ -131,6 +131,9 @@ struct lbw_worker {
     struct lbw_run_prep prep;    /* made ahead for the next one, while idle */
     int finishing;          /* the run ended; its report is under way */
     int idle_pending;       /* pool: IDLE to report once the BUSY report is done */
+    int busy_pending;       /* pool: BUSY to report once the IDLE after hello is done
+                               (two reports in flight could overtake each other on
+                               two connections, and the pool would see IDLE last) */
     char *report_to;
     double progress;
     int progress_seen;      /* the payload reported a value */
@@ -407,6 +410,8 @@ static void to_serving(struct lbw_worker *w, const char *why)
     readv_became_idle(w);
 }
 
+static void task_busy_cb(void *ctx, int status, struct lbw_json *reply);
+
 static void hello_pool_cb(void *ctx, int status, struct lbw_json *reply)
 {
     struct lbw_worker *w = ctx;
@@ -414,6 +419,10 @@ static void hello_pool_cb(void *ctx, int status, struct lbw_json *reply)
     if (status < 0)
         LBW_WARN("worker", "reporting IDLE to the pool %s failed: %s", w->pool,
                  strerror(-status));
+    if (w->busy_pending) { /* a task came meanwhile: BUSY now, after IDLE */
+        w->busy_pending = 0;
+        pool_report(w, LBW_WS_BUSY, task_busy_cb);
+    }
     if (is_stopping(w)) {
         stop_continue(w);
         return;
@@ -861,6 +870,7 @@ static void clear_invocation(struct lbw_worker *w)
     w->finishing = 0;
     w->idle_pending = 0;
     publish(w);
+    w->busy_pending = 0;
     free(w->report_to);
     w->report_to = NULL;
     lbw_jstream_free(w->report_body);
@@ -1264,7 +1274,10 @@ static void task_start(struct lbw_worker *w, struct lbw_request *q)
     if (w->pool) {
         w->task_src = strdup(q->src);
         memcpy(w->task_session, q->session, 16);
-        pool_report(w, LBW_WS_BUSY, task_busy_cb);
+        if (w->pool_call) /* the IDLE after hello is on its way */
+            w->busy_pending = 1;
+        else
+            pool_report(w, LBW_WS_BUSY, task_busy_cb);
         return;
     }
     task_reply(w, q->src, q->session, 0, NULL, NULL);

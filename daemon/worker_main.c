@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "argmatch.h"
 #include "config.h"
 #include "discover.h"
 #include "fs.h"
@@ -25,6 +26,7 @@
 #include "proc.h"
 #include "capacity.h"
 #include "ledger.h"
+#include "ledger_cfg.h"
 #include "resources.h"
 #include "run.h"
 #include "sdnotify.h"
@@ -98,22 +100,6 @@ static const char *const LONGS[] = {
 };
 static const int TAKES_ARG[] = {1, 0, 0, 0, 1, 1, 1, 1, 0, 1, 0};
 
-/* argparse's long option matching: exact, else a unique prefix. */
-static int match_long(const char *name, size_t n)
-{
-    int found = -1;
-    for (int i = 0; LONGS[i]; i++) {
-        if (strlen(LONGS[i]) == n && !strncmp(LONGS[i], name, n))
-            return i;
-        if (!strncmp(LONGS[i], name, n)) {
-            if (found >= 0)
-                return -2;
-            found = i;
-        }
-    }
-    return found;
-}
-
 static int parse_args(int argc, char **argv, struct wopts *o)
 {
     memset(o, 0, sizeof(*o));
@@ -132,7 +118,7 @@ static int parse_args(int argc, char **argv, struct wopts *o)
         }
         const char *name = a + 2, *eq = strchr(name, '=');
         size_t n = eq ? (size_t)(eq - name) : strlen(name);
-        int k = match_long(name, n);
+        int k = lbw_match_long(LONGS, name, n);
         if (k == -2) {
             fprintf(stderr, "lifeblood-worker worker: ambiguous option: --%.*s", (int)n, name);
             return -1;
@@ -546,24 +532,6 @@ static int payload_user(const struct lbw_toml *cfg, struct lbw_payload_user *u)
 }
 
 /* worker.scheduler_allow: a list of addresses/networks (or one string). */
-static int read_scheduler_allow(const struct lbw_toml *cfg, struct lbw_cidr_set *allow)
-{
-    /* the checked loader already refused anything but a list of strings */
-    char err[256];
-    size_t n = lbw_cfg_list_len(cfg, LBW_CFG_SCHEDULER_ALLOW);
-    for (size_t i = 0; i < n; i++) {
-        if (lbw_cidr_set_add(allow, lbw_cfg_list_at(cfg, LBW_CFG_SCHEDULER_ALLOW, i), err,
-                             sizeof(err)) < 0) {
-            LBW_CRIT("worker", "worker.scheduler_allow: %s", err);
-            lbw_cidr_set_free(allow);
-            return -1;
-        }
-    }
-    if (allow->n)
-        LBW_INFO("worker", "only schedulers in worker.scheduler_allow (%zu networks) are "
-                           "answered", allow->n);
-    return 0;
-}
 
 /* ---- the loop ------------------------------------------------------------------------ */
 
@@ -665,21 +633,14 @@ static void next_instance(struct loop *L)
     const char *addr = L->a->scheduler_address;
     char buf[1024];
     if (!addr) {
-        const char *sa = lbw_cfg_string(L->cfg, LBW_CFG_SCHEDULER_ADDRESS);
-        if (!sa) {
+        addr = lbw_cfg_scheduler_address(L->cfg, buf, sizeof(buf));
+        if (!addr) {
             LBW_CRIT("worker", "no scheduler address: give --scheduler-address, set "
                                "worker.scheduler_address in the config, or let the worker "
                                "listen for the scheduler's broadcast");
             L->exit_code = 1;
             lbw_reactor_stop(L->r);
             return;
-        }
-        addr = sa;
-        /* upstream's default has no port and cannot work (MAY-FIX): a bare
-         * host gets the scheduler's default message port */
-        if (!strchr(addr, ':') && !strchr(addr, '|')) {
-            snprintf(buf, sizeof(buf), "%s:1386", addr);
-            addr = buf;
         }
         if (!lbw_chain_is_valid(addr, strlen(addr))) {
             LBW_CRIT("worker", "worker.scheduler_address '%s' is not an address chain", addr);
@@ -691,56 +652,11 @@ static void next_instance(struct loop *L)
     start_worker(L, addr);
 }
 
-/* The host ledger (ledger.h): [mesh] enabled (default true), namespace
- * (default "lifeblood-worker/ledger"), allow_group (a group whose
- * members' workers may join besides our uid and root). NULL without one. */
+/* The host's claims changed (ledger.h): an idle worker may say hello again. */
 static void ledger_changed(void *ctx)
 {
     struct loop *L = ctx;
     lbw_worker_host_changed(L->w);
-}
-
-static struct lbw_ledger *open_ledger(lbw_reactor *r, const struct lbw_toml *cfg,
-                                      const struct lbw_host *host,
-                                      const struct lbw_advertised *adv, struct loop *L)
-{
-    if (!lbw_cfg_bool(cfg, LBW_CFG_MESH_ENABLED)) {
-        LBW_INFO("worker", "mesh.enabled = false: no host ledger (payloads are not pinned)");
-        return NULL;
-    }
-    const char *ns = lbw_cfg_string(cfg, LBW_CFG_MESH_NAMESPACE);
-    const char *ag = lbw_cfg_string(cfg, LBW_CFG_MESH_ALLOW_GROUP);
-    gid_t gid = (gid_t)-1;
-    if (ag && *ag) {
-        struct group *g = getgrnam(ag);
-        if (g)
-            gid = g->gr_gid;
-        else
-            LBW_WARN("worker", "mesh.allow_group: no group named \"%s\"; only our uid and "
-                               "root are admitted to the host ledger", ag);
-    }
-    struct lbw_topo *t = malloc(sizeof(*t));
-    if (!t)
-        return NULL;
-    lbw_ledger_topo_from_host(host, "/", &adv->res, t);
-    struct lbw_ledger_opts o = {
-        .r = r,
-        .hwid = adv->res.hwid,
-        .ns = ns,
-        .topo = t,
-        .allow_gid = gid,
-        .on_change = ledger_changed,
-        .ctx = L,
-    };
-    char err[512];
-    struct lbw_ledger *l = lbw_ledger_open(&o, err, sizeof(err));
-    free(t);
-    if (!l)
-        LBW_WARN("worker", "no host ledger: %s; payloads run unpinned and hello advertises the "
-                           "whole host", err);
-    else
-        LBW_INFO("worker", "host ledger joined%s", lbw_ledger_is_arbiter(l) ? " (arbiter)" : "");
-    return l;
 }
 
 static void sig_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
@@ -1035,12 +951,19 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
         rc = 2;
     if (rc < 0) {
         step_host(&s);
-        if (read_scheduler_allow(s.cfg, &s.allow) < 0)
+        if (lbw_cfg_scheduler_allow(s.cfg, &s.allow, "worker") < 0)
             rc = 2;
     }
     struct loop L = {.sfd = -1};
     if (rc < 0) {
-        s.ledger = open_ledger(s.r, s.cfg, &s.host, &s.adv, &L);
+        char lerr[512];
+        s.ledger = lbw_ledger_join(s.r, s.cfg, &s.host, &s.adv, "worker", ledger_changed, &L, lerr,
+                                   sizeof(lerr));
+        if (!s.ledger && !strcmp(lerr, "mesh.enabled = false"))
+            LBW_INFO("worker", "mesh.enabled = false: no host ledger (payloads are not pinned)");
+        else if (!s.ledger)
+            LBW_WARN("worker", "no host ledger: %s; payloads run unpinned and hello advertises "
+                               "the whole host", lerr);
         /* capacity follows the host: hello's values and the ledger change in place */
         s.capacity = lbw_capacity_open(&(struct lbw_capacity_opts){
             .r = s.r, .cfg = s.cfg, .host = &s.host, .adv = &s.adv, .ledger = s.ledger});

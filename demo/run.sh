@@ -2,7 +2,8 @@
 # make demo — the main job on a built-in default: a local reference
 # scheduler, two workers behind a pool proxy, sample payloads with progress,
 # logs, a failure, a cancellation and a job pinned by the host ledger; then the event loop each backend
-# gives on this machine and a real scheduler message decoded.
+# gives on this machine, a real scheduler message decoded, and the pool on
+# demand.
 set -eu
 cd "$(dirname "$0")/.."
 B=${LBW_BUILD:-build}
@@ -35,4 +36,5 @@ print("   ids    invocation %s, task %s" % (job["_InvocationJob__invocation_id"]
 print("   attrs  %s" % json.dumps(job["_InvocationJob__attrs"], ensure_ascii=False))
 '
 echo
-echo "Not yet in this build: the pool command (see docs/STATUS.md)."
+echo "6. The local worker pool on demand (lifeblood-worker pool simple --on-demand):"
+LBW_BIN="$PWD/$B/lifeblood-worker" python3 demo/pool.py

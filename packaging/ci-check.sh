@@ -124,8 +124,9 @@ step "systemd-analyze verify (installed units)"
 units=$(dpkg -L lifeblood-worker | grep -E '/systemd/system/lifeblood-worker\.service$')
 tmpl=$(dpkg -L lifeblood-worker | grep -E '/systemd/system/lifeblood-worker@\.service$')
 # the template is verified as an instance (a copy named lifeblood-worker@1)
+pool=$(dpkg -L lifeblood-worker | grep -E '/systemd/system/lifeblood-pool\.service$')
 cp "$tmpl" "$x/lifeblood-worker@1.service"
-if ! timeout 60 systemd-analyze verify "$units" "$x/lifeblood-worker@1.service" \
+if ! timeout 60 systemd-analyze verify "$units" "$x/lifeblood-worker@1.service" "$pool" \
         >"$x/verify.log" 2>&1; then
     cat "$x/verify.log"
     fail "systemd-analyze verify"
@@ -167,6 +168,7 @@ want="/etc/lifeblood/worker/config.d
 /usr/bin/lifeblood-worker
 /usr/lib/systemd/system/lifeblood-worker.service
 /usr/lib/systemd/system/lifeblood-worker@.service
+/usr/lib/systemd/system/lifeblood-pool.service
 /usr/lib/sysusers.d/lifeblood-worker.conf
 /usr/lib/tmpfiles.d/lifeblood-worker.conf
 /usr/share/lifeblood-worker/runtime/lifeblood_connection.py

@@ -8,7 +8,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 
 # --help for each command: its usage on stdout, exit 0, nothing else run
-for cmd in worker probe inspect config reactor-info status; do
+for cmd in worker probe inspect config reactor-info status pool "pool simple"; do
     out=$("$LBW_BIN" $cmd --help 2>"$tmp/err") || fail "$cmd --help: exit status $?"
     expect_contains "$out" "Usage: lifeblood-worker" "$cmd --help"
     expect_contains "$out" "$cmd" "$cmd --help names the command"
@@ -38,6 +38,10 @@ check_unknown "inspect" "lifeblood-worker inspect" inspect --foo
 check_unknown "status" "lifeblood-worker status" status --foo
 check_unknown "reactor-info" "lifeblood-worker reactor-info" reactor-info --foo
 check_unknown "config check" "lifeblood-worker config" config check --foo
+check_unknown "pool simple" "lifeblood-worker pool simple" pool simple --foo
+# pool --list names the pool types, as upstream's
+out=$("$LBW_BIN" pool --list) || fail "pool --list: exit status $?"
+expect_eq "$out" "simple" "pool --list"
 
 # inspect on garbage says what is wrong, in words
 set +e; echo garbage | "$LBW_BIN" inspect >/dev/null 2>"$tmp/err"; rc=$?; set -e

@@ -45,5 +45,8 @@ st_wire_pure_cannot_include_log()       { wrong_way wire/frame.c log.h; }
 st_wire_net_cannot_include_probes()     { wrong_way wire/net/rpc.c probe.h; }
 st_kernel_iface_cannot_include_wire()   { wrong_way kernel-iface/sock.c frame.h; }
 st_base_cannot_include_kernel_iface()   { wrong_way base/buf.c log.h; }
+st_pool_cannot_include_daemon()         { wrong_way pool/pool.c config.h; }
+st_daemon_cannot_include_pool()         { wrong_way daemon/worker.c pool.h; }
+st_pool_cannot_include_cmd()            { wrong_way pool/housekeep.c pool_cmd.h; }
 
 subtests "$@"

@@ -77,6 +77,8 @@ struct in_conn {
     uint8_t *buf;
     size_t len, pos;
     uint8_t ackb;
+    int close_after_ack; /* a forward failed: ack 0, then close (1.5) */
+    int fwd_calling, fwd_status; /* the forward's outcome while its send starts */
     int was_mid;
     uint64_t frames;
     uint64_t charged; /* inbound budget held by the frame in progress */
@@ -90,6 +92,8 @@ enum { PH_NONE, PH_PING, PH_FRAME };
 
 struct send_job {
     struct lbw_msgnet *net;
+    char *src;           /* a forwarded frame's source chain; NULL = self */
+    size_t src_len;
     char *dst;
     size_t dst_len;
     uint16_t type;
@@ -332,7 +336,7 @@ static void in_ack_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
 {
     struct in_conn *c = op->user;
     c->pending--;
-    if (c->closing || res != 1) {
+    if (c->closing || res != 1 || c->close_after_ack) {
         in_close(c);
         return;
     }
@@ -343,6 +347,77 @@ static int first_hop_is(const struct lbw_frame *f, const char *self, size_t self
 {
     size_t fl = lbw_chain_first_len(f->dst, f->dst_len);
     return fl == self_len && !memcmp(f->dst, self, self_len);
+}
+
+static int send_common(struct lbw_msgnet *n, const char *src, const char *dst, uint16_t type,
+                       const uint8_t *session, const void *body, size_t len,
+                       lbw_msg_fill_cb fill, void *fill_ctx, lbw_msg_sent_cb cb, void *ctx);
+
+/* The forwarded frame's next hop acked (status 0) or not: now the sender
+ * gets its ack (0 and a closed connection on failure, as upstream). */
+static void in_fwd_done(void *ctx, int status)
+{
+    struct in_conn *c = ctx;
+    c->pending--;
+    if (status < 0)
+        c->net->st.forward_failures++;
+    if (c->fwd_calling) { /* failed inside lbw_msgnet_send: in_forward answers */
+        c->fwd_status = status;
+        return;
+    }
+    if (c->closing || c->net->closing) {
+        in_close(c);
+        return;
+    }
+    c->ackb = status == 0;
+    if (status < 0) {
+        c->net->st.acks_sent_0++;
+        c->close_after_ack = 1;
+    }
+    if (lbw_send(c->net->r, &c->sop, c->fd, &c->ackb, 1, in_ack_cb) == 0)
+        c->pending++;
+    else
+        in_close(c);
+}
+
+/* Forwarding (1.7). Returns the ack byte, or 2 when it is sent later by
+ * in_fwd_done (after the next hop acked). */
+static int in_forward(struct in_conn *c, struct lbw_frame *f)
+{
+    struct lbw_msgnet *n = c->net;
+    size_t first = lbw_chain_first_len(f->dst, f->dst_len);
+    const char *next = f->dst + first + 1;
+    size_t nl = lbw_chain_first_len(next, f->dst_len - first - 1);
+    if (!n->o.forward_ok || !n->o.forward_ok(n->ctx, next, nl)) {
+        LBW_WARN("net", "frame from %s names further hops (%s); %s: refused", c->peer, f->dst,
+                 n->o.forward_ok ? "not forwarded to that hop" : "a worker does not forward");
+        n->st.acks_sent_0++;
+        return 0;
+    }
+    if (n->closing || f->src_len + n->self_len + 1 > LBW_ADDR_MAX ||
+        lbw_frame_forward(f, n->self, n->self_len) < 0) {
+        n->st.acks_sent_0++;
+        return 0;
+    }
+    c->pending++;
+    c->fwd_calling = 1;
+    c->fwd_status = 1; /* not finished */
+    int rc = send_common(n, f->src, f->dst, f->type, f->has_session ? f->session : NULL,
+                         f->body, (size_t)f->body_len, NULL, NULL, in_fwd_done, c);
+    c->fwd_calling = 0;
+    if (rc < 0) {
+        c->pending--;
+        c->fwd_status = rc;
+    }
+    if (c->fwd_status == 1) {
+        n->st.forwarded++;
+        return 2;
+    }
+    LBW_DEBUG("net", "forwarding from %s to %s failed: %s", c->peer, f->dst,
+              strerror(-c->fwd_status));
+    n->st.acks_sent_0++;
+    c->close_after_ack = 1;
+    return 0;
 }
 
 /* The receiver rules of docs/PROTOCOL.md 1.6; returns the ack byte. */
@@ -356,12 +431,8 @@ static int in_handle(struct in_conn *c, struct lbw_frame *f)
         n->st.dropped_not_ours++;
         return 1;
     }
-    if (lbw_chain_first_len(f->dst, f->dst_len) != f->dst_len) {
-        LBW_WARN("net", "frame from %s names further hops (%s); a worker does not forward: "
-                        "refused", c->peer, f->dst);
-        n->st.acks_sent_0++;
-        return 0;
-    }
+    if (lbw_chain_first_len(f->dst, f->dst_len) != f->dst_len)
+        return in_forward(c, f);
     if (f->type == LBW_MSG_SYSTEM_PING) {
         n->st.pings_in++;
         return 1;
@@ -418,9 +489,12 @@ static void in_process(struct in_conn *c)
         in_update_deadline(c);
         lbw_acc_conn_set(&c->ac, LBW_ACC_BUSY); /* until the ack is out */
         uint64_t size = f.body_len;
-        c->ackb = (uint8_t)in_handle(c, &f);
+        int ack = in_handle(c, &f);
         lbw_frame_free(&f);
         give_back(size);
+        if (ack == 2) /* forwarded: acked when the next hop acked */
+            return;
+        c->ackb = (uint8_t)ack;
         if (lbw_send(c->net->r, &c->sop, c->fd, &c->ackb, 1, in_ack_cb) == 0) {
             c->pending++;
         } else {
@@ -532,6 +606,7 @@ static int in_admit(void *ctx, int fd, const struct sockaddr_storage *peer, cons
 
 static void job_free(struct send_job *j)
 {
+    free(j->src);
     free(j->dst);
     free(j->body);
     free(j->chunk);
@@ -716,7 +791,9 @@ static int out_build_head(struct out_conn *c, int with_preamble)
     int ping = c->phase == PH_PING;
     const char *dst = ping ? c->hop : j->dst;
     size_t dst_len = ping ? strlen(c->hop) : j->dst_len;
-    size_t hl = lbw_frame_head_len(n->self_len, dst_len, !ping && j->has_session);
+    const char *src = !ping && j->src ? j->src : n->self;
+    size_t src_len = !ping && j->src ? j->src_len : n->self_len;
+    size_t hl = lbw_frame_head_len(src_len, dst_len, !ping && j->has_session);
     size_t pl = with_preamble ? 8 + n->self_len : 0;
     free(c->head);
     c->head = malloc(pl + hl);
@@ -725,7 +802,7 @@ static int out_build_head(struct out_conn *c, int with_preamble)
     if (with_preamble)
         lbw_preamble_write(c->head, n->self, n->self_len);
     lbw_frame_write_head(c->head + pl, ping ? LBW_MSG_SYSTEM_PING : j->type,
-                         !ping && j->has_session ? j->session : NULL, n->self, n->self_len,
+                         !ping && j->has_session ? j->session : NULL, src, src_len,
                          dst, dst_len, ping ? 0 : j->len);
     c->head_len = pl + hl;
     return 0;
@@ -1059,7 +1136,7 @@ static void job_fail(struct send_job *j, int err)
     net_maybe_free(n);
 }
 
-static int send_common(struct lbw_msgnet *n, const char *dst, uint16_t type,
+static int send_common(struct lbw_msgnet *n, const char *src, const char *dst, uint16_t type,
                        const uint8_t *session, const void *body, size_t len,
                        lbw_msg_fill_cb fill, void *fill_ctx, lbw_msg_sent_cb cb, void *ctx)
 {
@@ -1086,6 +1163,10 @@ static int send_common(struct lbw_msgnet *n, const char *dst, uint16_t type,
     j->net = n;
     j->dst = strdup(dst);
     j->dst_len = dl;
+    if (src) {
+        j->src = strdup(src);
+        j->src_len = strlen(src);
+    }
     j->type = type;
     j->has_session = session != NULL;
     if (session)
@@ -1099,7 +1180,7 @@ static int send_common(struct lbw_msgnet *n, const char *dst, uint16_t type,
         if (j->body)
             memcpy(j->body, body, len);
     }
-    if (!j->dst || (len && !j->body && !j->chunk)) {
+    if (!j->dst || (src && !j->src) || (len && !j->body && !j->chunk)) {
         job_free(j);
         return -ENOMEM;
     }
@@ -1118,7 +1199,7 @@ int lbw_msgnet_send(struct lbw_msgnet *n, const char *dst, uint16_t type,
                     const uint8_t *session, const void *body, size_t len, lbw_msg_sent_cb cb,
                     void *ctx)
 {
-    return send_common(n, dst, type, session, body, len, NULL, NULL, cb, ctx);
+    return send_common(n, NULL, dst, type, session, body, len, NULL, NULL, cb, ctx);
 }
 
 int lbw_msgnet_send_stream(struct lbw_msgnet *n, const char *dst, uint16_t type,
@@ -1127,7 +1208,7 @@ int lbw_msgnet_send_stream(struct lbw_msgnet *n, const char *dst, uint16_t type,
 {
     if (!fill)
         return -EINVAL;
-    return send_common(n, dst, type, session, NULL, len, fill, fill_ctx, cb, ctx);
+    return send_common(n, NULL, dst, type, session, NULL, len, fill, fill_ctx, cb, ctx);
 }
 
 void lbw_msgnet_drain(struct lbw_msgnet *n) { n->draining = 1; }

@@ -4,8 +4,12 @@
  * incremental decoder, applies the receiver rules in order (not our
  * address: log, drop, ack 1; more hops: forward or refuse; SYSTEM_PING:
  * ack 1; a session someone expects: hand it over; else a new request) and
- * acks each frame with one byte. (Forwarding is the pool's job: a worker
- * refuses frames that name further hops with ack 0 and a log line.) A peer that breaks a limit or stalls past
+ * acks each frame with one byte. Frames that name further hops are
+ * forwarded (1.7: first hop removed from the destination, our address put
+ * in front of the source, the upstream sender acked only after the next
+ * hop acked) when the owner gives a forward_ok that accepts the next hop
+ * (the pool's message proxy); otherwise, as in a worker, they are refused
+ * with ack 0 and a log line. A peer that breaks a limit or stalls past
  * a read timeout gets its connection closed and one log line; every other
  * connection goes on.
  *
@@ -65,6 +69,10 @@ struct lbw_msgnet_opts {
     size_t max_out_per_dest;       /* to one first hop; 0 = 4 */
     size_t max_queued;             /* sends waiting for a connection; 0 = 1024 */
     const struct lbw_cidr_set *allow; /* peers admitted; NULL/empty = all (copied) */
+    /* A message proxy: 1 when a frame may be forwarded to next_hop (one
+     * direct address, len bytes, not NUL-terminated); NULL = never forward.
+     * Called with the net's ctx. */
+    int (*forward_ok)(void *ctx, const char *next_hop, size_t len);
 };
 
 /* A frame for us. Return the ack byte: 1 accepted, 0 refused. The callback
@@ -127,7 +135,7 @@ void lbw_msgnet_prefer(struct lbw_msgnet *n, const char *chain);
 struct lbw_msgnet_stats {
     uint64_t frames_in, acks_sent_0, pings_in, dropped_not_ours, conns_closed_bad,
         conns_timed_out, frames_out, send_failures, conns_evicted, refused_not_allowed,
-        sends_queued, sends_refused, names_refused;
+        sends_queued, sends_refused, names_refused, forwarded, forward_failures;
     uint64_t buffered;             /* partial incoming frames now */
     size_t conns_in, conns_out;    /* open now */
 };
