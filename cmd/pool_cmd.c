@@ -192,6 +192,22 @@ struct ploop {
 
 static void next_pool(struct ploop *L);
 
+/* What `lifeblood-worker status` shows of the pool: its proxy address and
+ * scheduler while it serves one, "no-scheduler" while it looks for one. */
+static void publish(struct ploop *L)
+{
+    struct lbw_ledger_desc d = {.role = LBW_ROLE_POOL, .state = LBW_MS_NONE,
+                                .invocation_id = -1, .task_id = -1, .progress = -1};
+    if (L->pool) {
+        d.state = LBW_MS_IDLE;
+        snprintf(d.listen, sizeof(d.listen), "%.*s", (int)sizeof(d.listen) - 1,
+                 lbw_pool_address(L->pool));
+        snprintf(d.scheduler, sizeof(d.scheduler), "%.*s", (int)sizeof(d.scheduler) - 1,
+                 L->sched); /* a longer chain is cut: status shows, it does not route */
+    }
+    lbw_ledger_publish(L->ledger, &d); /* no ledger: nothing */
+}
+
 static void sleep_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
 {
     if (res > 0)
@@ -203,6 +219,7 @@ static void on_pool_end(void *ctx, enum lbw_pool_end why)
     struct ploop *L = ctx;
     lbw_pool_free(L->pool);
     L->pool = NULL;
+    publish(L);
     if (L->signalled) {
         lbw_reactor_stop(L->r);
         return;
@@ -227,6 +244,7 @@ static void start_pool(struct ploop *L, const char *address)
     }
     lbw_sdnotify_ready(&L->notify, "pool on %s for the scheduler %s",
                        lbw_pool_address(L->pool), L->sched);
+    publish(L);
 }
 
 static void on_found(void *ctx, const char *address)
@@ -490,6 +508,7 @@ int lbw_cmd_pool(int argc, char **argv, const struct lbw_reactor_opts *ropts)
         goto out;
     }
     join_ledger(&L);
+    publish(&L);
     L.broadcast = lbw_cfg_bool(L.cfg, LBW_CFG_LISTEN_TO_BROADCAST);
     next_pool(&L);
     lbw_reactor_run(L.r);

@@ -41,11 +41,14 @@ class Pool(Worker):
         self.n = len(h.workers)
         self.cfgdir = os.path.join(h.tmp, 'pcfg%d' % self.n)
         os.makedirs(os.path.join(self.cfgdir, 'worker'), exist_ok=True)
+        # as the harness's workers: a root worker's payloads run as root only
+        # when the config says so (the payloads use the test's root-owned files)
+        user = 'payload_user = "root"\n' if os.geteuid() == 0 else ''
         with open(os.path.join(self.cfgdir, 'worker', 'config.toml'), 'w') as f:
             f.write('%s\n[worker]\nlisten_to_broadcast = %s\nscheduler_address = "%s"\n'
-                    'logpath = "%s"\n[mesh]\nnamespace = "lbw-test/%s/%d"\n'
+                    'logpath = "%s"\n%s[mesh]\nnamespace = "lbw-test/%s/%d"\n'
                     % (config, 'true' if broadcast else 'false', s.addr,
-                       os.path.join(h.tmp, 'plogs%d' % self.n),
+                       os.path.join(h.tmp, 'plogs%d' % self.n), user,
                        os.path.basename(h.tmp), self.n))
         self.logfile = os.path.join(h.tmp, 'pool%d.log' % self.n)
         e = dict(os.environ)
