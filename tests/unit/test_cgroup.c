@@ -485,6 +485,51 @@ static void test_live_controller_files(void)
     CU_ASSERT(lbw_cg_remove(parent) == 0);
 }
 
+/* A payload that owns its cgroup may nest cgroups deeper than listings
+ * look: the kill still reaches a process at the bottom (cgroup.kill), and
+ * the whole tree is removed. */
+static void test_live_v2_deep(void)
+{
+    char parent[LBW_CG_PATH_MAX + 64], d[LBW_CG_PATH_MAX + 1024];
+    if (live_parent(NULL, "live cgroup v2 deep tree", parent, sizeof(parent)) < 0)
+        return;
+    snprintf(d, sizeof(d), "%s", parent);
+    for (int i = 0; i < 48; i++) { /* deeper than the 32 levels a listing looks */
+        size_t l = strlen(d);
+        snprintf(d + l, sizeof(d) - l, "/d%d", i);
+        CU_ASSERT_FATAL(lbw_cg_create(d) == 0);
+    }
+    char side[LBW_CG_PATH_MAX + 96];
+    snprintf(side, sizeof(side), "%s/d0/side", parent); /* a sibling on the way */
+    CU_ASSERT_FATAL(lbw_cg_create(side) == 0);
+    int go;
+    pid_t pid = fork_family(&go, 0);
+    CU_ASSERT_FATAL(pid > 0);
+    CU_ASSERT(lbw_cg_join(d, pid) == 0);
+    CU_ASSERT(write(go, "x", 1) == 1);
+    close(go);
+    CU_ASSERT(lbw_cg_populated(parent) == 1);
+    char cgkill[LBW_CG_PATH_MAX + 96];
+    snprintf(cgkill, sizeof(cgkill), "%s/cgroup.kill", parent);
+    if (access(cgkill, F_OK) == 0) {
+        CU_ASSERT(lbw_cg_kill(parent) >= 1);
+        int st = 0;
+        pid_t w = -1;
+        for (int i = 0; i < 1000 && (w = waitpid(pid, &st, WNOHANG)) == 0; i++)
+            usleep(5000);
+        CU_ASSERT(w == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    } else {
+        skip("cgroup.kill", "not in this kernel");
+    }
+    if (kill(pid, 0) == 0) { /* the test's own clean-up when the kill missed it */
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    CU_ASSERT(wait_empty(parent, 5));
+    CU_ASSERT(lbw_cg_remove(parent) == 0);
+    CU_ASSERT(access(parent, F_OK) < 0 && errno == ENOENT);
+}
+
 /* A dead worker's invocation cgroups are ended and removed; a live one's
  * are left alone. */
 static void test_live_reclaim(void)
@@ -549,6 +594,7 @@ static const struct lbw_test fixture_tests[] = {
     {"live v1: joined at spawn through cgroup.procs fds", test_live_v1_join_at_spawn},
     {"live v2: clone3 into a cgroup, a setsid daemon dies with it", test_live_v2_clone_into},
     {"live reclaim of a dead worker's invocation cgroups", test_live_reclaim},
+    {"live v2: a tree deeper than listings look is killed and removed", test_live_v2_deep},
     {NULL, NULL},
 };
 
