@@ -314,6 +314,54 @@ static void narrowed(const char *cfgtext, double cpus_after)
     rm_host();
 }
 
+/* A flood of changes to a watched file (10,000 writes, each seen by the
+ * reactor on its own): the host is probed a bounded number of times, not
+ * once per event, and the last state is what is advertised at the end. */
+static void test_flood_coalesced(void)
+{
+    make_host();
+    lbw_reactor *r = lbw_test_reactor();
+    struct lbw_probe_opts po = {.root = g_root, .nvml_library = "", .use_affinity = 1};
+    for (unsigned c = 0; c < 4; c++)
+        lbw_cpuset_set(&po.affinity, c);
+    struct lbw_host *h = calloc(1, sizeof(*h));
+    struct lbw_advertised adv;
+    lbw_probe_host(&po, h);
+    lbw_advertise(h, NULL, &adv);
+    int changes = 0;
+    struct lbw_capacity_opts co = {.r = r, .probe = &po, .host = h, .adv = &adv,
+                                   .no_uevents = 1, .on_change = count_change, .ctx = &changes};
+    struct lbw_capacity *cap = lbw_capacity_open(&co);
+    CU_ASSERT_FATAL(cap != NULL);
+    uint64_t t0 = lbw_now_ns();
+    unsigned n = 10000;
+    for (unsigned i = 0; i < n; i++) {
+        const char *v = i % 2 ? "0-3\n" : "0-1\n"; /* ends on 0-3 */
+        wr("/sys/fs/cgroup/cpuset/job/cpuset.effective_cpus", "%s", v);
+        wr("/sys/fs/cgroup/cpuset/job/cpuset.cpus", "%s", v);
+        lbw_reactor_run_once(r, 0);
+    }
+    uint64_t elapsed = lbw_now_ns() - t0;
+    size_t during = lbw_capacity_probes(cap);
+    /* the held-back probe comes within 250 ms */
+    for (unsigned i = 0; i < 100 && lbw_capacity_probes(cap) == during; i++)
+        lbw_test_run_until(r, &(int){0}, 0.05);
+    size_t probes = lbw_capacity_probes(cap);
+    /* one at once, then at most one per 250 ms, and the last one after */
+    size_t bound = 2 + (size_t)(elapsed / 250000000ull);
+    CU_ASSERT(probes >= 1);
+    CU_ASSERT(probes <= bound);
+    if (probes > bound)
+        fprintf(stderr, "\n%zu probes for %u events in %.3f s (at most %zu)\n", probes, n,
+                (double)elapsed / 1e9, bound);
+    CU_ASSERT_DOUBLE_EQUAL(num(&adv.res.total_cpu_count), 4, 1e-9); /* the last state */
+    lbw_capacity_close(cap);
+    lbw_test_run_until(r, &(int){0}, 0.05);
+    lbw_reactor_free(r);
+    free(h);
+    rm_host();
+}
+
 static void test_cpuset_narrowed(void) { narrowed(NULL, 2); }
 
 static void test_cpuset_narrowed_override(void)
@@ -487,6 +535,7 @@ static const struct lbw_test reactor_tests[] = {
     {"a v1 cpuset narrowed under a [resources] override: claims follow",
      test_cpuset_narrowed_override},
     {"the ledger's topology replaced: GPUs matched by key", test_set_topo_gpus},
+    {"a flood of 10,000 changes: probes coalesced, the last state kept", test_flood_coalesced},
     {NULL, NULL},
 };
 
