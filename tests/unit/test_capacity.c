@@ -432,6 +432,53 @@ static void test_set_topo_gpus(void)
 
 /* Hybrid x86 (cpu_atom lists the E cores), Arm tiers from cpu_capacity,
  * the node's memory, GPUs keyed by their PCI bus id. */
+/* Two GPUs with the same key (no PCI bus id: index 0 of NVIDIA and of
+ * AMD): a topology change keeps each claim on its own GPU, never both on
+ * one (which would also free the other for a third claim). */
+static void test_set_topo_same_keys(void)
+{
+    lbw_reactor *r = lbw_test_reactor();
+    struct lbw_topo *t = calloc(1, sizeof(*t));
+    for (unsigned c = 0; c < 4; c++)
+        t->cpus[t->ncpus++] = (struct lbw_topo_cpu){.id = (uint16_t)c, .core = c};
+    t->cpu_cap = 4;
+    t->mem_cap = 1ull << 34;
+    for (unsigned g = 0; g < 2; g++) {
+        t->gpus[g].node = -1;
+        t->gpus[g].vendor = g ? LBW_GPU_AMD : LBW_GPU_NVIDIA;
+        snprintf(t->gpus[g].id, sizeof(t->gpus[g].id), "0");
+        snprintf(t->gpus[g].key, sizeof(t->gpus[g].key), "0");
+    }
+    t->ngpus = t->gpu_cap = 2;
+    char ns[64], err[300];
+    snprintf(ns, sizeof(ns), "lbw-unit-samekey/%d", (int)getpid());
+    struct lbw_ledger_opts o = {.r = r, .hwid = 0x79, .ns = ns, .topo = t,
+                                .allow_gid = (gid_t)-1};
+    struct lbw_ledger *l = lbw_ledger_open(&o, err, sizeof(err));
+    CU_ASSERT_FATAL(l != NULL);
+    struct lbw_claim_req q = {.min_cpu = 1, .min_gpu = 1};
+    struct lbw_claim a, b, c;
+    CU_ASSERT_EQUAL(lbw_ledger_claim(l, &q, &a), 0);
+    CU_ASSERT_EQUAL(lbw_ledger_claim(l, &q, &b), 0);
+    CU_ASSERT((a.gpus | b.gpus) == 3u && (a.gpus & b.gpus) == 0);
+    struct lbw_topo *n = malloc(sizeof(*n));
+    *n = *t;
+    n->cpus[3].id = 9; /* something else changed: a CPU replaced */
+    lbw_ledger_set_topo(l, n);
+    struct lbw_usage u;
+    lbw_ledger_used(l, &u);
+    CU_ASSERT_EQUAL(u.gpus, 3u); /* both GPUs still held, one each */
+    q = (struct lbw_claim_req){.min_gpu = 1};
+    int f = lbw_ledger_claim(l, &q, &c);
+    CU_ASSERT(f > 0);
+    CU_ASSERT_EQUAL(c.gpus, 0u); /* none free */
+    lbw_ledger_close(l);
+    lbw_test_run_until(r, &(int){0}, 0.05);
+    lbw_reactor_free(r);
+    free(n);
+    free(t);
+}
+
 static void test_topo_from_sysfs(void)
 {
     make_host();
@@ -536,6 +583,8 @@ static const struct lbw_test reactor_tests[] = {
      test_cpuset_narrowed_override},
     {"the ledger's topology replaced: GPUs matched by key", test_set_topo_gpus},
     {"a flood of 10,000 changes: probes coalesced, the last state kept", test_flood_coalesced},
+    {"the ledger's topology replaced: GPUs with equal keys stay one per claim",
+     test_set_topo_same_keys},
     {NULL, NULL},
 };
 
