@@ -304,26 +304,23 @@ static int each_child(const char *dir, int (*fn)(void *ctx, const char *child), 
     return rc;
 }
 
+struct first {
+    char *name;
+    size_t cap;
+};
+
+static int first_fn(void *ctx, const char *child)
+{
+    struct first *f = ctx;
+    return (size_t)snprintf(f->name, f->cap, "%s", strrchr(child, '/') + 1) < f->cap
+               ? 1 : -ENAMETOOLONG;
+}
+
 /* The first child cgroup of dir into name; 1 found, 0 none, -errno. */
 static int first_child(const char *dir, char *name, size_t cap)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return -errno;
-    int rc = 0;
-    struct dirent *e;
-    while (!rc && (e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        struct stat st;
-        if (e->d_type != DT_DIR && (e->d_type != DT_UNKNOWN ||
-                                    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-                                    !S_ISDIR(st.st_mode)))
-            continue;
-        rc = (size_t)snprintf(name, cap, "%s", e->d_name) < cap ? 1 : -ENAMETOOLONG;
-    }
-    closedir(d);
-    return rc;
+    struct first f = {name, cap};
+    return each_child(dir, first_fn, &f);
 }
 
 /* Depth-first without recursion (a payload that owns its cgroup may nest
