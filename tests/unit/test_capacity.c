@@ -237,13 +237,20 @@ static struct lbw_ledger *fixture_ledger(lbw_reactor *r, const struct lbw_host *
 
 static double num(const struct lbw_num *n) { return n->is_float ? n->f : (double)n->i; }
 
+/* How the fixture host is probed: its root, affinity on its 4 CPUs. */
+static struct lbw_probe_opts host_opts(void)
+{
+    struct lbw_probe_opts po = {.root = g_root, .nvml_library = "", .use_affinity = 1};
+    for (unsigned c = 0; c < 4; c++)
+        lbw_cpuset_set(&po.affinity, c);
+    return po;
+}
+
 static void narrowed(const char *cfgtext, double cpus_after)
 {
     make_host();
     lbw_reactor *r = lbw_test_reactor();
-    struct lbw_probe_opts po = {.root = g_root, .nvml_library = "", .use_affinity = 1};
-    for (unsigned c = 0; c < 4; c++)
-        lbw_cpuset_set(&po.affinity, c);
+    struct lbw_probe_opts po = host_opts();
     struct lbw_host *h = calloc(1, sizeof(*h));
     struct lbw_advertised adv;
     struct lbw_toml *cfg = NULL;
@@ -321,9 +328,7 @@ static void test_flood_coalesced(void)
 {
     make_host();
     lbw_reactor *r = lbw_test_reactor();
-    struct lbw_probe_opts po = {.root = g_root, .nvml_library = "", .use_affinity = 1};
-    for (unsigned c = 0; c < 4; c++)
-        lbw_cpuset_set(&po.affinity, c);
+    struct lbw_probe_opts po = host_opts();
     struct lbw_host *h = calloc(1, sizeof(*h));
     struct lbw_advertised adv;
     lbw_probe_host(&po, h);
@@ -371,20 +376,28 @@ static void test_cpuset_narrowed_override(void)
 
 /* ---- the ledger's topology replaced ------------------------------------------- */
 
-static void test_set_topo_gpus(void)
+/* 4 CPUs (a core each), 16 GiB, ngpus GPUs on no node keyed by PCI bus id. */
+static struct lbw_topo *small_topo(unsigned ngpus)
 {
-    lbw_reactor *r = lbw_test_reactor();
     struct lbw_topo *t = calloc(1, sizeof(*t));
+    CU_ASSERT_FATAL(t != NULL);
     for (unsigned c = 0; c < 4; c++)
         t->cpus[t->ncpus++] = (struct lbw_topo_cpu){.id = (uint16_t)c, .core = c};
     t->cpu_cap = 4;
     t->mem_cap = 1ull << 34;
-    for (unsigned g = 0; g < 3; g++) {
+    for (unsigned g = 0; g < ngpus; g++) {
         t->gpus[g].node = -1;
         snprintf(t->gpus[g].id, sizeof(t->gpus[g].id), "GPU-%u", g);
         snprintf(t->gpus[g].key, sizeof(t->gpus[g].key), "0000:0%u:00.0", g + 1);
     }
-    t->ngpus = t->gpu_cap = 3;
+    t->ngpus = t->gpu_cap = ngpus;
+    return t;
+}
+
+static void test_set_topo_gpus(void)
+{
+    lbw_reactor *r = lbw_test_reactor();
+    struct lbw_topo *t = small_topo(3);
     int changes = 0;
     char ns[64], err[300];
     snprintf(ns, sizeof(ns), "lbw-unit-settopo/%d", (int)getpid());
@@ -438,18 +451,12 @@ static void test_set_topo_gpus(void)
 static void test_set_topo_same_keys(void)
 {
     lbw_reactor *r = lbw_test_reactor();
-    struct lbw_topo *t = calloc(1, sizeof(*t));
-    for (unsigned c = 0; c < 4; c++)
-        t->cpus[t->ncpus++] = (struct lbw_topo_cpu){.id = (uint16_t)c, .core = c};
-    t->cpu_cap = 4;
-    t->mem_cap = 1ull << 34;
+    struct lbw_topo *t = small_topo(2);
     for (unsigned g = 0; g < 2; g++) {
-        t->gpus[g].node = -1;
         t->gpus[g].vendor = g ? LBW_GPU_AMD : LBW_GPU_NVIDIA;
         snprintf(t->gpus[g].id, sizeof(t->gpus[g].id), "0");
         snprintf(t->gpus[g].key, sizeof(t->gpus[g].key), "0");
     }
-    t->ngpus = t->gpu_cap = 2;
     char ns[64], err[300];
     snprintf(ns, sizeof(ns), "lbw-unit-samekey/%d", (int)getpid());
     struct lbw_ledger_opts o = {.r = r, .hwid = 0x79, .ns = ns, .topo = t,
@@ -482,9 +489,7 @@ static void test_set_topo_same_keys(void)
 static void test_topo_from_sysfs(void)
 {
     make_host();
-    struct lbw_probe_opts po = {.root = g_root, .nvml_library = "", .use_affinity = 1};
-    for (unsigned c = 0; c < 4; c++)
-        lbw_cpuset_set(&po.affinity, c);
+    struct lbw_probe_opts po = host_opts();
     struct lbw_host *h = calloc(1, sizeof(*h));
     struct lbw_advertised adv;
     struct lbw_topo *t = malloc(sizeof(*t));
