@@ -541,8 +541,9 @@ static int payload_user(const struct lbw_toml *cfg, struct lbw_payload_user *u)
     u->gid = pw->pw_gid;
     int ng = (int)(sizeof(u->groups) / sizeof(u->groups[0]));
     if (getgrouplist(name, pw->pw_gid, u->groups, &ng) < 0) {
-        LBW_WARN("worker", "user %s is in more than %d groups: the first %zu are kept", name,
-                 ng, sizeof(u->groups) / sizeof(u->groups[0]));
+        LBW_WARN("worker", "user %s is in %d groups, more than %zu: payloads get the first "
+                 "%zu only", name, ng, sizeof(u->groups) / sizeof(u->groups[0]),
+                 sizeof(u->groups) / sizeof(u->groups[0]));
         ng = (int)(sizeof(u->groups) / sizeof(u->groups[0]));
     }
     u->ngroups = (size_t)ng;

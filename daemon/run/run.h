@@ -31,7 +31,7 @@ struct lbw_payload_user {
     char name[64];
     uid_t uid;
     gid_t gid;
-    gid_t groups[64];      /* supplementary groups */
+    gid_t groups[1024];    /* supplementary groups (more are dropped, with a warning) */
     size_t ngroups;
 };
 
