@@ -537,6 +537,8 @@ static int payload_user(const struct lbw_toml *cfg, struct lbw_payload_user *u)
         return -1;
     }
     snprintf(u->name, sizeof(u->name), "%s", name);
+    if (pw->pw_dir && strlen(pw->pw_dir) < sizeof(u->home))
+        snprintf(u->home, sizeof(u->home), "%s", pw->pw_dir);
     u->uid = pw->pw_uid;
     u->gid = pw->pw_gid;
     int ng = (int)(sizeof(u->groups) / sizeof(u->groups[0]));

@@ -2,7 +2,8 @@
 # What a payload user owns and a root worker later removes: a payload run
 # as nobody leaves a 3000-level tree and symlinks to an outside directory in
 # its extra-files directory; the worker removes it without crashing and
-# without following the links, then serves the next task. One subtest per
+# without following the links, then serves the next task; the payload has
+# its user's HOME, USER and LOGNAME, not root's. One subtest per
 # scenario of tests/peer/scenarios_payload_files.py.
 # subtests: listed by --list
 set -eu

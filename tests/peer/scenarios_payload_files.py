@@ -5,6 +5,7 @@ under a root worker) that leaves a 3000-level directory tree there and
 symlinks to a directory outside must not crash the worker (its removal
 once recursed by path, a stack frame with a path buffer per level) nor
 make it delete anything through the links; the worker serves the next task.
+The payload gets its user's HOME, USER and LOGNAME, not root's.
 Scenarios that need a root worker print a SKIP line without.
 Usage: scenarios_payload_files.py [NAME...]"""
 import os
@@ -72,6 +73,27 @@ async def deep_tree_and_links_in_extra_files(h):
     check(r == {'status': 0}, 'second task reply %r' % (r,))
     _, name, args = await s.wait_report(iid, 30)
     check(name == 'worker.done' and 'next' in args['stdout'], 'second task %s' % name)
+
+
+@scenario
+async def payload_user_home_and_name(h):
+    """A root worker's payload runs with its user's HOME, USER and LOGNAME
+    (from passwd), not root's."""
+    if os.geteuid() != 0:
+        print('SKIP: payload_user_home_and_name: the worker is not root')
+        return
+    import pwd
+    home = pwd.getpwnam('nobody').pw_dir
+    s, w, addr = await start(h, wcfg='payload_user = "nobody"\n',
+                             env={'TMPDIR': '/tmp', 'HOME': '/root', 'USER': 'root',
+                                  'LOGNAME': 'root'})
+    iid = next_invocation_id()
+    r = await s.task(addr, make_job(['/bin/sh', '-c', 'echo "env $HOME $USER $LOGNAME"'], iid))
+    check(r == {'status': 0}, 'task reply %r' % (r,))
+    _, name, args = await s.wait_report(iid, 30)
+    m = re.search(r'env (\S+) (\S+) (\S+)', args['stdout'])
+    check(m and m.groups() == (home, 'nobody', 'nobody'),
+          'HOME USER LOGNAME of the payload: %r' % ((m.groups() if m else args['stdout']),))
 
 
 if __name__ == '__main__':
