@@ -5,7 +5,8 @@ under a root worker) that leaves a 3000-level directory tree there and
 symlinks to a directory outside must not crash the worker (its removal
 once recursed by path, a stack frame with a path buffer per level) nor
 make it delete anything through the links; the worker serves the next task.
-The payload gets its user's HOME, USER and LOGNAME, not root's.
+The payload gets its user's HOME, USER and LOGNAME, not root's. It cannot
+move itself out of its invocation cgroups, nest cgroups or raise its limits.
 Scenarios that need a root worker print a SKIP line without.
 Usage: scenarios_payload_files.py [NAME...]"""
 import os
@@ -94,6 +95,57 @@ async def payload_user_home_and_name(h):
     m = re.search(r'env (\S+) (\S+) (\S+)', args['stdout'])
     check(m and m.groups() == (home, 'nobody', 'nobody'),
           'HOME USER LOGNAME of the payload: %r' % ((m.groups() if m else args['stdout']),))
+
+
+ESCAPE = r'''
+iid=$1; shift
+for d in "$@"; do
+  inv="$d/inv-$iid"
+  for f in "$d/cgroup.procs" "$d/../cgroup.procs" "$inv/../../../cgroup.procs"; do
+    if (echo $$ > "$f") 2>/dev/null; then echo "moved $f"; else echo "denied $f"; fi
+  done
+  if mkdir "$inv/escape" 2>/dev/null; then echo "made $inv/escape"; else echo "denied mkdir"; fi
+  for f in pids.max memory.max memory.limit_in_bytes cpuset.cpus; do
+    [ -e "$inv/$f" ] || continue
+    if (echo 999999 > "$inv/$f") 2>/dev/null; then echo "wrote $inv/$f"; else echo "denied $f"; fi
+  done
+done
+echo "uid $(id -u)"
+sed 's/^/cg /' /proc/self/cgroup
+'''
+
+
+@scenario
+async def payload_cannot_leave_or_change_its_cgroups(h):
+    """A root worker's payload (nobody) cannot move itself out of its
+    invocation cgroups (into the worker's directory, PARENT or the
+    hierarchy's top), nest cgroups of its own, or raise its limits: every
+    cgroup file and directory the worker made is root's."""
+    if os.geteuid() != 0:
+        print('SKIP: payload_cannot_leave_or_change_its_cgroups: the worker is not root')
+        return
+    from scenarios_contain import containment, dirs_of
+    s, w, addr = await start(h, wcfg='payload_user = "nobody"\n', env={'TMPDIR': '/tmp'})
+    mode, d = containment(w)
+    if mode == 'off':
+        print('SKIP: payload_cannot_leave_or_change_its_cgroups: containment is off (%s)' % d)
+        return
+    dirs = dirs_of(w)
+    check(dirs, 'the worker\'s invocation directories from %r' % d)
+    iid = next_invocation_id()
+    r = await s.task(addr, make_job(['/bin/sh', '-c', ESCAPE, 'sh', str(iid)] + dirs, iid))
+    check(r == {'status': 0}, 'task reply %r' % (r,))
+    _, name, args = await s.wait_report(iid, 30)
+    out = re.findall(r'\[OUT\]\[[^]]+\] (.*)', args['stdout'])
+    check('uid 65534' in out, 'the payload ran as nobody: %r' % out[-5:])
+    bad = [l for l in out if l.startswith(('moved', 'made', 'wrote'))]
+    check(not bad, 'the payload changed its cgroups: %r' % bad)
+    check(sum(l.startswith('denied') for l in out) >= 4 * len(dirs), 'attempts: %r' % out)
+    cgs = [l for l in out if l.startswith('cg ')]
+    for x in dirs:
+        tail = '/worker-%d-' % w.pid
+        check(any(tail in l and l.endswith('/inv-%d' % iid) for l in cgs),
+              'still in its own cgroups: %r' % cgs)
 
 
 if __name__ == '__main__':
