@@ -18,6 +18,7 @@
 
 #define MAX_WATCHES 128
 #define DRAIN_MAX 64 /* reads per wake-up of one fd */
+#define COALESCE_NS (250ull * 1000000ull) /* a burst of events: one probe per this long */
 
 /* The files that bound capacity, per hierarchy (NULL: v2). */
 static const struct {
@@ -78,11 +79,21 @@ struct watch {
     struct lbw_op op;
 };
 
+/* The coalescing timer (freed by its callback when retired while armed). */
+struct later {
+    struct lbw_capacity *c;
+    struct lbw_op op;
+};
+
 struct lbw_capacity {
     struct lbw_capacity_opts o;
     struct lbw_probe_opts po;
     char root[LBW_CG_PATH_MAX];
     struct watch *ino, *uev;
+    struct later *later;
+    uint64_t last_probe;  /* lbw_now_ns() of the last probe */
+    size_t probes, held;  /* probes made; events held back for the next one */
+    char pending[LBW_CG_PATH_MAX + 32]; /* why the next probe is due, "" none */
     int wd[MAX_WATCHES];
     char *path[MAX_WATCHES];
     size_t nwd;
@@ -213,6 +224,8 @@ int lbw_capacity_refresh(struct lbw_capacity *c, const char *why)
     struct lbw_advertised *adv = malloc(sizeof(*adv));
     struct lbw_topo *t = malloc(sizeof(*t));
     int changed = 0;
+    c->probes++;
+    c->last_probe = lbw_now_ns();
     if (!h || !adv || !t)
         goto out;
     lbw_probe_host(&c->po, h);
@@ -254,6 +267,56 @@ out:
 
 /* ---- the reactor's side -------------------------------------------------------- */
 
+size_t lbw_capacity_probes(const struct lbw_capacity *c)
+{
+    return c ? c->probes : 0;
+}
+
+static void later_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
+{
+    struct later *l = op->user;
+    struct lbw_capacity *c = l->c;
+    if (!c) {
+        free(l);
+        return;
+    }
+    if (!c->pending[0])
+        return;
+    char why[sizeof(c->pending) + 48];
+    snprintf(why, sizeof(why), "%s%s", c->pending,
+             c->held > 1 ? " (and later events, probed once)" : "");
+    c->pending[0] = 0;
+    c->held = 0;
+    lbw_capacity_refresh(c, why);
+    rewatch(c);
+}
+
+/* An event asks for a probe: at once when the last one is older than
+ * COALESCE_NS, else once when that time is up, however many events come
+ * meanwhile (a hot-plugged DIMM sends thousands; a flood of writes to a
+ * watched file): the work per burst is bounded, and the last state is
+ * always probed. */
+static void want_probe(struct lbw_capacity *c, const char *why)
+{
+    uint64_t now = lbw_now_ns();
+    int armed = c->later && lbw_op_pending(&c->later->op);
+    if (!c->later || (!armed && (!c->probes || now - c->last_probe >= COALESCE_NS))) {
+        lbw_capacity_refresh(c, why);
+        rewatch(c);
+        return;
+    }
+    if (!c->pending[0])
+        snprintf(c->pending, sizeof(c->pending), "%s", why);
+    c->held++;
+    if (!armed) {
+        uint64_t due = c->last_probe + COALESCE_NS;
+        if (lbw_timer(c->o.r, &c->later->op, due > now ? due - now : 1, 0, later_cb) < 0) {
+            c->pending[0] = 0;
+            lbw_capacity_refresh(c, why);
+        }
+    }
+}
+
 static void ino_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
 {
     struct watch *w = op->user;
@@ -280,10 +343,8 @@ static void ino_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
             seen = 1;
         }
     }
-    if (seen) { /* a change, or IN_Q_OVERFLOW: changes were lost */
-        lbw_capacity_refresh(c, why[0] ? why : "a cgroup file changed");
-        rewatch(c);
-    }
+    if (seen) /* a change, or IN_Q_OVERFLOW: changes were lost */
+        want_probe(c, why[0] ? why : "a cgroup file changed");
     lbw_poll(r, &w->op, w->fd, POLLIN, ino_cb);
 }
 
@@ -312,7 +373,7 @@ static void uev_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
     }
     free(buf);
     if (why[0] || lost)
-        lbw_capacity_refresh(c, why[0] ? why : "device events were lost");
+        want_probe(c, why[0] ? why : "device events were lost");
     lbw_poll(r, &w->op, w->fd, POLLIN, uev_cb);
 }
 
@@ -340,6 +401,11 @@ struct lbw_capacity *lbw_capacity_open(const struct lbw_capacity_opts *o)
     snprintf(c->root, sizeof(c->root), "%s", c->po.root ? c->po.root : "/");
     c->po.root = c->root;
     c->o.probe = &c->po;
+    c->later = calloc(1, sizeof(*c->later));
+    if (c->later) {
+        c->later->c = c;
+        c->later->op.user = c->later;
+    }
     int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fd >= 0 && (c->ino = watch_new(c, fd))) {
         rewatch(c);
@@ -351,6 +417,7 @@ struct lbw_capacity *lbw_capacity_open(const struct lbw_capacity_opts *o)
     if (!c->ino && !c->uev) {
         LBW_WARN("capacity", "neither inotify nor device events: what this worker offers stays "
                              "what it was at start");
+        free(c->later);
         free(c);
         return NULL;
     }
@@ -368,5 +435,10 @@ void lbw_capacity_close(struct lbw_capacity *c)
         free(c->path[i]);
     watch_retire(c->o.r, c->ino);
     watch_retire(c->o.r, c->uev);
+    if (c->later) {
+        c->later->c = NULL;
+        if (lbw_cancel(c->o.r, &c->later->op) < 0)
+            free(c->later); /* not armed; else its callback frees it */
+    }
     free(c);
 }

@@ -4,7 +4,8 @@
  * and v1) are watched with inotify, the kernel's device events (CPU,
  * memory and NUMA node hot-plug, GPUs added, removed, bound, unbound) are
  * read from NETLINK_KOBJECT_UEVENT, both through the reactor. On an event
- * the host is probed again; a changed topology goes to the host ledger
+ * the host is probed again (a burst of events, however long, costs one
+ * probe per 250 ms: at once, then once after it with the last state); a changed topology goes to the host ledger
  * (lbw_ledger_set_topo: nothing is granted from what went away), changed
  * values go to what hello advertises ([resources] overrides still win),
  * each change in one INFO line.
@@ -47,6 +48,10 @@ void lbw_capacity_close(struct lbw_capacity *c);
 /* Probes again now (what an event does). Returns 1 when what is advertised
  * or the ledger's topology changed, else 0. why: for the log line. */
 int lbw_capacity_refresh(struct lbw_capacity *c, const char *why);
+
+/* How many probes it made (a burst of events is probed once per 250 ms
+ * at most: at once, then once more after it with the last state). */
+size_t lbw_capacity_probes(const struct lbw_capacity *c);
 
 /* Calls fn with each cgroup file that bounds this process's capacity and
  * exists under root (the worker's cgroup and its ancestors, v2 and v1),

@@ -202,7 +202,8 @@ static const struct lbw_cfg_keydef worker_keys[LBW_CFG_NKEYS] = {
         .doc = "the user (with its supplementary groups) a worker started as root runs "
                "payloads as; payloads run as root only when this says \"root\"; a worker "
                "started as another user runs them as itself and ignores this key; a user "
-               "that does not exist stops the start (exit 2)",
+               "that does not exist, or one with uid 0 or in group 0 under another name "
+               "than root, stops the start (exit 2)",
         .example = "\"render\""},
     [LBW_CFG_ENV_WRAPPER_NAME] = {
         .section = "default_env_wrapper", .name = "name", .type = LBW_CFG_STRING,

@@ -1063,14 +1063,19 @@ void lbw_ledger_release(struct lbw_ledger *l, uint64_t id)
 
 /* ---- capacity changes (lbw_ledger_set_topo) ---------------------------------- */
 
-/* GPU slot i of `from` -> its slot in `to` by key, -1 when it went away. */
+/* GPU slot i of `from` -> its slot in `to` by key, -1 when it went away.
+ * One to one: GPUs whose keys are equal (no PCI bus id, the same index of
+ * two vendors) go to distinct slots, in order, never two to one. */
 static void gpu_remap(const struct lbw_topo *from, const struct lbw_topo *to, int *map)
 {
+    unsigned char taken[LBW_MAX_GPUS] = {0};
     for (unsigned i = 0; i < LBW_MAX_GPUS; i++) {
         map[i] = -1;
         for (unsigned j = 0; i < from->ngpus && j < to->ngpus && map[i] < 0; j++)
-            if (!strcmp(from->gpus[i].key, to->gpus[j].key))
+            if (!taken[j] && !strcmp(from->gpus[i].key, to->gpus[j].key)) {
                 map[i] = (int)j;
+                taken[j] = 1;
+            }
     }
 }
 

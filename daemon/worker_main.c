@@ -484,6 +484,22 @@ static int user_reaches(const struct lbw_payload_user *u, const char *dir)
     }
 }
 
+int lbw_payload_user_check(const struct lbw_payload_user *u, char *why, size_t cap)
+{
+    if (!strcmp(u->name, "root"))
+        return 0; /* said explicitly */
+    const char *what = u->uid == 0 ? "has uid 0" : u->gid == 0 ? "has group 0 (root's)" : NULL;
+    for (size_t i = 0; !what && i < u->ngroups; i++)
+        if (u->groups[i] == 0)
+            what = "is in group 0 (root's)";
+    if (!what)
+        return 0;
+    snprintf(why, cap, "user %.63s %s: a payload would run with root's %s; set it to \"root\" "
+             "if that is meant, or choose a user without", u->name, what,
+             u->uid == 0 ? "powers" : "group");
+    return -1;
+}
+
 /* Who payloads run as: a root worker's worker.payload_user (default: the
  * package's `lifeblood` user when it exists, else `nobody`; root only when
  * configured so); any other worker runs them as itself (u->name[0] = 0).
@@ -507,15 +523,23 @@ static int payload_user(const struct lbw_toml *cfg, struct lbw_payload_user *u)
         return -1;
     }
     snprintf(u->name, sizeof(u->name), "%s", name);
+    if (pw->pw_dir && strlen(pw->pw_dir) < sizeof(u->home))
+        snprintf(u->home, sizeof(u->home), "%s", pw->pw_dir);
     u->uid = pw->pw_uid;
     u->gid = pw->pw_gid;
     int ng = (int)(sizeof(u->groups) / sizeof(u->groups[0]));
     if (getgrouplist(name, pw->pw_gid, u->groups, &ng) < 0) {
-        LBW_WARN("worker", "user %s is in more than %d groups: the first %zu are kept", name,
-                 ng, sizeof(u->groups) / sizeof(u->groups[0]));
+        LBW_WARN("worker", "user %s is in %d groups, more than %zu: payloads get the first "
+                 "%zu only", name, ng, sizeof(u->groups) / sizeof(u->groups[0]),
+                 sizeof(u->groups) / sizeof(u->groups[0]));
         ng = (int)(sizeof(u->groups) / sizeof(u->groups[0]));
     }
     u->ngroups = (size_t)ng;
+    char why[256];
+    if (lbw_payload_user_check(u, why, sizeof(why)) < 0) {
+        LBW_CRIT("worker", "worker.payload_user: %s", why);
+        return -1;
+    }
     const char *tmp = getenv("TMPDIR");
     tmp = tmp && *tmp ? tmp : "/tmp";
     if (!user_reaches(u, tmp))

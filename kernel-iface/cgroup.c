@@ -15,7 +15,8 @@
 #include "cleanup.h"
 
 #define MOUNTINFO_MAX (1u << 20)
-#define DEPTH_MAX 32              /* cgroups below one we act on */
+#define DEPTH_MAX 32              /* levels below a cgroup that listings look into */
+#define REMOVE_STEPS_MAX (1ul << 22) /* lbw_cg_remove: descents and removals */
 #define KILL_ROUNDS 2000          /* SIGKILL loop: rounds of 1 ms at most */
 #define FREEZE_WAIT_ROUNDS 1000   /* freezing: 1 ms polls at most */
 
@@ -303,29 +304,61 @@ static int each_child(const char *dir, int (*fn)(void *ctx, const char *child), 
     return rc;
 }
 
-static int remove_depth(const char *dir, int depth);
+struct first {
+    char *name;
+    size_t cap;
+};
 
-static int remove_fn(void *ctx, const char *child)
+static int first_fn(void *ctx, const char *child)
 {
-    int rc = remove_depth(child, *(int *)ctx + 1);
-    return rc == -ENOENT ? 0 : rc;
+    struct first *f = ctx;
+    return (size_t)snprintf(f->name, f->cap, "%s", strrchr(child, '/') + 1) < f->cap
+               ? 1 : -ENAMETOOLONG;
 }
 
-static int remove_depth(const char *dir, int depth)
+/* The first child cgroup of dir into name; 1 found, 0 none, -errno. */
+static int first_child(const char *dir, char *name, size_t cap)
 {
-    if (depth > DEPTH_MAX)
-        return -ELOOP;
-    int rc = each_child(dir, remove_fn, &depth);
-    if (rc == -ENOENT)
-        return 0;
-    if (rc < 0)
-        return rc;
-    return rmdir(dir) == 0 || errno == ENOENT ? 0 : -errno;
+    struct first f = {name, cap};
+    return each_child(dir, first_fn, &f);
 }
 
+/* Depth-first without recursion (a payload that owns its cgroup may nest
+ * cgroups as deep as a path allows): down the first child until a leaf,
+ * remove it, back to its parent; every step descends or removes one. */
 int lbw_cg_remove(const char *dir)
 {
-    return remove_depth(dir, 0);
+    char p[LBW_CG_PATH_MAX], name[256];
+    size_t base = strlen(dir), len = base;
+    if (base >= sizeof(p))
+        return -ENAMETOOLONG;
+    memcpy(p, dir, base + 1);
+    for (unsigned long step = 0; step < REMOVE_STEPS_MAX; step++) {
+        int rc = first_child(p, name, sizeof(name));
+        if (rc == -ENOENT && len > base) { /* removed meanwhile (another remover) */
+            rc = 0;
+        } else if (rc == -ENOENT) {
+            return 0;
+        } else if (rc < 0) {
+            return rc;
+        } else if (rc == 1) {
+            size_t nl = strlen(name);
+            if (len + 1 + nl >= sizeof(p))
+                return -ENAMETOOLONG;
+            p[len] = '/';
+            memcpy(p + len + 1, name, nl + 1);
+            len += 1 + nl;
+            continue;
+        } else if (rmdir(p) < 0 && errno != ENOENT) {
+            return -errno;
+        }
+        if (len == base)
+            return 0;
+        while (len > base && p[len] != '/')
+            len--;
+        p[len] = 0;
+    }
+    return -ELOOP;
 }
 
 int lbw_cg_open(const char *dir)
@@ -410,7 +443,7 @@ static int procs_into(struct procs_ctx *c, const char *dir)
     if (c->depth < 0)
         return 0; /* not recursive */
     if (c->depth >= DEPTH_MAX)
-        return -ELOOP;
+        return 0; /* deeper: not listed (cgroup.kill and lbw_cg_remove reach it) */
     c->depth++;
     int rc = each_child(dir, procs_fn, c);
     c->depth--;
@@ -477,8 +510,10 @@ ssize_t lbw_cg_kill(const char *dir)
     ssize_t n = lbw_cg_procs(dir, 1, NULL, 0);
     if (n < 0)
         return n;
-    if (n == 0)
+    if (n == 0 && lbw_cg_populated(dir) <= 0)
         return 0;
+    if (n == 0)
+        n = 1; /* in a cgroup deeper than listings look: at least one */
     if (exists(dir, "cgroup.kill")) {
         int rc = lbw_cg_write_file(dir, "cgroup.kill", "1");
         if (rc == 0)

@@ -66,8 +66,9 @@ int lbw_cg_walk_up(const char *dir, const char *mnt,
 /* mkdir (0755). An existing cgroup is fine. Returns 0 or -errno. */
 int lbw_cg_create(const char *dir);
 /* Removes dir and every cgroup below it, deepest first (each must be
- * empty of processes). Returns 0 (also when dir did not exist) or -errno
- * of the first failure. */
+ * empty of processes), at any depth and without recursion. Returns 0
+ * (also when dir did not exist, or when another process removes parts of
+ * it meanwhile) or -errno of the first failure. */
 int lbw_cg_remove(const char *dir);
 /* An O_RDONLY|O_DIRECTORY|O_CLOEXEC fd of a v2 cgroup for clone3's
  * CLONE_INTO_CGROUP. Returns the fd or -errno. */
@@ -80,12 +81,12 @@ int lbw_cg_join(const char *dir, pid_t pid);
  * born inside, with no window in which a fork escapes). Returns the fd or
  * -errno. */
 int lbw_cg_procs_open(const char *dir);
-/* The processes in dir (with recursive, in every cgroup below it too), at
- * most cap of them. Returns the count (which may be more than cap: the
- * total seen) or -errno. */
+/* The processes in dir (with recursive, in every cgroup below it too, down
+ * to 32 levels: deeper ones are not listed), at most cap of them. Returns
+ * the count (which may be more than cap: the total seen) or -errno. */
 ssize_t lbw_cg_procs(const char *dir, int recursive, pid_t *pids, size_t cap);
 /* Kills every process in dir and below with SIGKILL: cgroup.kill where the
- * kernel has it (v2, 5.14+); else freeze (v1 freezer.state or v2
+ * kernel has it (v2, 5.14+; at any depth); else freeze (v1 freezer.state or v2
  * cgroup.freeze), SIGKILL each member, thaw; else a SIGKILL loop over
  * cgroup.procs until nothing new appears (bounded). Returns how many
  * processes were in it when the kill began, or -errno. */

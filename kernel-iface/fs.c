@@ -29,6 +29,50 @@ int lbw_mkdirs(const char *path)
     return 0;
 }
 
+#define RM_DEPTH 32          /* directory fds open at once while removing */
+#define RM_HOIST_MAX 100000u /* subtrees moved up to the top, in all */
+#define RM_PASSES 10000u     /* passes over the top directory */
+
+/* Removes name under the directory fd at, never following a symlink and
+ * never through a path (the tree may be another user's, who could swap a
+ * directory for a symlink at any moment). Below RM_DEPTH levels a
+ * directory is moved up into top (the tree's own top directory) to be
+ * removed by a later pass, so that neither the stack nor the open fds
+ * grow with a tree's depth. */
+static int rm_at(int top, int at, const char *name, int depth, unsigned *hoisted)
+{
+    struct stat st;
+    if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (!S_ISDIR(st.st_mode))
+        return unlinkat(at, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+    if (depth >= RM_DEPTH) {
+        for (unsigned tries = 0; tries < 8 && *hoisted < RM_HOIST_MAX; tries++) {
+            char nm[48];
+            snprintf(nm, sizeof(nm), ".lbw-rm-%u-%u", (unsigned)getpid(), (*hoisted)++);
+            if (renameat2(at, name, top, nm, RENAME_NOREPLACE) == 0)
+                return 0;
+            if (errno != EEXIST)
+                break;
+        }
+        return -ELOOP;
+    }
+    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return e == ENOENT ? 0 : -e;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+            rm_at(top, dirfd(d), de->d_name, depth + 1, hoisted);
+    closedir(d);
+    return unlinkat(at, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
+}
+
 int lbw_rm_tree(const char *path)
 {
     struct stat st;
@@ -36,18 +80,30 @@ int lbw_rm_tree(const char *path)
         return errno == ENOENT ? 0 : -errno;
     if (!S_ISDIR(st.st_mode))
         return unlink(path) < 0 ? -errno : 0;
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                continue;
-            char sub[PATH_MAX];
-            if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name) < sizeof(sub))
-                lbw_rm_tree(sub);
+    int top = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (top < 0)
+        return errno == ELOOP ? (unlink(path) < 0 ? -errno : 0) : -errno; /* now a symlink */
+    unsigned hoisted = 0;
+    for (unsigned pass = 0; pass < RM_PASSES; pass++) {
+        int fd = openat(top, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+            if (fd >= 0)
+                close(fd);
+            break;
         }
+        int any = 0;
+        struct dirent *de;
+        while ((de = readdir(d)))
+            if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+                any = 1;
+                rm_at(top, top, de->d_name, 1, &hoisted);
+            }
         closedir(d);
+        if (!any)
+            break;
     }
+    close(top);
     return rmdir(path) < 0 ? -errno : 0;
 }
 

@@ -8,7 +8,10 @@
 
 /* mkdir -p (mode 0755). Returns 0 or -errno. path is not modified. */
 int lbw_mkdirs(const char *path);
-/* rm -r without following symlinks. Returns 0 or -errno of the last step. */
+/* rm -r without following symlinks and without paths below `path` (every
+ * step from an O_NOFOLLOW directory fd: the tree may be a payload user's,
+ * who could swap a directory for a symlink meanwhile), at any depth with
+ * bounded stack and fds. Returns 0 or -errno of the last step. */
 int lbw_rm_tree(const char *path);
 /* chown -R without following symlinks: entries before their directory,
  * each reached from its parent's O_NOFOLLOW fd (the new owner can never

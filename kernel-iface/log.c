@@ -103,10 +103,16 @@ int lbw_log_format(char *buf, int buflen, int journal, long long epoch_ms, int p
     if (n > buflen - 2)
         n = buflen - 2;
     /* One record is one line: a newline inside a message would let a
-     * payload-controlled string forge log lines. */
-    for (int i = 0; i < n; i++)
-        if (buf[i] == '\n' || buf[i] == '\r')
+     * payload-controlled string forge log lines; other control characters
+     * (ESC and its terminal sequences, NUL, backspace) would let it hide or
+     * rewrite what an operator sees. Tabs stay. */
+    for (int i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)buf[i];
+        if (ch == '\n' || ch == '\r')
             buf[i] = ' ';
+        else if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+            buf[i] = '?';
+    }
     buf[n++] = '\n';
     buf[n] = 0;
     return n;

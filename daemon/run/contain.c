@@ -377,6 +377,8 @@ static int exists(const char *dir, const char *file)
     return access(p, F_OK) == 0;
 }
 
+static void counters(const struct lbw_cinv *ci, struct lbw_cinv_verdict *v);
+
 static void limits_v2(const struct lbw_contain *c, const struct lbw_cinv_limits *l,
                       struct lbw_cinv *ci)
 {
@@ -446,11 +448,13 @@ int lbw_cinv_create(const struct lbw_contain *c, int64_t inv_id, const struct lb
     ci->cgfd = -1;
     if (c->mode == LBW_CONTAIN_OFF)
         return -ENOENT;
-    int rc = 0;
+    int rc = 0, reused = 0;
     if (c->v2[0]) {
         rc = (size_t)snprintf(ci->v2, sizeof(ci->v2), "%s/inv-%lld", c->v2,
                               (long long)inv_id) >= sizeof(ci->v2) ? -ENAMETOOLONG
-                                                                   : lbw_cg_create(ci->v2);
+                                                                   : 0;
+        reused |= rc == 0 && access(ci->v2, F_OK) == 0;
+        rc = rc < 0 ? rc : lbw_cg_create(ci->v2);
         if (rc == 0) {
             limits_v2(c, l, ci);
             ci->cgfd = lbw_cg_open(ci->v2);
@@ -466,7 +470,9 @@ int lbw_cinv_create(const struct lbw_contain *c, int64_t inv_id, const struct lb
             continue;
         rc = (size_t)snprintf(ci->v1[k], sizeof(ci->v1[k]), "%s/inv-%lld", c->v1[k],
                               (long long)inv_id) >= sizeof(ci->v1[k]) ? -ENAMETOOLONG
-                                                                      : lbw_cg_create(ci->v1[k]);
+                                                                      : 0;
+        reused |= rc == 0 && access(ci->v1[k], F_OK) == 0;
+        rc = rc < 0 ? rc : lbw_cg_create(ci->v1[k]);
         if (rc == 0) {
             limits_v1(c, k, l, ci);
             int fd = lbw_cg_procs_open(ci->v1[k]);
@@ -480,6 +486,16 @@ int lbw_cinv_create(const struct lbw_contain *c, int64_t inv_id, const struct lb
             goto fail;
         }
     }
+    if (!reused)
+        return 0; /* new: every counter starts at 0 */
+    if (ci->v1[LBW_V1_MEMORY][0]) { /* v1 peaks and failcnt restart at 0 when written */
+        const char *reset[] = {"memory.failcnt", "memory.max_usage_in_bytes",
+                               "memory.memsw.max_usage_in_bytes"};
+        for (size_t i = 0; i < sizeof(reset) / sizeof(reset[0]); i++)
+            if (exists(ci->v1[LBW_V1_MEMORY], reset[i]))
+                lbw_cg_write_file(ci->v1[LBW_V1_MEMORY], reset[i], "0");
+    }
+    counters(ci, &ci->base); /* an existing cgroup (the same id again) keeps its counts */
     return 0;
 fail:
     lbw_cinv_close_fds(ci);
@@ -533,7 +549,22 @@ ssize_t lbw_cinv_kill(const struct lbw_cinv *ci)
     return d ? lbw_cg_kill(d) : 0;
 }
 
+static uint64_t since(uint64_t now, uint64_t then)
+{
+    return now > then ? now - then : 0;
+}
+
 void lbw_cinv_verdict(const struct lbw_cinv *ci, struct lbw_cinv_verdict *v)
+{
+    counters(ci, v);
+    v->oom_kills = since(v->oom_kills, ci->base.oom_kills);
+    v->oom_group = since(v->oom_group, ci->base.oom_group);
+    v->mem_max_hits = since(v->mem_max_hits, ci->base.mem_max_hits);
+    v->pids_max_hits = since(v->pids_max_hits, ci->base.pids_max_hits);
+}
+
+/* The counters as the kernel has them now. */
+static void counters(const struct lbw_cinv *ci, struct lbw_cinv_verdict *v)
 {
     memset(v, 0, sizeof(*v));
     char buf[1024];

@@ -93,6 +93,15 @@ struct lbw_cinv_limits {
     uint64_t mem;      /* bytes, 0: no limit */
 };
 
+/* What the kernel did to it. */
+struct lbw_cinv_verdict {
+    uint64_t oom_kills;     /* memory.events oom_kill (v2) or oom_control oom_kill (v1) */
+    uint64_t oom_group;     /* memory.events oom_group_kill */
+    uint64_t mem_max_hits;  /* memory.events oom: the limit reached, an allocation
+                               about to fail; v1: failcnt, or a peak at the limit */
+    uint64_t pids_max_hits; /* pids.events max */
+};
+
 struct lbw_cinv {
     char v2[PATH_MAX];              /* "" none */
     char v1[LBW_V1_N][PATH_MAX];
@@ -101,6 +110,9 @@ struct lbw_cinv {
     size_t njoin;
     uint64_t mem_limit;             /* applied hard limit, 0 none */
     int64_t pids_limit;             /* applied, 0 none */
+    struct lbw_cinv_verdict base;   /* the counters when it was created: a cgroup
+                                       left by an earlier run of the same id keeps
+                                       its counts, which are not this run's */
 };
 
 /* Creates the invocation's cgroups with the limits. Returns 0 (ci->v2 or
@@ -120,14 +132,7 @@ size_t lbw_cinv_procs(const struct lbw_cinv *ci, pid_t *pids, size_t cap);
  * freezer), else the kill loop. Returns the processes it found, or -errno. */
 ssize_t lbw_cinv_kill(const struct lbw_cinv *ci);
 
-/* What the kernel did to it. */
-struct lbw_cinv_verdict {
-    uint64_t oom_kills;     /* memory.events oom_kill (v2) or oom_control oom_kill (v1) */
-    uint64_t oom_group;     /* memory.events oom_group_kill */
-    uint64_t mem_max_hits;  /* memory.events oom: the limit reached, an allocation
-                               about to fail; v1: failcnt, or a peak at the limit */
-    uint64_t pids_max_hits; /* pids.events max */
-};
+/* Counts since lbw_cinv_create (ci->base subtracted). */
 void lbw_cinv_verdict(const struct lbw_cinv *ci, struct lbw_cinv_verdict *v);
 /* The trailer line for the invocation's log and the worker's ERROR, or
  * "" when the kernel did nothing to it. killed_by_worker: a drop. */

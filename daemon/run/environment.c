@@ -698,6 +698,14 @@ int lbw_env_for_job(const struct lbw_env_inputs *in, struct lbw_env *out, char *
         if (note(&w, lbw_env_set_raw(&base, name, eq + 1), *p) < 0)
             goto oom;
     }
+    /* a root worker's payload user: its own home and name, not root's (a
+     * HOME of /root would leave every tool that writes its preferences
+     * there failing); before the job's own values, which still win */
+    if (in->user_name &&
+        (note(&w, lbw_env_set_raw(&base, "USER", in->user_name), "USER") < 0 ||
+         note(&w, lbw_env_set_raw(&base, "LOGNAME", in->user_name), "LOGNAME") < 0 ||
+         (in->user_home && note(&w, lbw_env_set_raw(&base, "HOME", in->user_home), "HOME") < 0)))
+        goto oom;
     /* the resolver's arguments as text pairs, from the job or the config */
     if (from_job && jargs) {
         for (size_t i = 0; i + 1 < jargs->u.seq.n; i += 2) {

@@ -74,6 +74,8 @@ struct lbw_env_inputs {
     const char *resolver_name;     /* config default_env_wrapper.name, or NULL */
     const struct lbw_toml *resolver_args_cfg; /* its arguments table, or NULL */
     const struct lbw_toml *stdres_cfg; /* the standard_environment_resolver config */
+    const char *user_name;         /* a root worker's payload user: USER and LOGNAME, */
+    const char *user_home;         /* and HOME, instead of the worker's; NULL: kept */
 };
 
 enum lbw_env_error {

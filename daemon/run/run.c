@@ -558,6 +558,8 @@ static int step_environment(struct lbw_run *run, struct start *st)
         .resolver_name = o->resolver_name,
         .resolver_args_cfg = o->resolver_args_cfg,
         .stdres_cfg = o->stdres_cfg,
+        .user_name = o->user ? o->user->name : NULL,
+        .user_home = o->user && o->user->home[0] ? o->user->home : NULL,
     };
     int erc = lbw_env_for_job(&in, &st->env, st->why, sizeof(st->why));
     if (erc == LBW_ENV_RESOLVER)

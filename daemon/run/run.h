@@ -31,9 +31,10 @@ struct lbw_run;
 /* Who a root worker's payloads run as (worker.payload_user). */
 struct lbw_payload_user {
     char name[64];
+    char home[256];        /* its passwd home (the payload's HOME), "" none */
     uid_t uid;
     gid_t gid;
-    gid_t groups[64];      /* supplementary groups */
+    gid_t groups[1024];    /* supplementary groups (more are dropped, with a warning) */
     size_t ngroups;
 };
 /* What is made ahead for the next invocation, so that the task path does

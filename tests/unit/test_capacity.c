@@ -237,13 +237,20 @@ static struct lbw_ledger *fixture_ledger(lbw_reactor *r, const struct lbw_host *
 
 static double num(const struct lbw_num *n) { return n->is_float ? n->f : (double)n->i; }
 
+/* How the fixture host is probed: its root, affinity on its 4 CPUs. */
+static struct lbw_probe_opts host_opts(void)
+{
+    struct lbw_probe_opts po = {.root = g_root, .nvml_library = "", .use_affinity = 1};
+    for (unsigned c = 0; c < 4; c++)
+        lbw_cpuset_set(&po.affinity, c);
+    return po;
+}
+
 static void narrowed(const char *cfgtext, double cpus_after)
 {
     make_host();
     lbw_reactor *r = lbw_test_reactor();
-    struct lbw_probe_opts po = {.root = g_root, .nvml_library = "", .use_affinity = 1};
-    for (unsigned c = 0; c < 4; c++)
-        lbw_cpuset_set(&po.affinity, c);
+    struct lbw_probe_opts po = host_opts();
     struct lbw_host *h = calloc(1, sizeof(*h));
     struct lbw_advertised adv;
     struct lbw_toml *cfg = NULL;
@@ -314,6 +321,53 @@ static void narrowed(const char *cfgtext, double cpus_after)
     rm_host();
 }
 
+/* A flood of changes to a watched file (10,000 writes, each seen by the
+ * reactor on its own): the host is probed a bounded number of times, not
+ * once per event, and the last state is what is advertised at the end. */
+static void test_flood_coalesced(void)
+{
+    make_host();
+    lbw_reactor *r = lbw_test_reactor();
+    struct lbw_probe_opts po = host_opts();
+    struct lbw_host *h = calloc(1, sizeof(*h));
+    struct lbw_advertised adv;
+    lbw_probe_host(&po, h);
+    lbw_advertise(h, NULL, &adv);
+    int changes = 0;
+    struct lbw_capacity_opts co = {.r = r, .probe = &po, .host = h, .adv = &adv,
+                                   .no_uevents = 1, .on_change = count_change, .ctx = &changes};
+    struct lbw_capacity *cap = lbw_capacity_open(&co);
+    CU_ASSERT_FATAL(cap != NULL);
+    uint64_t t0 = lbw_now_ns();
+    unsigned n = 10000;
+    for (unsigned i = 0; i < n; i++) {
+        const char *v = i % 2 ? "0-3\n" : "0-1\n"; /* ends on 0-3 */
+        wr("/sys/fs/cgroup/cpuset/job/cpuset.effective_cpus", "%s", v);
+        wr("/sys/fs/cgroup/cpuset/job/cpuset.cpus", "%s", v);
+        lbw_reactor_run_once(r, 0);
+    }
+    uint64_t elapsed = lbw_now_ns() - t0;
+    size_t during = lbw_capacity_probes(cap);
+    /* the held-back probe comes within 250 ms */
+    for (unsigned i = 0; i < 100 && lbw_capacity_probes(cap) == during; i++)
+        lbw_test_run_until(r, &(int){0}, 0.05);
+    size_t probes = lbw_capacity_probes(cap);
+    /* one at once, then at most one per 250 ms, and the last one after
+     * (one more to spare) */
+    size_t bound = 3 + (size_t)(elapsed / 250000000ull);
+    CU_ASSERT(probes >= 1);
+    CU_ASSERT(probes <= bound);
+    if (probes > bound)
+        fprintf(stderr, "\n%zu probes for %u events in %.3f s (at most %zu)\n", probes, n,
+                (double)elapsed / 1e9, bound);
+    CU_ASSERT_DOUBLE_EQUAL(num(&adv.res.total_cpu_count), 4, 1e-9); /* the last state */
+    lbw_capacity_close(cap);
+    lbw_test_run_until(r, &(int){0}, 0.05);
+    lbw_reactor_free(r);
+    free(h);
+    rm_host();
+}
+
 static void test_cpuset_narrowed(void) { narrowed(NULL, 2); }
 
 static void test_cpuset_narrowed_override(void)
@@ -323,20 +377,28 @@ static void test_cpuset_narrowed_override(void)
 
 /* ---- the ledger's topology replaced ------------------------------------------- */
 
-static void test_set_topo_gpus(void)
+/* 4 CPUs (a core each), 16 GiB, ngpus GPUs on no node keyed by PCI bus id. */
+static struct lbw_topo *small_topo(unsigned ngpus)
 {
-    lbw_reactor *r = lbw_test_reactor();
     struct lbw_topo *t = calloc(1, sizeof(*t));
+    CU_ASSERT_FATAL(t != NULL);
     for (unsigned c = 0; c < 4; c++)
         t->cpus[t->ncpus++] = (struct lbw_topo_cpu){.id = (uint16_t)c, .core = c};
     t->cpu_cap = 4;
     t->mem_cap = 1ull << 34;
-    for (unsigned g = 0; g < 3; g++) {
+    for (unsigned g = 0; g < ngpus; g++) {
         t->gpus[g].node = -1;
         snprintf(t->gpus[g].id, sizeof(t->gpus[g].id), "GPU-%u", g);
         snprintf(t->gpus[g].key, sizeof(t->gpus[g].key), "0000:0%u:00.0", g + 1);
     }
-    t->ngpus = t->gpu_cap = 3;
+    t->ngpus = t->gpu_cap = ngpus;
+    return t;
+}
+
+static void test_set_topo_gpus(void)
+{
+    lbw_reactor *r = lbw_test_reactor();
+    struct lbw_topo *t = small_topo(3);
     int changes = 0;
     char ns[64], err[300];
     snprintf(ns, sizeof(ns), "lbw-unit-settopo/%d", (int)getpid());
@@ -384,12 +446,51 @@ static void test_set_topo_gpus(void)
 
 /* Hybrid x86 (cpu_atom lists the E cores), Arm tiers from cpu_capacity,
  * the node's memory, GPUs keyed by their PCI bus id. */
+/* Two GPUs with the same key (no PCI bus id: index 0 of NVIDIA and of
+ * AMD): a topology change keeps each claim on its own GPU, never both on
+ * one (which would also free the other for a third claim). */
+static void test_set_topo_same_keys(void)
+{
+    lbw_reactor *r = lbw_test_reactor();
+    struct lbw_topo *t = small_topo(2);
+    for (unsigned g = 0; g < 2; g++) {
+        t->gpus[g].vendor = g ? LBW_GPU_AMD : LBW_GPU_NVIDIA;
+        snprintf(t->gpus[g].id, sizeof(t->gpus[g].id), "0");
+        snprintf(t->gpus[g].key, sizeof(t->gpus[g].key), "0");
+    }
+    char ns[64], err[300];
+    snprintf(ns, sizeof(ns), "lbw-unit-samekey/%d", (int)getpid());
+    struct lbw_ledger_opts o = {.r = r, .hwid = 0x79, .ns = ns, .topo = t,
+                                .allow_gid = (gid_t)-1};
+    struct lbw_ledger *l = lbw_ledger_open(&o, err, sizeof(err));
+    CU_ASSERT_FATAL(l != NULL);
+    struct lbw_claim_req q = {.min_cpu = 1, .min_gpu = 1};
+    struct lbw_claim a, b, c;
+    CU_ASSERT_EQUAL(lbw_ledger_claim(l, &q, &a), 0);
+    CU_ASSERT_EQUAL(lbw_ledger_claim(l, &q, &b), 0);
+    CU_ASSERT((a.gpus | b.gpus) == 3u && (a.gpus & b.gpus) == 0);
+    struct lbw_topo *n = malloc(sizeof(*n));
+    *n = *t;
+    n->cpus[3].id = 9; /* something else changed: a CPU replaced */
+    lbw_ledger_set_topo(l, n);
+    struct lbw_usage u;
+    lbw_ledger_used(l, &u);
+    CU_ASSERT_EQUAL(u.gpus, 3u); /* both GPUs still held, one each */
+    q = (struct lbw_claim_req){.min_gpu = 1};
+    int f = lbw_ledger_claim(l, &q, &c);
+    CU_ASSERT(f > 0);
+    CU_ASSERT_EQUAL(c.gpus, 0u); /* none free */
+    lbw_ledger_close(l);
+    lbw_test_run_until(r, &(int){0}, 0.05);
+    lbw_reactor_free(r);
+    free(n);
+    free(t);
+}
+
 static void test_topo_from_sysfs(void)
 {
     make_host();
-    struct lbw_probe_opts po = {.root = g_root, .nvml_library = "", .use_affinity = 1};
-    for (unsigned c = 0; c < 4; c++)
-        lbw_cpuset_set(&po.affinity, c);
+    struct lbw_probe_opts po = host_opts();
     struct lbw_host *h = calloc(1, sizeof(*h));
     struct lbw_advertised adv;
     struct lbw_topo *t = malloc(sizeof(*t));
@@ -487,6 +588,9 @@ static const struct lbw_test reactor_tests[] = {
     {"a v1 cpuset narrowed under a [resources] override: claims follow",
      test_cpuset_narrowed_override},
     {"the ledger's topology replaced: GPUs matched by key", test_set_topo_gpus},
+    {"a flood of 10,000 changes: probes coalesced, the last state kept", test_flood_coalesced},
+    {"the ledger's topology replaced: GPUs with equal keys stay one per claim",
+     test_set_topo_same_keys},
     {NULL, NULL},
 };
 

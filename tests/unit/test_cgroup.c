@@ -11,6 +11,7 @@
  * backends, cgroup.kill, removal; the same on the v1 memory, pids and
  * freezer hierarchies (SIGKILL loop, freeze + kill + thaw); a dead
  * worker's invocation cgroups reclaimed while a live one's stay. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -26,6 +27,7 @@
 
 #include "cgroup.h"
 #include "invcg.h"
+#include "log.h"
 #include "reactor.h"
 #include "spawn.h"
 #include "suites.h"
@@ -485,6 +487,51 @@ static void test_live_controller_files(void)
     CU_ASSERT(lbw_cg_remove(parent) == 0);
 }
 
+/* A payload that owns its cgroup may nest cgroups deeper than listings
+ * look: the kill still reaches a process at the bottom (cgroup.kill), and
+ * the whole tree is removed. */
+static void test_live_v2_deep(void)
+{
+    char parent[LBW_CG_PATH_MAX + 64], d[LBW_CG_PATH_MAX + 1024];
+    if (live_parent(NULL, "live cgroup v2 deep tree", parent, sizeof(parent)) < 0)
+        return;
+    snprintf(d, sizeof(d), "%s", parent);
+    for (int i = 0; i < 48; i++) { /* deeper than the 32 levels a listing looks */
+        size_t l = strlen(d);
+        snprintf(d + l, sizeof(d) - l, "/d%d", i);
+        CU_ASSERT_FATAL(lbw_cg_create(d) == 0);
+    }
+    char side[LBW_CG_PATH_MAX + 96];
+    snprintf(side, sizeof(side), "%s/d0/side", parent); /* a sibling on the way */
+    CU_ASSERT_FATAL(lbw_cg_create(side) == 0);
+    int go;
+    pid_t pid = fork_family(&go, 0);
+    CU_ASSERT_FATAL(pid > 0);
+    CU_ASSERT(lbw_cg_join(d, pid) == 0);
+    CU_ASSERT(write(go, "x", 1) == 1);
+    close(go);
+    CU_ASSERT(lbw_cg_populated(parent) == 1);
+    char cgkill[LBW_CG_PATH_MAX + 96];
+    snprintf(cgkill, sizeof(cgkill), "%s/cgroup.kill", parent);
+    if (access(cgkill, F_OK) == 0) {
+        CU_ASSERT(lbw_cg_kill(parent) >= 1);
+        int st = 0;
+        pid_t w = -1;
+        for (int i = 0; i < 1000 && (w = waitpid(pid, &st, WNOHANG)) == 0; i++)
+            usleep(5000);
+        CU_ASSERT(w == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    } else {
+        skip("cgroup.kill", "not in this kernel");
+    }
+    if (kill(pid, 0) == 0) { /* the test's own clean-up when the kill missed it */
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    CU_ASSERT(wait_empty(parent, 5));
+    CU_ASSERT(lbw_cg_remove(parent) == 0);
+    CU_ASSERT(access(parent, F_OK) < 0 && errno == ENOENT);
+}
+
 /* A dead worker's invocation cgroups are ended and removed; a live one's
  * are left alone. */
 static void test_live_reclaim(void)
@@ -535,6 +582,101 @@ static void test_live_reclaim(void)
     CU_ASSERT(lbw_cg_remove(own) == 0);
 }
 
+/* Two workers start at once and both reclaim the same dead owners'
+ * directories: everything dead is ended and removed, nothing is said
+ * louder than INFO, the live owner's payload is left alone. */
+static void test_live_reclaim_race(void)
+{
+    char own[LBW_CG_PATH_MAX + 64];
+    if (live_parent(NULL, "live reclaim by two workers at once", own, sizeof(own)) < 0)
+        return;
+    char top[LBW_CG_PATH_MAX + 96], p[LBW_CG_PATH_MAX + 256], name[128];
+    snprintf(top, sizeof(top), "%s/%s", own, LBW_INVCG_TOP);
+    CU_ASSERT_FATAL(lbw_cg_create(top) == 0);
+    struct stat nst;
+    CU_ASSERT_FATAL(stat("/proc/self/ns/pid", &nst) == 0);
+    enum { DEAD = 6 };
+    pid_t kids[DEAD];
+    for (int i = 0; i < DEAD; i++) {
+        snprintf(p, sizeof(p), "%s/%s-%d-5-%llu", top, LBW_INVCG_OWNER, 1073741800 + i,
+                 (unsigned long long)nst.st_ino);
+        CU_ASSERT_FATAL(lbw_cg_create(p) == 0);
+        size_t l = strlen(p);
+        for (int k = 0; k < 3; k++) { /* invocations, one nested deeper */
+            snprintf(p + l, sizeof(p) - l, "/inv-%d", k);
+            CU_ASSERT_FATAL(lbw_cg_create(p) == 0);
+        }
+        int go;
+        kids[i] = fork_family(&go, 1);
+        CU_ASSERT_FATAL(kids[i] > 0);
+        CU_ASSERT(lbw_cg_join(p, kids[i]) == 0);
+        CU_ASSERT(write(go, "x", 1) == 1);
+        close(go);
+    }
+    CU_ASSERT_FATAL(lbw_cg_owner_name(LBW_INVCG_OWNER, getpid(), name, sizeof(name)) == 0);
+    char live[LBW_CG_PATH_MAX + 256];
+    snprintf(live, sizeof(live), "%s/%s", top, name);
+    CU_ASSERT_FATAL(lbw_cg_create(live) == 0);
+    int go;
+    pid_t keep = fork_family(&go, 0);
+    CU_ASSERT_FATAL(keep > 0);
+    CU_ASSERT(lbw_cg_join(live, keep) == 0);
+    CU_ASSERT(write(go, "x", 1) == 1);
+    close(go);
+    char logf[] = "/tmp/lbw-reclaim-race-XXXXXX";
+    int lfd = mkstemp(logf);
+    CU_ASSERT_FATAL(lfd >= 0);
+    pid_t w[2];
+    for (int i = 0; i < 2; i++) {
+        w[i] = fork();
+        CU_ASSERT_FATAL(w[i] >= 0);
+        if (w[i] == 0) {
+            lbw_log_set_fd(lfd);
+            size_t owners;
+            lbw_invcg_reclaim(top, &owners);
+            _exit(0);
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        int st = -1;
+        CU_ASSERT(waitpid(w[i], &st, 0) == w[i] && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    for (int i = 0; i < DEAD; i++) {
+        int st = 0;
+        pid_t r = -1;
+        for (int k = 0; k < 1000 && (r = waitpid(kids[i], &st, WNOHANG)) == 0; k++)
+            usleep(5000);
+        CU_ASSERT(r == kids[i] && WIFSIGNALED(st));
+        if (r != kids[i]) {
+            kill(kids[i], SIGKILL);
+            waitpid(kids[i], NULL, 0);
+        }
+    }
+    char log[8192] = "";
+    ssize_t n = pread(lfd, log, sizeof(log) - 1, 0);
+    log[n > 0 ? n : 0] = 0;
+    close(lfd);
+    unlink(logf);
+    CU_ASSERT(strstr(log, "cannot remove") == NULL);
+    CU_ASSERT(strstr(log, "[ERROR]") == NULL);
+    if (strstr(log, "cannot remove"))
+        fprintf(stderr, "\n%s\n", log);
+    CU_ASSERT(kill(keep, 0) == 0); /* the live owner's */
+    CU_ASSERT(lbw_cg_procs(live, 1, NULL, 0) == 1);
+    size_t left = 0;
+    DIR *d = opendir(top);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        left += e->d_type == DT_DIR && e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    CU_ASSERT_EQUAL(left, 1); /* only the live one */
+    kill(keep, SIGKILL);
+    waitpid(keep, NULL, 0);
+    CU_ASSERT(wait_empty(own, 5));
+    CU_ASSERT(lbw_cg_remove(own) == 0);
+}
+
 static const struct lbw_test fixture_tests[] = {
     {"pure v2 (systemd service): mount, own dir, up, events, procs", test_fixture_v2},
     {"hybrid like this host: v1 controllers and unified v2", test_fixture_hybrid},
@@ -549,6 +691,9 @@ static const struct lbw_test fixture_tests[] = {
     {"live v1: joined at spawn through cgroup.procs fds", test_live_v1_join_at_spawn},
     {"live v2: clone3 into a cgroup, a setsid daemon dies with it", test_live_v2_clone_into},
     {"live reclaim of a dead worker's invocation cgroups", test_live_reclaim},
+    {"live v2: a tree deeper than listings look is killed and removed", test_live_v2_deep},
+    {"live reclaim by two workers at once: quiet, complete, the live one kept",
+     test_live_reclaim_race},
     {NULL, NULL},
 };
 

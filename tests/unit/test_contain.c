@@ -279,6 +279,22 @@ static void test_limits_written(void)
     fx_done();
 }
 
+/* inv-9 on the limits fixture with a 64 MiB claim, fds closed. */
+static void create_inv9(struct lbw_contain *c, struct lbw_cinv *ci)
+{
+    struct lbw_cinv_limits l = {.node = -1, .mem = 64u << 20};
+    char err[256];
+    CU_ASSERT_FATAL(lbw_cinv_create(c, 9, &l, ci, err, sizeof(err)) == 0);
+    lbw_cinv_close_fds(ci);
+}
+
+/* The verdict and its line. */
+static void tell(const struct lbw_cinv *ci, struct lbw_cinv_verdict *v, char *why, size_t cap)
+{
+    lbw_cinv_verdict(ci, v);
+    lbw_cinv_explain(ci, v, why, cap);
+}
+
 static void test_counters_and_verdicts(void)
 {
     const char *ev = "low 0\nhigh 3\nmax 12\noom 2\noom_kill 1\noom_group_kill 1\n";
@@ -292,32 +308,26 @@ static void test_counters_and_verdicts(void)
     struct lbw_contain *c = malloc(sizeof(*c));
     limits_fixture(c, 0);
     struct lbw_cinv ci;
-    struct lbw_cinv_limits l = {.node = -1, .mem = 64u << 20};
-    char err[256], why[512];
-    CU_ASSERT_FATAL(lbw_cinv_create(c, 9, &l, &ci, err, sizeof(err)) == 0);
-    lbw_cinv_close_fds(&ci);
+    char why[512];
+    create_inv9(c, &ci);
     struct lbw_cinv_verdict v;
-    lbw_cinv_verdict(&ci, &v);
-    lbw_cinv_explain(&ci, &v, why, sizeof(why));
+    tell(&ci, &v, why, sizeof(why));
     CU_ASSERT_STRING_EQUAL(why, ""); /* nothing happened */
 
     put("v2/w/inv-9/memory.events", ev);
-    lbw_cinv_verdict(&ci, &v);
-    lbw_cinv_explain(&ci, &v, why, sizeof(why));
+    tell(&ci, &v, why, sizeof(why));
     CU_ASSERT(v.oom_kills == 1 && v.oom_group == 1 && v.mem_max_hits == 2);
     CU_ASSERT(strstr(why, "killed by the kernel: out of memory inside its limit of 67108864 "
                           "bytes") == why);
     CU_ASSERT(strstr(why, "the whole payload") != NULL);
 
     put("v2/w/inv-9/memory.events", "oom 0\noom_kill 1\n"); /* the host's OOM killer */
-    lbw_cinv_verdict(&ci, &v);
-    lbw_cinv_explain(&ci, &v, why, sizeof(why));
+    tell(&ci, &v, why, sizeof(why));
     CU_ASSERT(strstr(why, "the host (or a cgroup above the worker's) ran out of memory") != NULL);
 
     put("v2/w/inv-9/memory.events", "oom 0\noom_kill 0\n");
     put("v2/w/inv-9/pids.events", "max 7\n");
-    lbw_cinv_verdict(&ci, &v);
-    lbw_cinv_explain(&ci, &v, why, sizeof(why));
+    tell(&ci, &v, why, sizeof(why));
     CU_ASSERT(strstr(why, "stopped by the process limit: 7 fork(s) refused at pids.max 321") ==
               why);
 
@@ -326,14 +336,48 @@ static void test_counters_and_verdicts(void)
     put("mem/w/inv-9/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n");
     put("mem/w/inv-9/memory.failcnt", "0\n");
     put("mem/w/inv-9/memory.max_usage_in_bytes", "67108864\n");
-    lbw_cinv_verdict(&ci, &v);
-    lbw_cinv_explain(&ci, &v, why, sizeof(why));
+    tell(&ci, &v, why, sizeof(why));
     CU_ASSERT(strstr(why, "out of memory inside its limit of 67108864 bytes") != NULL);
     put("mem/w/inv-9/memory.max_usage_in_bytes", "1048576\n");
-    lbw_cinv_verdict(&ci, &v);
-    lbw_cinv_explain(&ci, &v, why, sizeof(why));
+    tell(&ci, &v, why, sizeof(why));
     CU_ASSERT(strstr(why, "the host (or a cgroup above") != NULL);
     CU_ASSERT_STRING_EQUAL(lbw_cinv_dir(&ci), ci.v1[LBW_V1_MEMORY]);
+    free(c);
+    fx_done();
+}
+
+/* The cgroup of an id seen before (left by an earlier run, the removal
+ * failed) keeps the kernel's counters: this run is told only what
+ * happened since it was created, and v1 peaks start again. */
+static void test_verdict_reused_cgroup(void)
+{
+    fx_new();
+    struct lbw_contain *c = malloc(sizeof(*c));
+    limits_fixture(c, 0);
+    put("v2/w/inv-9/memory.events", "oom 3\noom_kill 2\noom_group_kill 1\n");
+    put("v2/w/inv-9/pids.events", "max 5\n");
+    put("mem/w/inv-9/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
+    put("mem/w/inv-9/memory.max_usage_in_bytes", "67108864\n");
+    struct lbw_cinv ci;
+    char why[512];
+    create_inv9(c, &ci);
+    struct lbw_cinv_verdict v;
+    tell(&ci, &v, why, sizeof(why));
+    CU_ASSERT(v.oom_kills == 0 && v.oom_group == 0 && v.mem_max_hits == 0 &&
+              v.pids_max_hits == 0);
+    CU_ASSERT_STRING_EQUAL(why, ""); /* the earlier run's OOM is not this one's */
+    CU_ASSERT(strncmp(slurp(ci.v1[LBW_V1_MEMORY], "memory.max_usage_in_bytes"), "0", 1) == 0);
+    /* what happens after: told */
+    put("v2/w/inv-9/memory.events", "oom 4\noom_kill 3\noom_group_kill 2\n");
+    tell(&ci, &v, why, sizeof(why));
+    CU_ASSERT(v.oom_kills == 1 && v.oom_group == 1 && v.mem_max_hits == 1);
+    CU_ASSERT(strstr(why, "out of memory inside its limit") != NULL);
+    /* v1 alone: the same */
+    ci.v2[0] = 0;
+    ci.base.oom_kills = 2;
+    ci.base.mem_max_hits = 0;
+    lbw_cinv_verdict(&ci, &v);
+    CU_ASSERT(v.oom_kills == 0);
     free(c);
     fx_done();
 }
@@ -346,6 +390,7 @@ static const struct lbw_test tests[] = {
     {"plan: no cgroups at all", test_plan_none},
     {"invocation limits: v2 and v1 files, hard and soft memory", test_limits_written},
     {"verdicts: OOM inside the limit, host OOM, pids limit, v1", test_counters_and_verdicts},
+    {"verdicts: a reused cgroup's earlier counts are not this run's", test_verdict_reused_cgroup},
     {NULL, NULL},
 };
 

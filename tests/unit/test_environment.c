@@ -130,6 +130,22 @@ static void test_full_job(void)
     CU_ASSERT_STRING_EQUAL(lbw_env_get(&e, "RENDER_THREADS"), "8");
     CU_ASSERT_STRING_EQUAL(lbw_env_get(&e, "SITE"), "/home/render/site");
     lbw_env_free(&e);
+    /* a root worker's payload user: its HOME, USER and LOGNAME, not the
+     * worker's; $HOME in the job's values means its home */
+    char *root_env[] = {"PATH=/usr/bin:/bin", "HOME=/root", "USER=root", "LOGNAME=root",
+                        "KEEP=$HOME/x", NULL};
+    in.worker_environ = root_env;
+    in.user_name = "render";
+    in.user_home = "/home/render";
+    CU_ASSERT_FATAL(lbw_env_for_job(&in, &e, err, sizeof(err)) == LBW_ENV_OK);
+    CU_ASSERT_STRING_EQUAL(lbw_env_get(&e, "HOME"), "/home/render");
+    CU_ASSERT_STRING_EQUAL(lbw_env_get(&e, "USER"), "render");
+    CU_ASSERT_STRING_EQUAL(lbw_env_get(&e, "LOGNAME"), "render");
+    CU_ASSERT_STRING_EQUAL(lbw_env_get(&e, "KEEP"), "/home/render/x");
+    CU_ASSERT_STRING_EQUAL(lbw_env_get(&e, "SITE"), "/home/render/site");
+    lbw_env_free(&e);
+    in.user_name = in.user_home = NULL;
+    in.worker_environ = environ_;
     in.resolver_name = "NoSuchResolver";
     CU_ASSERT(lbw_env_for_job(&in, &e, err, sizeof(err)) == LBW_ENV_EXCEPTION);
     CU_ASSERT(strstr(err, "NoSuchResolver") != NULL);

@@ -71,9 +71,47 @@ static void test_chown_tree_no_follow(void)
     CU_ASSERT(access(base, F_OK) < 0);
 }
 
+/* rm -r of a tree a payload user could have made: thousands of levels
+ * deep (more than a path can name) and symlinks to outside directories
+ * at shallow and deep levels: all of it goes, nothing outside does. */
+static void test_rm_tree_deep_links(void)
+{
+    char base[] = "/tmp/lbw-fs-rm-XXXXXX", outside[PATH_MAX], keep[PATH_MAX + 16];
+    CU_ASSERT_FATAL(mkdtemp(base) != NULL);
+    snprintf(outside, sizeof(outside), "%s-outside", base);
+    CU_ASSERT_FATAL(mkdir(outside, 0755) == 0);
+    snprintf(keep, sizeof(keep), "%s/keep", outside);
+    FILE *f = fopen(keep, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fclose(f);
+    int fd = open(base, O_RDONLY | O_DIRECTORY);
+    CU_ASSERT_FATAL(fd >= 0);
+    for (int i = 0; i < 3000 && fd >= 0; i++) { /* far past PATH_MAX */
+        if (i == 5 || i == 40 || i == 2999)
+            CU_ASSERT(symlinkat(outside, fd, "link") == 0);
+        if (i % 100 == 0) {
+            int ff = openat(fd, "file", O_WRONLY | O_CREAT, 0644);
+            CU_ASSERT(ff >= 0);
+            close(ff);
+        }
+        CU_ASSERT_FATAL(mkdirat(fd, "d", 0755) == 0);
+        int next = openat(fd, "d", O_RDONLY | O_DIRECTORY);
+        close(fd);
+        fd = next;
+    }
+    CU_ASSERT_FATAL(fd >= 0);
+    close(fd);
+    CU_ASSERT(lbw_rm_tree(base) == 0);
+    CU_ASSERT(access(base, F_OK) < 0 && errno == ENOENT);
+    CU_ASSERT(access(keep, F_OK) == 0); /* never followed */
+    unlink(keep);
+    rmdir(outside);
+}
+
 static const struct lbw_test tests[] = {
     {"chown of a tree: links inside and at the top never followed, depth bounded",
      test_chown_tree_no_follow},
+    {"rm of a tree: thousands of levels, links never followed", test_rm_tree_deep_links},
     {NULL, NULL},
 };
 

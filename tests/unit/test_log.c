@@ -55,6 +55,9 @@ static void test_line_layout(void)
     /* A message cannot forge a second record. */
     fmt(buf, sizeof(buf), 1, LBW_LOG_INFO, "a\nb\rc");
     CU_ASSERT_STRING_EQUAL(buf, "<6>[worker:4242][INFO] a b c\n");
+    /* nor hide or rewrite what a terminal shows: other controls are '?' */
+    fmt(buf, sizeof(buf), 1, LBW_LOG_INFO, "%s", "x\033[2K\by\x7f\tz");
+    CU_ASSERT_STRING_EQUAL(buf, "<6>[worker:4242][INFO] x?[2K?y?\tz\n");
     /* Long messages are cut and still end in a newline. */
     char small[40];
     n = fmt(small, sizeof(small), 0, LBW_LOG_INFO, "%s",
