@@ -129,7 +129,7 @@ static int write_extra_files(struct lbw_run *run, struct lbw_extra_file *ef, siz
     const char *tmp = getenv("TMPDIR");
     if (!tmp || !*tmp)
         tmp = "/tmp";
-    snprintf(run->ef_dir, sizeof(run->ef_dir), "%s/lifeblood_efs_XXXXXXXX", tmp);
+    snprintf(run->ef_dir, sizeof(run->ef_dir), "%s/lifeblood_efs_XXXXXX", tmp);
     if (!mkdtemp(run->ef_dir)) {
         snprintf(msg, msglen, "cannot create the extra files directory in %s: %s", tmp,
                  strerror(errno));
@@ -180,13 +180,33 @@ static int write_extra_files(struct lbw_run *run, struct lbw_extra_file *ef, siz
  * orphans re-parented to the worker (the worker runs one invocation at a
  * time, so all of its descendants are this invocation's), plus the
  * members of its cgroup. */
+static int pid_cmp(const void *a, const void *b)
+{
+    pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+    return (x > y) - (x < y);
+}
+
 static size_t tree_pids(struct lbw_run *run, pid_t *pids, size_t cap)
 {
-    /* born inside its cgroups, the payload cannot leave them: their
-     * listing is the whole tree, without a walk over /proc */
-    if (lbw_cinv_active(&run->cg))
-        return lbw_cinv_procs(&run->cg, pids, cap);
-    return lbw_tree_list(getpid(), pids, cap);
+    if (!lbw_cinv_active(&run->cg))
+        return lbw_tree_list(getpid(), pids, cap);
+    /* Born inside its cgroups, a payload of another user cannot leave
+     * them: their listing is the whole tree, without a walk over /proc.
+     * One that runs as the worker's own user owns them as the worker does
+     * and could move itself into the worker's cgroup (cgroup.procs of a
+     * common ancestor it may write): the worker's descendants are added
+     * (it is their child subreaper, so a double-forked one is among them). */
+    size_t n = lbw_cinv_procs(&run->cg, pids, cap);
+    if (run->o.user && run->o.user->uid != geteuid())
+        return n;
+    qsort(pids, n, sizeof(*pids), pid_cmp);
+    static pid_t more[4096];
+    size_t m = lbw_tree_list(getpid(), more, sizeof(more) / sizeof(*more));
+    size_t sorted = n;
+    for (size_t i = 0; i < m && n < cap; i++)
+        if (!bsearch(&more[i], pids, sorted, sizeof(*pids), pid_cmp))
+            pids[n++] = more[i];
+    return n;
 }
 
 static size_t tree_signal(struct lbw_run *run, int sig)

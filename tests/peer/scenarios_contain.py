@@ -161,6 +161,44 @@ async def leftover_daemon_leaves_nothing(h):
         check(not os.path.exists(os.path.join(d, 'inv-%d' % iid)), 'removed in %s' % d)
 
 
+def hierarchy_roots():
+    """Mount points of every cgroup hierarchy (v2 and each v1), from mountinfo."""
+    out = []
+    with open('/proc/self/mountinfo') as f:
+        for line in f:
+            pre, post = line.split(' - ', 1)
+            if post.split()[0] in ('cgroup', 'cgroup2'):
+                out.append(pre.split()[4])
+    return out
+
+
+@scenario
+async def escaped_daemon_still_ended(h):
+    """A payload that runs as the worker's own user owns its cgroups as the
+    worker does: its daemon moves itself out of them (into each
+    hierarchy's root cgroup), ignores SIGTERM and is left behind when the
+    payload exits. The worker, its child subreaper, still finds and ends
+    it."""
+    c = await contained(h, 'escaped_daemon_still_ended', wcfg='kill_grace = 0.5')
+    if not c:
+        return
+    s, w, addr = c
+    pidfile = os.path.join(h.tmp, 'escaped.pid')
+    cgfile = os.path.join(h.tmp, 'escaped.cgroup')
+    moves = '; '.join('echo $$ > %s/cgroup.procs' % m for m in hierarchy_roots())
+    script = ('( setsid sh -c \'%s; trap "" TERM; cat /proc/self/cgroup > %s; echo $$ > %s; '
+              'exec sleep 1000\' & ); '
+              'i=0; while [ ! -s %s ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done'
+              % (moves, cgfile, pidfile, pidfile))
+    iid = next_invocation_id()
+    _, name, args = await run_job(s, addr, make_job(['/bin/sh', '-c', script], iid), iid)
+    dpid = await read_pid(pidfile)
+    with open(cgfile) as f:
+        check(all(l.rstrip().endswith(':/') for l in f), 'the daemon left its cgroups')
+    check(name == 'worker.done', name)
+    await poll_until(lambda: not alive(dpid), 10, 'the escaped daemon %d ended' % dpid)
+
+
 @scenario
 async def payload_sees_its_cgroups_and_cpus(h):
     c = await contained(h, 'payload_sees_its_cgroups_and_cpus')
