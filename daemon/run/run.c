@@ -65,9 +65,51 @@ static void tree_step(struct lbw_run *run);
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-int lbw_find_executable(const char *name, const char *path, char *out, size_t cap)
+/* May user u (NULL: the worker) do `bit` (1 search/execute) on st, by its
+ * mode bits (ACLs are not read: a file only an ACL opens is not found). */
+static int user_may_x(const struct stat *st, const struct lbw_payload_user *u)
+{
+    if (!u || u->uid == 0)
+        return S_ISDIR(st->st_mode) || (st->st_mode & 0111);
+    if (st->st_uid == u->uid)
+        return (st->st_mode & S_IXUSR) != 0;
+    int in_group = st->st_gid == u->gid;
+    for (size_t i = 0; !in_group && i < u->ngroups; i++)
+        in_group = st->st_gid == u->groups[i];
+    return (st->st_mode & (in_group ? S_IXGRP : S_IXOTH)) != 0;
+}
+
+/* Every directory on the way to `file` searchable by u, the file a regular
+ * file u may execute; checked along the path as written and as resolved
+ * (a symlink's target too). */
+static int user_can_exec(const char *file, const struct lbw_payload_user *u)
 {
     struct stat st;
+    if (stat(file, &st) < 0 || !S_ISREG(st.st_mode))
+        return 0;
+    if (!u)
+        return access(file, X_OK) == 0;
+    if (!user_may_x(&st, u))
+        return 0;
+    char real[PATH_MAX];
+    const char *paths[2] = {file, realpath(file, real) ? real : NULL};
+    for (int k = 0; k < 2 && paths[k]; k++) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s", paths[k]);
+        for (char *sl = strrchr(dir, '/'); sl; sl = strrchr(dir, '/')) {
+            sl[sl == dir] = 0; /* "/a/b" -> "/a" -> "/" */
+            if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || !user_may_x(&st, u))
+                return 0;
+            if (sl == dir)
+                break;
+        }
+    }
+    return 1;
+}
+
+int lbw_find_executable_as(const char *name, const char *path, const struct lbw_payload_user *u,
+                           char *out, size_t cap)
+{
     if (!name || !*name)
         return -ENOENT;
     if (strchr(name, '/')) {
@@ -80,8 +122,7 @@ int lbw_find_executable(const char *name, const char *path, char *out, size_t ca
             if ((size_t)snprintf(out, cap, "%s/%s", cwd, name) >= cap)
                 return -ENAMETOOLONG;
         }
-        return stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0 ? 0
-                                                                                    : -ENOENT;
+        return user_can_exec(out, u) ? 0 : -ENOENT;
     }
     const char *p = path ? path : "";
     for (;;) {
@@ -90,12 +131,11 @@ int lbw_find_executable(const char *name, const char *path, char *out, size_t ca
         /* an empty PATH entry means the current directory, as in execvp */
         int w = n ? snprintf(out, cap, "%.*s/%s", (int)n, p, name)
                   : snprintf(out, cap, "./%s", name);
-        if (w > 0 && (size_t)w < cap && stat(out, &st) == 0 && S_ISREG(st.st_mode) &&
-            access(out, X_OK) == 0) {
+        if (w > 0 && (size_t)w < cap && (out[0] == '/' || !u) && user_can_exec(out, u)) {
             if (out[0] != '/') {
                 char rel[PATH_MAX];
                 snprintf(rel, sizeof(rel), "%s", out);
-                return lbw_find_executable(rel, NULL, out, cap);
+                return lbw_find_executable_as(rel, NULL, u, out, cap);
             }
             return 0;
         }
@@ -104,6 +144,11 @@ int lbw_find_executable(const char *name, const char *path, char *out, size_t ca
         p = e + 1;
     }
     return -ENOENT;
+}
+
+int lbw_find_executable(const char *name, const char *path, char *out, size_t cap)
+{
+    return lbw_find_executable_as(name, path, NULL, out, cap);
 }
 
 /* A key is usable when it is relative and has no empty, "." or ".."
@@ -598,13 +643,16 @@ static int step_executable(struct lbw_run *run, struct start *st)
 {
     const char *path = lbw_env_get(&st->env, "PATH");
     const char *name = st->sargv[0];
-    int frc = lbw_find_executable(name, path, st->exe, sizeof(st->exe));
+    /* as the payload's user will find it: a root worker's PATH may lead
+     * through directories that user cannot enter (/root/...) */
+    const struct lbw_payload_user *u = st->o->user;
+    int frc = lbw_find_executable_as(name, path, u, st->exe, sizeof(st->exe));
     if (frc < 0 && st->o->python_dir && !strchr(name, '/') &&
         (!strcmp(name, "python") || !strcmp(name, "python.exe"))) {
         if (lbw_env_append(&st->env, "PATH", st->o->python_dir) < 0)
             return fail(st, "out of memory");
         path = lbw_env_get(&st->env, "PATH");
-        frc = lbw_find_executable(name, path, st->exe, sizeof(st->exe));
+        frc = lbw_find_executable_as(name, path, u, st->exe, sizeof(st->exe));
     }
     if (frc < 0) {
         snprintf(st->why, sizeof(st->why), "executable '%s' not found (PATH=%s)", name,

@@ -129,5 +129,13 @@ void lbw_run_free(struct lbw_run *run, int remove_files);
  * '/' relative to cwd; else along path (colon-separated). Regular
  * executable files only. Returns 0 with the path or -ENOENT. */
 int lbw_find_executable(const char *name, const char *path, char *out, size_t cap);
+/* The same, as user u would find it (NULL: the worker): every directory on
+ * the way searchable and the file executable by u's uid, gid and groups
+ * (mode bits), so that a root worker's PATH entries the payload user
+ * cannot enter are passed over. A relative PATH entry is taken only
+ * without u. */
+struct lbw_payload_user;
+int lbw_find_executable_as(const char *name, const char *path, const struct lbw_payload_user *u,
+                           char *out, size_t cap);
 
 #endif
