@@ -323,14 +323,12 @@ static void watchdog_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
 
 /* ---- the host ledger: the on-demand mode's gate -------------------------------- */
 
-static int host_room(void *ctx, double out[2])
+static int host_room(void *ctx)
 {
     struct ploop *L = ctx;
     struct lbw_resources left;
     lbw_ledger_left(L->ledger, &L->adv.res, &left); /* no ledger: the whole host */
-    out[0] = lbw_num_value(&left.cpu_count);
-    out[1] = lbw_num_value(&left.cpu_mem);
-    return out[0] > 0 && out[1] > 0;
+    return lbw_num_value(&left.cpu_count) > 0 && lbw_num_value(&left.cpu_mem) > 0;
 }
 
 static void ledger_changed(void *ctx)
@@ -420,6 +418,16 @@ static int pool_opts(struct ploop *L, const struct lbw_reactor_opts *ropts, char
         tail[t++] = "--config";
         tail[t++] = (char *)L->a->overrides[i];
     }
+    if (L->a->on_demand) {
+        /* an idle worker follows what is left on the host by saying hello
+         * again as claims change: without it, the last worker of a node
+         * whose tasks ended would go on offering a sliver of it */
+        if (!lbw_cfg_bool(L->cfg, LBW_CFG_MESH_READVERTISE))
+            LBW_INFO("pool", "on demand: the workers say hello again as claims change "
+                             "(mesh.readvertise = false does not apply to them)");
+        tail[t++] = "--config";
+        tail[t++] = "mesh.readvertise=true";
+    }
     tail[t] = NULL;
     L->po = (struct lbw_pool_opts){
         .r = L->r,
@@ -475,7 +483,7 @@ int lbw_cmd_pool(int argc, char **argv, const struct lbw_reactor_opts *ropts)
     struct ploop L = {.a = &a, .sfd = lbw_signalfd_open(sigs, 2), .notify = {.fd = -1}};
     L.sig_op.user = L.sleep_op.user = L.watchdog_op.user = &L;
     char err[512], exe[PATH_MAX];
-    char *head[8], *tail[2 * 64 + 1];
+    char *head[8], *tail[2 * 64 + 2 + 1];
     int rc = 0;
     L.cfg = load_config(&a);
     if (!L.cfg || lbw_cfg_scheduler_allow(L.cfg, &L.allow, "pool") < 0) {

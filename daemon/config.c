@@ -291,7 +291,8 @@ static const struct lbw_cfg_keydef worker_keys[LBW_CFG_NKEYS] = {
         .flags = LBW_CFG_EXTENSION,
         .doc = "an idle worker says worker.hello again when the other workers' claims change "
                "what is left on the host (coalesced: at most once a second), so the advertised "
-               "values follow the host; false: they are only sent at (re)introduction",
+               "values follow the host; false: they are only sent at (re)introduction (the "
+               "workers of an on-demand pool re-advertise regardless)",
         .example = "true"},
 };
 

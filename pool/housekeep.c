@@ -13,22 +13,17 @@ void lbw_housekeep(const struct lbw_hk_params *p, const struct lbw_hk_in *in,
         const struct lbw_hk_worker *w = &in->w[i];
         if (w->terminating)
             continue;
-        if (w->stale && w->state == LBW_PW_IDLE) { /* replaced, not counted */
-            out->term[out->nterm++] = i;
-            continue;
-        }
         total++;
         if (w->state == LBW_PW_IDLE || w->state == LBW_PW_OFF)
             idle++;
     }
-    size_t nstale = out->nterm;
     if (idle > p->min_idle && total > p->min_total) {
         size_t kill = idle - p->min_idle;
         if (total - p->min_total < kill)
             kill = total - p->min_total;
         for (size_t i = 0; i < in->n; i++) {
             const struct lbw_hk_worker *w = &in->w[i];
-            if (w->terminating || w->state != LBW_PW_IDLE || w->stale)
+            if (w->terminating || w->state != LBW_PW_IDLE)
                 continue;
             uint64_t due = w->since_ns + p->idle_timeout_ns;
             if (in->now_ns < due) { /* a candidate later */
@@ -36,7 +31,7 @@ void lbw_housekeep(const struct lbw_hk_params *p, const struct lbw_hk_in *in,
                     out->next_ns = due;
                 continue;
             }
-            if (out->nterm - nstale < kill)
+            if (out->nterm < kill)
                 out->term[out->nterm++] = i;
         }
     }
@@ -47,7 +42,7 @@ void lbw_housekeep(const struct lbw_hk_params *p, const struct lbw_hk_in *in,
         want = p->min_total - total;
     if (idle + want < p->min_idle)
         want = p->min_idle - idle;
-    size_t room = in->n < p->max ? p->max - in->n : 0; /* the stale still count */
+    size_t room = in->n < p->max ? p->max - in->n : 0; /* the terminating still count */
     if (want > room) {
         out->blocked_max = (unsigned)(want - room);
         want = room;

@@ -16,8 +16,6 @@ struct lbw_hk_worker {
     int state;             /* LBW_PW_* */
     uint64_t since_ns;     /* when it entered state (OFF: never eligible) */
     int terminating;       /* SIGTERM sent, process not yet gone */
-    int stale;             /* on demand: it advertised less than the host has left
-                              now (claims ended since its hello) */
 };
 
 struct lbw_hk_params {
@@ -46,9 +44,7 @@ struct lbw_hk_out {
  * min(idle - min_idle, total - min_total) workers IDLE for at least the
  * timeout are terminated (in order). Unless paused (or without room), it
  * starts min_total - total, then enough for idle + new >= min_idle, never
- * more processes than max counting the terminating ones.
- * On demand, an IDLE worker marked stale is terminated as well (and no
- * longer counted), so a fresh one advertises what is left now. */
+ * more processes than max counting the terminating ones. */
 void lbw_housekeep(const struct lbw_hk_params *p, const struct lbw_hk_in *in,
                    struct lbw_hk_out *out);
 

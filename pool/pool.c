@@ -36,8 +36,6 @@ struct pw {
     int pidfd;
     int state;            /* LBW_PW_* as last reported */
     int reported;         /* it reached the scheduler at least once */
-    int has_adv;          /* on demand: adv holds what was left at its hello */
-    double adv[2];
     int terminating, killed;
     int retiring;         /* singleshot: IDLE after its task, about to exit by itself */
     uint64_t since, born, term_at;
@@ -318,28 +316,18 @@ static void tick(struct lbw_pool *p)
                                                       p->w[i]->retiring};
     int paused = now < p->paused_until;
     struct lbw_hk_in in = {.w = hw, .n = p->nw, .now_ns = now, .paused = paused, .room = 1};
-    double left[2] = {0, 0};
     if (p->o.room) {
-        in.room = p->o.room(p->o.ctx, left);
+        in.room = p->o.room(p->o.ctx);
         if (!in.room && !p->said_room && !paused)
             LBW_INFO("pool", "nothing is left on this host: no new worker until a payload "
                              "ends");
         p->said_room = !in.room;
     }
-    for (size_t i = 0; i < p->nw && p->o.room && p->o.singleshot; i++) {
-        const struct pw *w = p->w[i];
-        hw[i].stale = w->has_adv && (left[0] > w->adv[0] || left[1] > w->adv[1]);
-    }
     struct lbw_hk_out out = {.term = term};
     lbw_housekeep(&p->o.hk, &in, &out);
     for (size_t i = 0; i < out.nterm; i++) {
         struct pw *w = p->w[term[i]];
-        if (hw[term[i]].stale)
-            LBW_INFO("pool", "worker %u advertised %g CPUs / %.1f GiB; %g / %.1f GiB are "
-                             "left now: a fresh worker replaces it", w->id, w->adv[0],
-                     w->adv[1] / 1073741824.0, left[0], left[1] / 1073741824.0);
-        else
-            LBW_DEBUG("pool", "worker %u idle for %.0f s with enough others: stopping it",
+        LBW_DEBUG("pool", "worker %u idle for %.0f s with enough others: stopping it",
                       w->id, (double)(now - w->since) / 1e9);
         terminate(p, w, now);
         next = earliest(next, now + p->o.kill_grace_ns);
@@ -423,10 +411,6 @@ static int on_request(void *ctx, struct lbw_frame *f)
     } else {
         if (state == LBW_PW_IDLE || state == LBW_PW_BUSY)
             w->reported = 1;
-        if (state == LBW_PW_IDLE && w->state == LBW_PW_OFF && p->o.room && p->o.singleshot) {
-            p->o.room(p->o.ctx, w->adv); /* what its hello just advertised */
-            w->has_adv = 1;
-        }
         if (p->o.singleshot && w->state == LBW_PW_BUSY && state == LBW_PW_IDLE)
             w->retiring = 1; /* its one task is done: not a free worker */
         if (w->state != state) {

@@ -44,11 +44,11 @@ struct lbw_pool_opts {
     const struct lbw_cidr_set *allow; /* schedulers answered (worker.scheduler_allow);
                                    NULL/empty: every peer may connect to the proxy;
                                    else these and this host's own address only */
-    /* 1: the host has something left (left[0] CPUs, left[1] bytes of memory
-     * not claimed); NULL: always room, nothing known. With singleshot (on
-     * demand) an idle worker whose hello advertised less than is left now is
-     * replaced by a fresh one. */
-    int (*room)(void *ctx, double left[2]);
+    /* 1: the host has CPUs and memory not claimed; NULL: always room. (An
+     * idle worker advertises what is left itself: it says hello again as
+     * claims change, mesh.readvertise, which the on-demand command turns on
+     * for its workers.) */
+    int (*room)(void *ctx);
     void (*on_end)(void *ctx, enum lbw_pool_end why);
     void *ctx;
 };

@@ -2,7 +2,8 @@
 # reference scheduler peer (tests/peer/scenarios_pool.py): one subtest per
 # case of upstream's tests/test_worker_pool.py (basic, back to idle and back
 # to total with minimums 1/2/3, max, min, the mixed start/stop), the
-# on-demand mode with the host ledger and a fixture capacity, a pool stopped
+# on-demand mode with the host ledger and a fixture capacity (the idle worker
+# saying hello again as tasks end), a pool stopped
 # by SIGTERM and one SIGKILLed leaving no process, a crash-looping worker
 # command (reported once per crash, throttled).
 # subtests: listed by --list

@@ -151,6 +151,7 @@ def run(scenarios, argv):
         h = Harness(name)
         ok = False
         why = None
+        why_failed = ''
         t0 = time.monotonic()
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
@@ -164,6 +165,7 @@ def run(scenarios, argv):
             import traceback
             traceback.print_exc()
             print('scenario %s FAILED: %r' % (name, e))
+            why_failed = '%s: %s' % (type(e).__name__, e)
         finally:
             loop.run_until_complete(h.close(ok))
             loop.close()
@@ -171,8 +173,11 @@ def run(scenarios, argv):
             print('SKIP: %s: %s' % (name, why) if len(names) > 1 else 'SKIP: ' + why)
             skipped += 1
             continue
-        print('scenario %s %s (%.1f s)' % (name, 'passed' if ok else 'FAILED',
-                                           time.monotonic() - t0))
+        # the reason again after the logs the harness printed on close, so
+        # that a runner showing only the last lines still shows it
+        print('scenario %s %s (%.1f s)%s' % (name, 'passed' if ok else 'FAILED',
+                                             time.monotonic() - t0,
+                                             '' if ok else ': ' + why_failed[:2000]))
         failed += not ok
     if failed:
         return 1

@@ -2,7 +2,8 @@
 scenario per case of upstream's tests/test_worker_pool.py (basic, back to
 idle and back to total with minimums 1/2/3, max, min, the mixed start/stop),
 the documented on-demand mode with the host ledger and a fixture capacity
-(32 cores / 64 GiB, tasks of 8/16 and 20/40), a pool stopped by SIGTERM and
+(32 cores / 64 GiB, tasks of 8/16 and 20/40; the idle worker says hello again
+as tasks end, even with mesh.readvertise off in the configuration), a pool stopped by SIGTERM and
 one SIGKILLed (no process left: checked by the pids recorded), a worker
 command that crashes at once (reported, throttled). The pool's workers are
 read from /proc/<pool>/task/<pool>/children (the processes it still has,
@@ -36,7 +37,8 @@ class Pool(Worker):
     (SIGTERM, then SIGKILL) like a worker, whose log() and wait_exit() it
     shares."""
 
-    def __init__(self, h, s, args, config='', env=None, loglevel='DEBUG', broadcast=False):
+    def __init__(self, h, s, args, config='', env=None, loglevel='DEBUG', broadcast=False,
+                 mesh=''):
         self.h = h
         self.n = len(h.workers)
         self.cfgdir = os.path.join(h.tmp, 'pcfg%d' % self.n)
@@ -46,10 +48,10 @@ class Pool(Worker):
         user = 'payload_user = "root"\n' if os.geteuid() == 0 else ''
         with open(os.path.join(self.cfgdir, 'worker', 'config.toml'), 'w') as f:
             f.write('%s\n[worker]\nlisten_to_broadcast = %s\nscheduler_address = "%s"\n'
-                    'logpath = "%s"\n%s[mesh]\nnamespace = "lbw-test/%s/%d"\n'
+                    'logpath = "%s"\n%s[mesh]\nnamespace = "lbw-test/%s/%d"\n%s'
                     % (config, 'true' if broadcast else 'false', s.addr,
                        os.path.join(h.tmp, 'plogs%d' % self.n), user,
-                       os.path.basename(h.tmp), self.n))
+                       os.path.basename(h.tmp), self.n, mesh))
         self.logfile = os.path.join(h.tmp, 'pool%d.log' % self.n)
         e = dict(os.environ)
         e['LIFEBLOOD_CONFIG_LOCATION'] = self.cfgdir
@@ -311,18 +313,20 @@ async def crash_loop(h):
     await stop_pool(pool)
 
 
-@scenario
-async def on_demand(h):
-    """--on-demand with the host ledger and a fixture capacity of 32 cores /
-    64 GiB: the first worker advertises 32/64; when it takes 8/16 the pool
-    starts another (no worker is free), which advertises 24/48; it takes
-    20/40 and the third advertises 4/8; when that takes 4/8 nothing is left
-    and no worker is started; when a task ends its worker exits (one task
-    each) and, with no worker free and room again, a new one advertises
-    what is left; an idle worker that advertised less than is left once
-    tasks end is replaced, so the last one advertises the whole host."""
+async def on_demand_run(h, readvertise):
+    """The fixture host is 32 cores / 64 GiB. The first worker advertises
+    32/64. When it takes 8/16, the pool starts another (no worker is free),
+    which advertises 24/48. That one takes 20/40 and the third advertises
+    4/8. When the third takes 4/8, nothing is left and no worker is started.
+    When a task ends, its worker exits (one task each); with no worker free
+    and room again, a new one advertises what is left. Once more tasks end,
+    the idle worker advertises what is left then by saying hello again (the
+    same worker and address: mesh.readvertise, which the pool turns on for
+    its workers whatever the configuration says). The last hello advertises
+    the whole host."""
     s = await h.scheduler()
-    pool = Pool(h, s, ['--on-demand'], config=CFG)
+    pool = Pool(h, s, ['--on-demand'], config=CFG,
+                mesh='' if readvertise else 'readvertise = false\n')
     proxy = await proxy_of(h, s, pool)
     last = [0.0]
 
@@ -358,18 +362,35 @@ async def on_demand(h):
     check(not new(), 'no hello while nothing is left')
     os.kill(p3, signal.SIGTERM)  # the 4/8 task ends; its worker exits; 4/8 free again
     await s.wait_report(i3, 20)
-    await next_worker(4, 8, 'worker 4 after the 4/8 task ended')
-    os.kill(p1, signal.SIGTERM)  # 8/16 free again: the idle 4/8 worker is replaced
+    a4 = await next_worker(4, 8, 'worker 4 after the 4/8 task ended')
+    pids4 = pool.children()
+    os.kill(p1, signal.SIGTERM)  # 8/16 free again
     await s.wait_report(i1, 20)
-    await next_worker(12, 24, 'the worker replacing the idle one after 8/16 ended')
+    a5 = await next_worker(12, 24, 'the idle worker once 8/16 ended')
     os.kill(p2, signal.SIGTERM)
     await s.wait_report(i2, 20)
-    await next_worker(32, 64, 'the whole host again once every task ended')
-    await pool.wait_children(1, 20, 'one free worker once every task ended')
+    a6 = await next_worker(32, 64, 'the whole host again once every task ended')
+    kids = await pool.wait_children(1, 20, 'one free worker once every task ended')
     log = pool.log()
     check('nothing is left on this host' in log, log[-3000:])
-    check(log.count('a fresh worker replaces it') == 2, log[-3000:])
+    check(a4 == a5 == a6 and kids[0] in pids4,
+          'the same worker said hello again: %r, pids %r then %r' % ((a4, a5, a6), pids4, kids))
+    said = 'mesh.readvertise = false does not apply to them' in log
+    check(said == (not readvertise), 'the pool says it turns readvertise on: %s' % said)
     await stop_pool(pool)
+
+
+@scenario
+async def on_demand(h):
+    """--on-demand with the host ledger and a fixture capacity (on_demand_run)."""
+    await on_demand_run(h, True)
+
+
+@scenario
+async def on_demand_readvertise_off(h):
+    """The same with mesh.readvertise = false in the configuration: the pool
+    says its workers re-advertise all the same, and they do."""
+    await on_demand_run(h, False)
 
 
 @scenario

@@ -124,39 +124,7 @@ static void test_paused_and_no_room(void)
     CU_ASSERT_EQUAL(decide(&P, v, 2, T0, 1, 0, t2).nterm, 1);
 }
 
-static void test_stale_replaced(void)
-{
-    /* on demand: the idle worker advertised less than is left now */
-    struct lbw_hk_worker w[] = {
-        {.state = LBW_PW_BUSY, .since_ns = T0},
-        {.state = LBW_PW_IDLE, .since_ns = T0, .stale = 1},
-    };
-    size_t term[2];
-    struct lbw_hk_out o = decide(&P, w, 2, T0, 0, 1, term);
-    CU_ASSERT_EQUAL(o.nterm, 1);
-    CU_ASSERT_EQUAL(term[0], 1);
-    CU_ASSERT_EQUAL(o.spawn, 1); /* a fresh one takes its place at once */
-    /* a busy or booting worker is never replaced; without room none starts */
-    w[1].state = LBW_PW_OFF;
-    o = decide(&P, w, 2, T0, 0, 1, term);
-    CU_ASSERT_EQUAL(o.nterm, 0);
-    CU_ASSERT_EQUAL(o.spawn, 0);
-    w[1].state = LBW_PW_IDLE;
-    o = decide(&P, w, 2, T0, 0, 0, term);
-    CU_ASSERT_EQUAL(o.nterm, 1);
-    CU_ASSERT_EQUAL(o.spawn, 0);
-    /* at --max the replacement waits for the stale one to go */
-    struct lbw_hk_params q = P;
-    q.max = 2;
-    o = decide(&q, w, 2, T0, 0, 1, term);
-    CU_ASSERT_EQUAL(o.nterm, 1);
-    CU_ASSERT_EQUAL(o.spawn, 0);
-    CU_ASSERT_EQUAL(o.blocked_max, 1);
-}
-
 static const struct lbw_test tests[] = {
-    {"on demand: an idle worker advertising less than is left is replaced",
-     test_stale_replaced},
     {"an empty pool starts min_total, then enough for min_idle", test_empty_pool},
     {"a booting worker counts as idle, a busy one asks for another",
      test_booting_counts_as_idle},
