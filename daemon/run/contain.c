@@ -293,6 +293,11 @@ void lbw_contain_setup(const struct lbw_contain_cfg *cfg, struct lbw_contain *c)
         if (c->v1[k][0] && make_worker_dir(c->v1[k], sizeof(c->v1[k]), 0, k == LBW_V1_CPUSET,
                                            why, sizeof(why)) < 0)
             c->v1[k][0] = 0;
+    /* the kernel copies the CPUs and memory nodes into each new invocation
+     * cgroup: a dozen file operations fewer on the task path, and no
+     * cpuset.mems write before the join (the pair cost 10+ ms at p99) */
+    c->cpuset_clone = c->v1[LBW_V1_CPUSET][0] &&
+                      lbw_cg_write_file(c->v1[LBW_V1_CPUSET], "cgroup.clone_children", "1") == 0;
     int any = c->v2[0] != 0;
     for (int k = 0; k < LBW_V1_N; k++)
         any |= c->v1[k][0] != 0;
@@ -427,7 +432,8 @@ static void limits_v1(const struct lbw_contain *c, int k, const struct lbw_cinv_
                 set_limit(d, "memory.memsw.limit_in_bytes", v);
         }
     } else if (k == LBW_V1_CPUSET) {
-        cpuset_inherit(d);
+        if (!c->cpuset_clone)
+            cpuset_inherit(d);
         if (l->cpus && *l->cpus)
             set_limit(d, "cpuset.cpus", l->cpus);
         if (l->node >= 0) {

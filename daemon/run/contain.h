@@ -67,6 +67,9 @@ struct lbw_contain {
     char v2_ctl[64];                /* controllers invocations get on v2 ("memory pids") */
     char v1_base[LBW_V1_N][PATH_MAX];
     char v1[LBW_V1_N][PATH_MAX];    /* "" where that controller is not used */
+    int cpuset_clone;               /* v1 cpuset: the worker's directory has
+                                       cgroup.clone_children 1 (invocations are
+                                       created with its CPUs and memory nodes) */
 };
 
 /* Decides the mode and the directories from root+/proc/self/mountinfo
