@@ -17,6 +17,7 @@
 #include "invocation.h"
 #include "log.h"
 #include "unixsock.h"
+#include "text.h"
 
 #define MAGIC 0x4c424c31u /* "LBL1" */
 #define RECOVERY_NS 1000000000ull
@@ -1172,11 +1173,12 @@ const char *lbw_ledger_mstate_name(uint32_t state)
     return state < LBW_MS_LAST ? names[state] : "unknown";
 }
 
+/* published to other workers: printable ASCII, the rest of the field zero */
 static void str_clean(char *dst, size_t cap, const char *src)
 {
     memset(dst, 0, cap);
-    for (size_t i = 0; src && src[i] && i + 1 < cap; i++)
-        dst[i] = (unsigned char)src[i] >= 0x20 && (unsigned char)src[i] <= 0x7e ? src[i] : '?';
+    if (src)
+        lbw_text_clean(dst, cap, src, strlen(src), LBW_TEXT_ASCII);
 }
 
 void lbw_ledger_publish(struct lbw_ledger *l, const struct lbw_ledger_desc *d)

@@ -14,6 +14,7 @@
 
 #include "hex.h"
 #include "utf8.h"
+#include "text.h"
 
 #define TOML_MAX_INPUT (16u << 20)
 #define TOML_MAX_DEPTH 64
@@ -1035,12 +1036,10 @@ void lbw_toml_describe(const struct lbw_toml *v, char *out, size_t cap)
     switch (v->type) {
     case LBW_TOML_STRING: {
         /* at most 40 bytes of it, control characters as '?' */
-        char s[48];
+        char s[41];
         size_t k = 0;
-        for (size_t i = 0; i < v->u.str.len && k < 40; i++) {
-            unsigned char c = (unsigned char)v->u.str.s[i];
-            s[k++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-        }
+        for (size_t i = 0; i < v->u.str.len && k < 40; i++) /* a NUL shows too */
+            s[k++] = lbw_text_char((unsigned char)v->u.str.s[i], 0);
         s[k] = 0;
         snprintf(out, cap, "the string \"%s\"%s", s, v->u.str.len > 40 ? "..." : "");
         break;

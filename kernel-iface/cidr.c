@@ -2,6 +2,7 @@
 #include "cidr.h"
 
 #include "buf.h"
+#include "text.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -72,11 +73,8 @@ int lbw_cidr_set_add(struct lbw_cidr_set *s, const char *text, char *err, size_t
     if (lbw_cidr_parse(text, &c) < 0) {
         /* the text is from a config file: at most 64 bytes of it are
          * quoted, control characters as '?' */
-        char q[68];
-        size_t k = 0;
-        for (; text[k] && k < 64; k++)
-            q[k] = (unsigned char)text[k] < 0x20 || text[k] == 0x7f ? '?' : text[k];
-        q[k] = 0;
+        char q[65];
+        size_t k = lbw_text_clean(q, sizeof(q), text, strlen(text), 0);
         snprintf(err, errlen, "'%s%s' is not an IP address or network (e.g. 192.168.1.10, "
                               "10.0.0.0/8, fd00::/8)", q, text[k] ? "..." : "");
         return -EINVAL;

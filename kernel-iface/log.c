@@ -1,6 +1,7 @@
 /* log.c — see log.h. The only process-wide state here is the logger's
  * configuration, which main() sets once before the reactor starts. */
 #include "log.h"
+#include "text.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -106,13 +107,8 @@ int lbw_log_format(char *buf, int buflen, int journal, long long epoch_ms, int p
      * payload-controlled string forge log lines; other control characters
      * (ESC and its terminal sequences, NUL, backspace) would let it hide or
      * rewrite what an operator sees. Tabs stay. */
-    for (int i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)buf[i];
-        if (ch == '\n' || ch == '\r')
-            buf[i] = ' ';
-        else if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-            buf[i] = '?';
-    }
+    for (int i = 0; i < n; i++)
+        buf[i] = lbw_text_char((unsigned char)buf[i], LBW_TEXT_KEEP_TAB | LBW_TEXT_NL_SPACE);
     buf[n++] = '\n';
     buf[n] = 0;
     return n;

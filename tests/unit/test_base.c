@@ -1,5 +1,5 @@
 /* test_base.c — base/: the growable buffer and array, the list, the
- * cleanup helpers. */
+ * cleanup helpers, untrusted text made safe to show. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -10,6 +10,7 @@
 #include "cleanup.h"
 #include "list.h"
 #include "suites.h"
+#include "text.h"
 
 static void test_buf_append_consume(void)
 {
@@ -123,7 +124,31 @@ static void test_cleanup(void)
     free(owned);
 }
 
+static void test_text_clean(void)
+{
+    char d[16];
+    const char evil[] = "a\nb\r\x1b[2J\tc\x7f\xc3\xa9";
+    size_t n = lbw_text_clean(d, sizeof(d), evil, sizeof(evil) - 1, 0);
+    CU_ASSERT_EQUAL(n, sizeof(evil) - 1);
+    CU_ASSERT_STRING_EQUAL(d, "a?b??[2J?c?\xc3\xa9"); /* UTF-8 stays */
+    lbw_text_clean(d, sizeof(d), evil, sizeof(evil) - 1, LBW_TEXT_ASCII);
+    CU_ASSERT_STRING_EQUAL(d, "a?b??[2J?c???");
+    lbw_text_clean(d, sizeof(d), evil, sizeof(evil) - 1,
+                   LBW_TEXT_KEEP_TAB | LBW_TEXT_NL_SPACE);
+    CU_ASSERT_STRING_EQUAL(d, "a b ?[2J\tc?\xc3\xa9");
+    /* cut at cap - 1, at a NUL, at len; in place */
+    CU_ASSERT_EQUAL(lbw_text_clean(d, 4, "abcdef", 6, 0), 3);
+    CU_ASSERT_STRING_EQUAL(d, "abc");
+    CU_ASSERT_EQUAL(lbw_text_clean(d, sizeof(d), "ab\0cd", 5, 0), 2);
+    CU_ASSERT_EQUAL(lbw_text_clean(d, sizeof(d), "abcdef", 2, 0), 2);
+    CU_ASSERT_STRING_EQUAL(d, "ab");
+    char in[] = "x\ny";
+    lbw_text_clean(in, sizeof(in), in, 3, 0);
+    CU_ASSERT_STRING_EQUAL(in, "x?y");
+}
+
 static const struct lbw_test tests[] = {
+    {"text: control characters shown as '?', options, cuts", test_text_clean},
     {"buf: append, terminate, consume, steal", test_buf_append_consume},
     {"buf and grow: overflow is refused, nothing changes", test_grow_overflow},
     {"list: add, walk, delete while walking", test_list},
