@@ -138,6 +138,8 @@ static void print_json(const struct lbw_host *h, const struct lbw_advertised *a,
         lbw_jw_cstr(&w, ct->v1[i]);
     }
     lbw_jw_obj_end(&w);
+    lbw_jw_key(&w, "slow_joins"); /* v1 joins without favordynmods */
+    lbw_jw_bool(&w, ct->mode != LBW_CONTAIN_OFF && ct->slow_joins);
     lbw_jw_obj_end(&w);
     lbw_jw_key(&w, "numa");
     lbw_jw_arr(&w);
@@ -207,6 +209,9 @@ static void print_table(const struct lbw_host *h, const struct lbw_advertised *a
     char cd[3 * PATH_MAX];
     lbw_contain_describe(ct, cd, sizeof(cd));
     printf("contain:  %s\n", cd);
+    if (ct->mode != LBW_CONTAIN_OFF && ct->slow_joins)
+        printf("          payloads join v1 cgroups; no hierarchy is mounted with favordynmods, "
+               "so each join may wait for an RCU grace period (DEPLOYING.md)\n");
     printf("cpus:     %u usable (online %s, affinity %s, cgroup cpuset %s", h->usable_count, on,
            af, h->has_cgroup_cpuset ? cs : "none");
     if (h->cpu_quota > 0)

@@ -458,6 +458,11 @@ static void containment(const struct lbw_toml *cfg, struct lbw_contain *c)
     else
         LBW_INFO("worker", "containment: %s; invocations get their own cgroups under %s",
                  d, c->v2[0] ? c->v2 : lbw_contain_first_dir(c));
+    if (c->mode != LBW_CONTAIN_OFF && c->slow_joins)
+        LBW_INFO("worker", "payloads join their v1 cgroups before they start, and no cgroup "
+                           "hierarchy is mounted with favordynmods: each join may first wait "
+                           "for an RCU grace period (milliseconds; `mount -o "
+                           "remount,favordynmods` on one hierarchy avoids it, DEPLOYING.md)");
 }
 
 /* 1 when user u may search dir and every directory above it (the mode

@@ -132,6 +132,7 @@ static int parse_mount(char *line, struct lbw_cg_mount *m)
     unescape(m->root);
     unescape(m->point);
     snprintf(m->options, sizeof(m->options), "%s", m->version == 1 ? super : "");
+    m->favordynmods = has_opt(super, "favordynmods");
     return 1;
 }
 
@@ -194,6 +195,16 @@ const char *lbw_cg_mode(const char *root)
     if (each_mount(root, mode_fn, &seen) < 0)
         return "none";
     return seen == 3 ? "hybrid" : seen == 2 ? "v2" : seen == 1 ? "v1" : "none";
+}
+
+static int favor_fn(void *ctx, const struct lbw_cg_mount *m)
+{
+    return m->favordynmods;
+}
+
+int lbw_cg_favordynmods(const char *root)
+{
+    return each_mount(root, favor_fn, NULL) == 1;
 }
 
 int lbw_cg_self_path(const char *root, const char *controller, char *out, size_t cap)

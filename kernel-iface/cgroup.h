@@ -31,6 +31,7 @@ struct lbw_cg_mount {
     char root[LBW_CG_PATH_MAX];      /* which cgroup is mounted there ("/" unless a
                                         cgroup namespace or a bind mount shows less) */
     char options[256];               /* v1: the controllers ("cpu,cpuacct", "name=systemd") */
+    int favordynmods;                /* mounted with favordynmods (see lbw_cg_favordynmods) */
 };
 
 /* ---- locating (through a root prefix) ------------------------------------ */
@@ -45,6 +46,12 @@ ssize_t lbw_cg_read(const char *root, const char *dir, const char *file, char *b
 int lbw_cg_find_mount(const char *root, const char *controller, struct lbw_cg_mount *out);
 /* "v2", "v1", "hybrid" or "none". */
 const char *lbw_cg_mode(const char *root);
+/* 1 when a cgroup hierarchy is mounted with favordynmods. The lock that
+ * moving a process between cgroups takes is shared by every hierarchy;
+ * without that option each such move (a v1 cgroup.procs write, not v2's
+ * CLONE_INTO_CGROUP) first waits for an RCU grace period, milliseconds on
+ * a loaded host. 0 otherwise (or mountinfo unreadable). */
+int lbw_cg_favordynmods(const char *root);
 /* This process's cgroup path inside that hierarchy, from /proc/self/cgroup
  * ("/" or "/system.slice/x.service"). Returns 0 or -ENOENT. */
 int lbw_cg_self_path(const char *root, const char *controller, char *out, size_t cap);

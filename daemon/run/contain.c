@@ -165,6 +165,10 @@ void lbw_contain_plan(const char *root, const struct lbw_contain_cfg *cfg, struc
         if (c->mode == LBW_CONTAIN_OFF)
             c->mode = LBW_CONTAIN_ROOT;
     }
+    int v1 = 0;
+    for (int k = 0; k < LBW_V1_N; k++)
+        v1 |= c->v1[k][0] != 0;
+    c->slow_joins = v1 && !lbw_cg_favordynmods(root);
     if (c->mode == LBW_CONTAIN_OFF)
         snprintf(c->why, sizeof(c->why), "%s",
                  !have2 && strcmp(lbw_cg_mode(root), "none") == 0
@@ -294,13 +298,14 @@ void lbw_contain_setup(const struct lbw_contain_cfg *cfg, struct lbw_contain *c)
                                            why, sizeof(why)) < 0)
             c->v1[k][0] = 0;
     /* the kernel copies the CPUs and memory nodes into each new invocation
-     * cgroup: a dozen file operations fewer on the task path, and no
-     * cpuset.mems write before the join (the pair cost 10+ ms at p99) */
+     * cgroup: a dozen file operations fewer on the task path */
     c->cpuset_clone = c->v1[LBW_V1_CPUSET][0] &&
                       lbw_cg_write_file(c->v1[LBW_V1_CPUSET], "cgroup.clone_children", "1") == 0;
-    int any = c->v2[0] != 0;
+    int any = c->v2[0] != 0, v1 = 0;
     for (int k = 0; k < LBW_V1_N; k++)
-        any |= c->v1[k][0] != 0;
+        v1 |= c->v1[k][0] != 0;
+    any |= v1;
+    c->slow_joins &= v1;
     if (!any) {
         c->mode = LBW_CONTAIN_OFF;
         snprintf(c->why, sizeof(c->why), "%.500s", why[0] ? why : "no usable cgroup");

@@ -70,6 +70,8 @@ struct lbw_contain {
     int cpuset_clone;               /* v1 cpuset: the worker's directory has
                                        cgroup.clone_children 1 (invocations are
                                        created with its CPUs and memory nodes) */
+    int slow_joins;                 /* v1 in use and no favordynmods mount: each payload's
+                                       joins may wait for an RCU grace period */
 };
 
 /* Decides the mode and the directories from root+/proc/self/mountinfo

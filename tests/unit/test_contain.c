@@ -94,6 +94,7 @@ static void test_plan_v2_root(void)
         CU_ASSERT_STRING_EQUAL(c->v2_ctl, "memory pids cpuset");
         for (int k = 0; k < LBW_V1_N; k++)
             CU_ASSERT(c->v1[k][0] == 0);
+        CU_ASSERT_EQUAL(c->slow_joins, 0); /* CLONE_INTO_CGROUP alone: no join */
         char d[PATH_MAX * 2];
         lbw_contain_describe(c, d, sizeof(d));
         CU_ASSERT(strstr(d, "root; cgroup v2 /sys/fs/cgroup/lifeblood-worker (memory pids "
@@ -178,6 +179,19 @@ static void test_plan_hybrid(void)
     CU_ASSERT_STRING_EQUAL(c->v1[LBW_V1_CPUSET], "/sys/fs/cgroup/cpuset/farm/lbw");
     CU_ASSERT_STRING_EQUAL(c->v1[LBW_V1_PIDS], "/sys/fs/cgroup/pids/farm/lbw");
     CU_ASSERT_STRING_EQUAL(c->v1[LBW_V1_FREEZER], "/sys/fs/cgroup/freezer/farm/lbw");
+    /* v1 joins, and no hierarchy mounted with favordynmods */
+    CU_ASSERT_EQUAL(c->slow_joins, 1);
+    put("proc/self/mountinfo",
+        "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755\n"
+        "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n"
+        "34 31 0:31 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,cpuset\n"
+        "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
+        "37 31 0:34 / /sys/fs/cgroup/freezer rw - cgroup cgroup rw,freezer\n"
+        "39 31 0:36 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n"
+        "41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw,favordynmods\n");
+    lbw_contain_plan(fx, &cfg, c);
+    CU_ASSERT_STRING_EQUAL(c->v1[LBW_V1_PIDS], "/sys/fs/cgroup/pids/farm/lbw");
+    CU_ASSERT_EQUAL(c->slow_joins, 0); /* the lock is shared: one mount is enough */
     free(c);
     fx_done();
 }
