@@ -1,8 +1,8 @@
 """make demo, the pool: `lifeblood-worker pool simple --on-demand` with a
 fixture capacity (32 cores / 64 GiB) against the reference scheduler: each
 new worker advertises what the running tasks leave, a worker runs one task
-and exits, the idle worker is replaced as tasks end until one advertises
-the whole host, SIGTERM stops the pool and every worker."""
+and exits, the idle worker says hello again with what is left as tasks end
+until it advertises the whole host, SIGTERM stops the pool and every worker."""
 import asyncio
 import os
 import signal
@@ -52,7 +52,7 @@ async def main(h):
         os.kill(pids[i], signal.SIGTERM)
         await s.wait_report(iids[i])
         say('the %s task ended: its worker exits (one task each), and the idle worker '
-            'is replaced by one that advertises what is left now:' % what)
+            'says hello again with what is left now:' % what)
         await hello()
     kids += pool.children()
     pool.proc.send_signal(signal.SIGTERM)
