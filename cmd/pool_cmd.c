@@ -14,7 +14,7 @@
 #include "argmatch.h"
 #include "cidr.h"
 #include "config.h"
-#include "discover.h"
+#include "sched_src.h"
 #include "ledger.h"
 #include "ledger_cfg.h"
 #include "log.h"
@@ -180,7 +180,7 @@ struct ploop {
     struct lbw_toml *cfg;
     struct lbw_pool_opts po;
     struct lbw_pool *pool;
-    struct lbw_discover *disc;
+    struct lbw_sched_src src;   /* where the scheduler is found */
     struct lbw_ledger *ledger;
     struct lbw_advertised adv;
     struct lbw_sdnotify notify;
@@ -249,9 +249,7 @@ static void start_pool(struct ploop *L, const char *address)
 
 static void on_found(void *ctx, const char *address)
 {
-    struct ploop *L = ctx;
-    L->disc = NULL;
-    start_pool(L, address);
+    start_pool(ctx, address);
 }
 
 static void next_pool(struct ploop *L)
@@ -260,31 +258,10 @@ static void next_pool(struct ploop *L)
         lbw_reactor_stop(L->r);
         return;
     }
-    if (L->broadcast) {
-        LBW_INFO("pool", "listening for scheduler broadcasts...");
-        lbw_sdnotify_status(&L->notify, "waiting for the scheduler's broadcast");
-        char err[256];
-        L->disc = lbw_discover_start(L->r, 0, on_found, L, err, sizeof(err));
-        if (L->disc)
-            lbw_discover_set_allow(L->disc, &L->allow);
-        if (!L->disc) {
-            LBW_ERROR("pool", "%s", err);
-            L->exit_code = 1;
-            lbw_reactor_stop(L->r);
-        }
-        return;
-    }
-    char buf[LBW_ADDR_MAX + 8];
-    const char *addr = lbw_cfg_scheduler_address(L->cfg, buf, sizeof(buf));
-    if (!addr) {
-        LBW_CRIT("pool", "no scheduler address: set worker.scheduler_address in the config or "
-                         "let the pool listen for the scheduler's broadcast "
-                         "(worker.listen_to_broadcast)");
+    if (lbw_sched_src_next(&L->src) < 0) {
         L->exit_code = 1;
         lbw_reactor_stop(L->r);
-        return;
     }
-    start_pool(L, addr);
 }
 
 static void sig_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
@@ -301,9 +278,7 @@ static void sig_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
         L->signalled = 1;
         LBW_INFO("pool", "%s received: stopping the pool", strsignal(sig));
         lbw_sdnotify_stopping(&L->notify, "%s received: stopping the workers", strsignal(sig));
-        if (L->disc)
-            lbw_discover_cancel(L->disc);
-        L->disc = NULL;
+        lbw_sched_src_cancel(&L->src);
         if (lbw_op_pending(&L->sleep_op))
             lbw_cancel(r, &L->sleep_op);
         if (L->pool)
@@ -518,6 +493,9 @@ int lbw_cmd_pool(int argc, char **argv, const struct lbw_reactor_opts *ropts)
     join_ledger(&L);
     publish(&L);
     L.broadcast = lbw_cfg_bool(L.cfg, LBW_CFG_LISTEN_TO_BROADCAST);
+    L.src = (struct lbw_sched_src){.r = L.r, .who = "pool", .broadcast = L.broadcast,
+                                   .cfg = L.cfg, .allow = &L.allow, .notify = &L.notify,
+                                   .found = on_found, .ctx = &L};
     next_pool(&L);
     lbw_reactor_run(L.r);
     if (L.pool) { /* stopped by a fatal reactor error: nothing may survive us */

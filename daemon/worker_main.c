@@ -17,7 +17,7 @@
 #include "address.h"
 #include "argmatch.h"
 #include "config.h"
-#include "discover.h"
+#include "sched_src.h"
 #include "fs.h"
 #include "contain.h"
 #include "log.h"
@@ -570,7 +570,7 @@ struct loop {
     struct lbw_toml *cfg;
     struct lbw_worker_opts wo;
     struct lbw_worker *w;
-    struct lbw_discover *disc;
+    struct lbw_sched_src src;   /* where the scheduler is found */
     struct lbw_op sig_op, sleep_op;
     struct lbw_sdnotify *notify;
     struct lbw_op watchdog_op;  /* WATCHDOG=1 at half the manager's interval */
@@ -635,9 +635,7 @@ static void start_worker(struct loop *L, const char *address)
 
 static void on_found(void *ctx, const char *address)
 {
-    struct loop *L = ctx;
-    L->disc = NULL;
-    start_worker(L, address);
+    start_worker(ctx, address);
 }
 
 static void next_instance(struct loop *L)
@@ -646,39 +644,10 @@ static void next_instance(struct loop *L)
         lbw_reactor_stop(L->r);
         return;
     }
-    if (L->broadcast) {
-        lbw_sdnotify_status(L->notify, "waiting for the scheduler's broadcast");
-        char err[256];
-        L->disc = lbw_discover_start(L->r, 0, on_found, L, err, sizeof(err));
-        if (L->disc)
-            lbw_discover_set_allow(L->disc, L->wo.scheduler_allow);
-        if (!L->disc) {
-            LBW_ERROR("worker", "%s", err);
-            L->exit_code = 1;
-            lbw_reactor_stop(L->r);
-        }
-        return;
+    if (lbw_sched_src_next(&L->src) < 0) {
+        L->exit_code = 1;
+        lbw_reactor_stop(L->r);
     }
-    const char *addr = L->a->scheduler_address;
-    char buf[1024];
-    if (!addr) {
-        addr = lbw_cfg_scheduler_address(L->cfg, buf, sizeof(buf));
-        if (!addr) {
-            LBW_CRIT("worker", "no scheduler address: give --scheduler-address, set "
-                               "worker.scheduler_address in the config, or let the worker "
-                               "listen for the scheduler's broadcast");
-            L->exit_code = 1;
-            lbw_reactor_stop(L->r);
-            return;
-        }
-        if (!lbw_chain_is_valid(addr, strlen(addr))) {
-            LBW_CRIT("worker", "worker.scheduler_address '%s' is not an address chain", addr);
-            L->exit_code = 1;
-            lbw_reactor_stop(L->r);
-            return;
-        }
-    }
-    start_worker(L, addr);
 }
 
 /* The host's claims changed (ledger.h): an idle worker may say hello again. */
@@ -708,10 +677,7 @@ static void sig_cb(lbw_reactor *r, struct lbw_op *op, int64_t res)
         LBW_INFO("worker", "%s received: stopping", strsignal(sig));
         lbw_sdnotify_stopping(L->notify, "%s received: stopping (a running invocation is "
                               "cancelled and reported as dropped)", strsignal(sig));
-        if (L->disc) {
-            lbw_discover_cancel(L->disc);
-            L->disc = NULL;
-        }
+        lbw_sched_src_cancel(&L->src);
         if (lbw_op_pending(&L->sleep_op))
             lbw_cancel(r, &L->sleep_op);
         if (L->w)
@@ -1006,6 +972,10 @@ int lbw_cmd_worker(int argc, char **argv, const struct lbw_reactor_opts *ropts)
         worker_opts(&L, &a, &s);
         L.broadcast = lbw_cfg_bool(s.cfg, LBW_CFG_LISTEN_TO_BROADCAST) &&
                       !a.no_listen_broadcast && !a.scheduler_address;
+        L.src = (struct lbw_sched_src){
+            .r = s.r, .who = "worker", .cli_option = "--scheduler-address",
+            .broadcast = L.broadcast, .address = a.scheduler_address, .cfg = s.cfg,
+            .allow = L.wo.scheduler_allow, .notify = L.notify, .found = on_found, .ctx = &L};
         if (step_loop(&L, &s) < 0)
             rc = 1;
     }
