@@ -340,7 +340,110 @@ int lbw_become_subreaper(void)
     return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 ? -errno : 0;
 }
 
-/* Every process as (pid, ppid, zombie), read once. */
+/* ---- process trees -----------------------------------------------------------------
+ *
+ * From each process's children (/proc/PID/task/TID/children, Linux 3.5+ with
+ * CONFIG_PROC_CHILDREN), so that listing a tree reads the tree's processes
+ * only, not every process of the host. Without those files: one snapshot of
+ * /proc sorted by parent. Both cost at most n log n in what they read. */
+
+/* 1 when the kernel has the children files (asked once); tests take the
+ * fallback with LBW_PROC_CHILDREN=0. */
+static int children_files(void)
+{
+    static int have = -1;
+    if (have < 0) {
+        char p[64];
+        snprintf(p, sizeof(p), "/proc/self/task/%d/children", (int)getpid());
+        have = access(p, R_OK) == 0;
+    }
+    const char *force = getenv("LBW_PROC_CHILDREN");
+    return have && !(force && !strcmp(force, "0"));
+}
+
+/* Appends the pids in one children file to *v; 0 or -ENOMEM. */
+static int read_children(const char *path, pid_t **v, size_t *n, size_t *cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0; /* the thread or the process is gone */
+    char buf[4096], num[16];
+    size_t nl = 0;
+    int rc = 0;
+    ssize_t r;
+    while (rc == 0 && (r = read(fd, buf, sizeof(buf))) > 0) {
+        for (ssize_t i = 0; i <= r && rc == 0; i++) {
+            char c = i < r ? buf[i] : 'x';
+            if (i < r && c >= '0' && c <= '9') {
+                if (nl < sizeof(num) - 1)
+                    num[nl++] = c;
+                continue;
+            }
+            if (i == r)
+                break; /* a number may go on in the next read */
+            if (nl) {
+                num[nl] = 0;
+                nl = 0;
+                if (lbw_grow(v, cap, *n + 1, sizeof(**v)) < 0)
+                    rc = -ENOMEM;
+                else
+                    (*v)[(*n)++] = (pid_t)strtol(num, NULL, 10);
+            }
+        }
+    }
+    if (rc == 0 && nl) {
+        num[nl] = 0;
+        if (lbw_grow(v, cap, *n + 1, sizeof(**v)) < 0)
+            rc = -ENOMEM;
+        else
+            (*v)[(*n)++] = (pid_t)strtol(num, NULL, 10);
+    }
+    close(fd);
+    return rc;
+}
+
+/* The children of every thread of pid, appended to *v. 0 or -ENOMEM. */
+static int children_of(pid_t pid, pid_t **v, size_t *n, size_t *cap)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0; /* gone */
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char cp[96];
+        snprintf(cp, sizeof(cp), "/proc/%d/task/%.16s/children", (int)pid, e->d_name);
+        rc = read_children(cp, v, n, cap);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* 1 when pid is a zombie (or gone). */
+static int is_zombie(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    ssize_t r = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (r <= 0)
+        return 1;
+    buf[r] = 0;
+    char *rp = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
+    char state;
+    if (!rp || sscanf(rp + 1, " %c", &state) != 1)
+        return 1;
+    return state == 'Z' || state == 'X';
+}
+
+/* Every process as (pid, ppid, zombie), read once: the fallback. */
 struct pinfo {
     pid_t pid, ppid;
     int zombie;
@@ -372,7 +475,7 @@ static size_t snapshot(struct pinfo **out)
         if (r <= 0)
             continue;
         buf[r] = 0;
-        char *rp = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
+        char *rp = strrchr(buf, ')');
         char state;
         int ppid;
         if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2)
@@ -389,6 +492,26 @@ static size_t snapshot(struct pinfo **out)
     return all ? n : 0;
 }
 
+static int by_ppid(const void *a, const void *b)
+{
+    const struct pinfo *x = a, *y = b;
+    return (x->ppid > y->ppid) - (x->ppid < y->ppid);
+}
+
+/* The first entry of the sorted snapshot with that parent, or n. */
+static size_t first_child(const struct pinfo *all, size_t n, pid_t ppid)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (all[mid].ppid < ppid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* 0 when this process has no child at all, live or zombie: then, as a
  * subreaper, it has no descendant either (an orphan would have been
  * re-parented to it). One waitid instead of a walk over all of /proc. */
@@ -400,17 +523,46 @@ static int have_children(void)
              errno == ECHILD);
 }
 
-size_t lbw_tree_list(pid_t root, pid_t *pids, size_t cap)
+/* Breadth first from root over the children files; the queue holds at
+ * most cap + 1 pids (root and what is listed), so a tree larger than cap
+ * is cut, not followed. */
+static size_t tree_by_children(pid_t root, pid_t self, pid_t *pids, size_t cap)
 {
-    if (root == getpid() && !have_children())
-        return 0;
+    size_t k = 0;
+    if (root != self && !is_zombie(root) && k < cap)
+        pids[k++] = root;
+    pid_t *queue = NULL, *kids = NULL;
+    size_t qn = 0, qcap = 0, kn = 0, kcap = 0;
+    if (lbw_grow(&queue, &qcap, 1, sizeof(*queue)) < 0)
+        return k;
+    queue[qn++] = root;
+    for (size_t qi = 0; qi < qn && k < cap; qi++) {
+        kn = 0;
+        if (children_of(queue[qi], &kids, &kn, &kcap) < 0)
+            break;
+        for (size_t i = 0; i < kn && k < cap; i++) {
+            if (kids[i] == self || kids[i] == root || is_zombie(kids[i]))
+                continue; /* a zombie has no children left: not followed */
+            pids[k++] = kids[i];
+            if (lbw_grow(&queue, &qcap, qn + 1, sizeof(*queue)) < 0)
+                break;
+            queue[qn++] = kids[i];
+        }
+    }
+    free(kids);
+    free(queue);
+    return k;
+}
+
+static size_t tree_by_snapshot(pid_t root, pid_t self, pid_t *pids, size_t cap)
+{
     struct pinfo *all;
     size_t n = snapshot(&all);
-    pid_t self = getpid();
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (all[i].pid == root && !all[i].zombie && root != self && k < cap)
             pids[k++] = root;
+    qsort(all, n, sizeof(*all), by_ppid);
     /* Breadth first from root; root's own entry is only the start. */
     pid_t *queue = malloc((cap + 1) * sizeof(*queue));
     size_t qn = 0, qi = 0;
@@ -418,8 +570,9 @@ size_t lbw_tree_list(pid_t root, pid_t *pids, size_t cap)
         queue[qn++] = root;
     while (queue && qi < qn) {
         pid_t cur = queue[qi++];
-        for (size_t i = 0; i < n && qn <= cap; i++) {
-            if (all[i].ppid != cur || all[i].pid == root)
+        for (size_t i = first_child(all, n, cur); i < n && all[i].ppid == cur && qn <= cap;
+             i++) {
+            if (all[i].pid == root)
                 continue;
             queue[qn++] = all[i].pid;
             if (!all[i].zombie && all[i].pid != self && k < cap)
@@ -429,6 +582,15 @@ size_t lbw_tree_list(pid_t root, pid_t *pids, size_t cap)
     free(queue);
     free(all);
     return k;
+}
+
+size_t lbw_tree_list(pid_t root, pid_t *pids, size_t cap)
+{
+    pid_t self = getpid();
+    if (root == self && !have_children())
+        return 0;
+    return children_files() ? tree_by_children(root, self, pids, cap)
+                            : tree_by_snapshot(root, self, pids, cap);
 }
 
 size_t lbw_tree_signal(pid_t root, int sig)
@@ -446,10 +608,27 @@ int lbw_reap_orphans(pid_t keep)
 {
     if (!have_children())
         return 0;
-    struct pinfo *all;
-    size_t n = snapshot(&all);
     pid_t self = getpid();
     int reaped = 0;
+    if (children_files()) {
+        /* our children only: a waitid that finds one still running
+         * takes nothing */
+        pid_t *kids = NULL;
+        size_t kn = 0, kcap = 0;
+        children_of(self, &kids, &kn, &kcap);
+        for (size_t i = 0; i < kn; i++) {
+            if (kids[i] == keep)
+                continue;
+            siginfo_t si;
+            memset(&si, 0, sizeof(si));
+            if (waitid(P_PID, (id_t)kids[i], &si, WEXITED | WNOHANG) == 0 && si.si_pid)
+                reaped++;
+        }
+        free(kids);
+        return reaped;
+    }
+    struct pinfo *all;
+    size_t n = snapshot(&all);
     for (size_t i = 0; i < n; i++) {
         if (all[i].ppid != self || !all[i].zombie || all[i].pid == keep)
             continue;

@@ -134,7 +134,7 @@ static size_t count_tree(void)
     return lbw_tree_list(getpid(), pids, 256);
 }
 
-static void test_tree_kill_daemon(void)
+static void tree_kill_daemon(void)
 {
     CU_ASSERT_FATAL(lbw_become_subreaper() == 0);
     char *envp[] = {"PATH=/usr/bin:/bin", NULL};
@@ -178,6 +178,18 @@ static void test_tree_kill_daemon(void)
             usleep(20000);
     }
     CU_ASSERT_EQUAL(left, 0);
+}
+
+static void test_tree_kill_daemon(void)
+{
+    tree_kill_daemon(); /* from /proc/PID/task/TID/children */
+}
+
+static void test_tree_kill_daemon_snapshot(void)
+{
+    setenv("LBW_PROC_CHILDREN", "0", 1); /* a kernel without the children files */
+    tree_kill_daemon();
+    unsetenv("LBW_PROC_CHILDREN");
 }
 
 /* A spawner that dies: with pdeathsig its child goes too; without, the
@@ -441,6 +453,7 @@ static const struct lbw_test tests[] = {
     {"signal mask and dispositions reset, nice", test_spawn_signals_and_nice},
     {"failures name the step", test_spawn_failures},
     {"tree kill reaches a double-forked daemon", test_tree_kill_daemon},
+    {"the same from a /proc snapshot (no children files)", test_tree_kill_daemon_snapshot},
     {"the parent-death signal ends a child whose spawner died", test_pdeathsig},
     {NULL, NULL},
 };
