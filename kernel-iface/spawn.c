@@ -402,10 +402,15 @@ static int read_children(const char *path, pid_t **v, size_t *n, size_t *cap)
     return rc;
 }
 
-/* The children of every thread of pid, appended to *v. 0 or -ENOMEM. */
-static int children_of(pid_t pid, pid_t **v, size_t *n, size_t *cap)
+/* The children of every thread of pid (threads: from its stat; 0 when
+ * unknown), appended to *v. 0 or -ENOMEM. */
+static int children_of(pid_t pid, long threads, pid_t **v, size_t *n, size_t *cap)
 {
     char path[64];
+    if (threads == 1) { /* the one thread is the process: no directory to list */
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+        return read_children(path, v, n, cap);
+    }
     snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
     DIR *d = opendir(path);
     if (!d)
@@ -423,24 +428,30 @@ static int children_of(pid_t pid, pid_t **v, size_t *n, size_t *cap)
     return rc;
 }
 
-/* 1 when pid is a zombie (or gone). */
-static int is_zombie(pid_t pid)
+/* A process's state and thread count from its stat. 0, or -1 when it is
+ * gone or a zombie (a zombie has no children left either). */
+static int live_stat(pid_t pid, long *threads)
 {
     char path[64], buf[512];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return 1;
+        return -1;
     ssize_t r = read(fd, buf, sizeof(buf) - 1);
     close(fd);
     if (r <= 0)
-        return 1;
+        return -1;
     buf[r] = 0;
     char *rp = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
     char state;
-    if (!rp || sscanf(rp + 1, " %c", &state) != 1)
-        return 1;
-    return state == 'Z' || state == 'X';
+    /* after the comm: state ppid pgrp session tty_nr tpgid flags minflt
+     * cminflt majflt cmajflt utime stime cutime cstime priority nice
+     * num_threads */
+    *threads = 0;
+    if (!rp || sscanf(rp + 1, " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
+                              "%*d %*d %ld", &state, threads) != 2)
+        return -1;
+    return state == 'Z' || state == 'X' ? -1 : 0;
 }
 
 /* Every process as (pid, ppid, zombie), read once: the fallback. */
@@ -529,28 +540,36 @@ static int have_children(void)
 static size_t tree_by_children(pid_t root, pid_t self, pid_t *pids, size_t cap)
 {
     size_t k = 0;
-    if (root != self && !is_zombie(root) && k < cap)
+    long threads = 0;
+    if (root != self && live_stat(root, &threads) == 0 && k < cap)
         pids[k++] = root;
     pid_t *queue = NULL, *kids = NULL;
-    size_t qn = 0, qcap = 0, kn = 0, kcap = 0;
-    if (lbw_grow(&queue, &qcap, 1, sizeof(*queue)) < 0)
-        return k;
-    queue[qn++] = root;
+    long *nthr = NULL;
+    size_t qn = 0, qcap = 0, tcap = 0, kn = 0, kcap = 0;
+    if (lbw_grow(&queue, &qcap, 1, sizeof(*queue)) < 0 ||
+        lbw_grow(&nthr, &tcap, 1, sizeof(*nthr)) < 0)
+        goto out;
+    queue[qn] = root;
+    nthr[qn++] = root == self ? 0 : threads;
     for (size_t qi = 0; qi < qn && k < cap; qi++) {
         kn = 0;
-        if (children_of(queue[qi], &kids, &kn, &kcap) < 0)
+        if (children_of(queue[qi], nthr[qi], &kids, &kn, &kcap) < 0)
             break;
         for (size_t i = 0; i < kn && k < cap; i++) {
-            if (kids[i] == self || kids[i] == root || is_zombie(kids[i]))
+            if (kids[i] == self || kids[i] == root || live_stat(kids[i], &threads) < 0)
                 continue; /* a zombie has no children left: not followed */
+            if (lbw_grow(&queue, &qcap, qn + 1, sizeof(*queue)) < 0 ||
+                lbw_grow(&nthr, &tcap, qn + 1, sizeof(*nthr)) < 0)
+                goto out;
             pids[k++] = kids[i];
-            if (lbw_grow(&queue, &qcap, qn + 1, sizeof(*queue)) < 0)
-                break;
-            queue[qn++] = kids[i];
+            queue[qn] = kids[i];
+            nthr[qn++] = threads;
         }
     }
+out:
     free(kids);
     free(queue);
+    free(nthr);
     return k;
 }
 
@@ -615,7 +634,7 @@ int lbw_reap_orphans(pid_t keep)
          * takes nothing */
         pid_t *kids = NULL;
         size_t kn = 0, kcap = 0;
-        children_of(self, &kids, &kn, &kcap);
+        children_of(self, 0, &kids, &kn, &kcap);
         for (size_t i = 0; i < kn; i++) {
             if (kids[i] == keep)
                 continue;
