@@ -361,7 +361,18 @@ static int children_files(void)
     return have && !(force && !strcmp(force, "0"));
 }
 
-/* Appends the pids in one children file to *v; 0 or -ENOMEM. */
+/* Appends the pid in num (nl digits) to *v; 0 or -ENOMEM. */
+static int push_pid(char *num, size_t nl, pid_t **v, size_t *n, size_t *cap)
+{
+    num[nl] = 0;
+    if (lbw_grow(v, cap, *n + 1, sizeof(**v)) < 0)
+        return -ENOMEM;
+    (*v)[(*n)++] = (pid_t)strtol(num, NULL, 10);
+    return 0;
+}
+
+/* Appends the pids in one children file ("12 345 ") to *v; 0 or -ENOMEM.
+ * A number may be cut between two reads: its digits are kept. */
 static int read_children(const char *path, pid_t **v, size_t *n, size_t *cap)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -371,33 +382,18 @@ static int read_children(const char *path, pid_t **v, size_t *n, size_t *cap)
     size_t nl = 0;
     int rc = 0;
     ssize_t r;
-    while (rc == 0 && (r = read(fd, buf, sizeof(buf))) > 0) {
-        for (ssize_t i = 0; i <= r && rc == 0; i++) {
-            char c = i < r ? buf[i] : 'x';
-            if (i < r && c >= '0' && c <= '9') {
+    while (rc == 0 && (r = read(fd, buf, sizeof(buf))) > 0)
+        for (ssize_t i = 0; i < r && rc == 0; i++) {
+            if (buf[i] >= '0' && buf[i] <= '9') {
                 if (nl < sizeof(num) - 1)
-                    num[nl++] = c;
-                continue;
-            }
-            if (i == r)
-                break; /* a number may go on in the next read */
-            if (nl) {
-                num[nl] = 0;
+                    num[nl++] = buf[i];
+            } else if (nl) {
+                rc = push_pid(num, nl, v, n, cap);
                 nl = 0;
-                if (lbw_grow(v, cap, *n + 1, sizeof(**v)) < 0)
-                    rc = -ENOMEM;
-                else
-                    (*v)[(*n)++] = (pid_t)strtol(num, NULL, 10);
             }
         }
-    }
-    if (rc == 0 && nl) {
-        num[nl] = 0;
-        if (lbw_grow(v, cap, *n + 1, sizeof(**v)) < 0)
-            rc = -ENOMEM;
-        else
-            (*v)[(*n)++] = (pid_t)strtol(num, NULL, 10);
-    }
+    if (rc == 0 && nl)
+        rc = push_pid(num, nl, v, n, cap);
     close(fd);
     return rc;
 }
