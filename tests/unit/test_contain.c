@@ -144,6 +144,16 @@ static void test_plan_v2_delegated(void)
     fx_done();
 }
 
+/* A hybrid host's v1 hierarchies, as in mountinfo (the v2 line is added
+ * by each test). */
+#define HYBRID_V1 \
+    "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755\n" \
+    "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n" \
+    "34 31 0:31 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,cpuset\n" \
+    "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n" \
+    "37 31 0:34 / /sys/fs/cgroup/freezer rw - cgroup cgroup rw,freezer\n" \
+    "39 31 0:36 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n"
+
 static void test_plan_hybrid(void)
 {
     if (geteuid() != 0) {
@@ -151,14 +161,8 @@ static void test_plan_hybrid(void)
         return;
     }
     fx_new();
-    put("proc/self/mountinfo",
-        "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755\n"
-        "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n"
-        "34 31 0:31 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,cpuset\n"
-        "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
-        "37 31 0:34 / /sys/fs/cgroup/freezer rw - cgroup cgroup rw,freezer\n"
-        "39 31 0:36 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n"
-        "41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n");
+    put("proc/self/mountinfo", HYBRID_V1 "41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 "
+                               "cgroup2 rw\n");
     put("proc/self/cgroup", "8:pids:/\n6:freezer:/\n4:memory:/process_api/x\n3:cpuset:/\n"
                             "1:cpu:/\n0::/\n");
     put("sys/fs/cgroup/unified/cgroup.controllers", "\n");
@@ -181,14 +185,8 @@ static void test_plan_hybrid(void)
     CU_ASSERT_STRING_EQUAL(c->v1[LBW_V1_FREEZER], "/sys/fs/cgroup/freezer/farm/lbw");
     /* v1 joins, and no hierarchy mounted with favordynmods */
     CU_ASSERT_EQUAL(c->slow_joins, 1);
-    put("proc/self/mountinfo",
-        "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755\n"
-        "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n"
-        "34 31 0:31 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,cpuset\n"
-        "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
-        "37 31 0:34 / /sys/fs/cgroup/freezer rw - cgroup cgroup rw,freezer\n"
-        "39 31 0:36 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n"
-        "41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw,favordynmods\n");
+    put("proc/self/mountinfo", HYBRID_V1 "41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 "
+                               "cgroup2 rw,favordynmods\n");
     lbw_contain_plan(fx, &cfg, c);
     CU_ASSERT_STRING_EQUAL(c->v1[LBW_V1_PIDS], "/sys/fs/cgroup/pids/farm/lbw");
     CU_ASSERT_EQUAL(c->slow_joins, 0); /* the lock is shared: one mount is enough */
