@@ -14,7 +14,6 @@
 #include "argmatch.h"
 #include "cidr.h"
 #include "config.h"
-#include "sched_src.h"
 #include "ledger.h"
 #include "ledger_cfg.h"
 #include "log.h"
@@ -23,6 +22,7 @@
 #include "probe.h"
 #include "proc.h"
 #include "resources.h"
+#include "sched_src.h"
 #include "sdnotify.h"
 
 #define SEC 1000000000ull

@@ -16,8 +16,8 @@
 #include "cleanup.h"
 #include "invocation.h"
 #include "log.h"
-#include "unixsock.h"
 #include "text.h"
+#include "unixsock.h"
 
 #define MAGIC 0x4c424c31u /* "LBL1" */
 #define RECOVERY_NS 1000000000ull

@@ -13,8 +13,8 @@
 #include "cleanup.h"
 
 #include "hex.h"
-#include "utf8.h"
 #include "text.h"
+#include "utf8.h"
 
 #define TOML_MAX_INPUT (16u << 20)
 #define TOML_MAX_DEPTH 64
